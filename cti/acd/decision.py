@@ -1,0 +1,36 @@
+"""What the routing policy tells the dialplan to do with one call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    QUEUE = "queue"
+    VOICEMAIL = "voicemail"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    queue: str = "hotline"
+    priority: int = 0
+    action: Action = Action.QUEUE
+    preferred_agent: str | None = None
+    """A dial string such as ``PJSIP/1001``, rung first before the queue."""
+    preferred_timeout: int = 8
+    reason: str = "default"
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def channel_variables(self) -> dict[str, str]:
+        """Variables the ``cti-hotline`` dialplan reads after the AGI returns."""
+        out = {
+            "CTI_ACTION": self.action.value,
+            "CTI_QUEUE": self.queue,
+            "CTI_PRIORITY": str(self.priority),
+            "CTI_REASON": self.reason,
+        }
+        if self.preferred_agent:
+            out["CTI_PREFERRED"] = self.preferred_agent
+            out["CTI_PREFERRED_TIMEOUT"] = str(self.preferred_timeout)
+        return out

@@ -1,0 +1,210 @@
+"""The composition root: builds every piece from the settings and wires them.
+
+Nothing else in the service reaches for globals; every long-lived task is
+started and cancelled here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
+
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from cti.calls.schemas import CallDetailOut, CallEventOut, CallOut
+from cti.calls.service import utc
+from cti.calls.writer import CallRecordWriter
+from cti.db.engine import create_engine, ping, session_factory
+from cti.db.migrate import upgrade_async
+from cti.metrics import Metrics
+from cti.settings import Settings
+from cti.tracking.events import CallSummary, DomainEvent, DomainEventType
+from ivr.fastagi import FastAgiServer
+from ivr.hotline import hotline_app
+
+log = logging.getLogger(__name__)
+
+
+class AmiLink(Protocol):
+    @property
+    def logged_in(self) -> bool: ...
+
+    @property
+    def last_error(self) -> str | None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Container:
+    """Everything the HTTP layer and the adapters need, built once."""
+
+    def __init__(self, settings: Settings) -> None:
+        from cti.tracking.tracker import CallTracker
+
+        self.settings = settings
+        self.metrics = Metrics()
+        self.engine: AsyncEngine = create_engine(settings.effective_database_url)
+        self.session_maker: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+        self.tracker = CallTracker()
+        self.writer = CallRecordWriter(self.session_maker)
+        self.ami: AmiLink | None = None
+        self.agi: FastAgiServer | None = None
+        self.listeners: list[Callable[[DomainEvent], None]] = []
+
+    def sessions(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self.session_maker()
+
+    # --- AMI events in, domain events out -------------------------------------------------
+
+    def on_ami_event(self, message: Mapping[str, str]) -> None:
+        self.metrics.ami_events.inc()
+        for event in self.tracker.feed(message):
+            self._publish(event)
+
+    def on_resync(self, snapshot: Any) -> None:
+        for event in self.tracker.resync(list(snapshot.channels)):
+            self._publish(event)
+
+    def _publish(self, event: DomainEvent) -> None:
+        if event.type is DomainEventType.ENDED:
+            summary = event.data.get("summary")
+            if isinstance(summary, CallSummary):
+                self.writer.submit(summary)
+                self.metrics.calls_finished.labels(summary.outcome.value).inc()
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("domain event listener failed on %s", event.type)
+        self.metrics.records_pending.set(self.writer.pending)
+
+    # --- views for the HTTP layer ---------------------------------------------------------
+
+    def live_calls(self) -> list[CallOut]:
+        calls = [_live_out(c) for c in self.tracker.active_calls()]
+        self.metrics.calls_active.set(len(calls))
+        return calls
+
+    def live_call(self, linkedid: str) -> CallDetailOut | None:
+        for call in self.tracker.active_calls():
+            if call.linkedid == linkedid:
+                timeline = [
+                    CallEventOut(type=e.type.value, at=utc(e.timestamp), data=_plain(e.data))
+                    for e in getattr(call, "timeline", [])
+                ]
+                return CallDetailOut(**_live_out(call).model_dump(), timeline=timeline)
+        return None
+
+    async def readiness(self) -> dict[str, dict[str, Any]]:
+        checks: dict[str, dict[str, Any]] = {}
+        try:
+            async with asyncio.timeout(3):
+                await ping(self.engine)
+            checks["database"] = {"ok": True, "reason": None}
+        except Exception as exc:
+            checks["database"] = {"ok": False, "reason": f"unreachable: {type(exc).__name__}"}
+        if self.settings.ami_enabled:
+            if self.ami is not None and self.ami.logged_in:
+                checks["ami"] = {"ok": True, "reason": None}
+            else:
+                reason = (self.ami.last_error if self.ami else None) or "not logged in yet"
+                checks["ami"] = {"ok": False, "reason": f"AMI not logged in: {reason}"}
+        return checks
+
+
+def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if isinstance(v, str | int | float | bool | None)}
+
+
+def _live_out(call: Any) -> CallOut:
+    return CallOut(
+        id=call.linkedid,
+        linkedid=call.linkedid,
+        active=True,
+        caller_number=call.caller_number,
+        caller_name=call.caller_name,
+        dnis=call.dnis,
+        queue=call.queue,
+        agent=call.agent,
+        outcome=None,
+        state=str(call.state),
+        started_at=utc(call.started_at),
+        ended_at=None,
+        wait_s=None,
+        talk_s=None,
+        hangup_cause=None,
+    )
+
+
+@asynccontextmanager
+async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Container]:
+    """Start every enabled part; stop them all, in reverse order, on exit."""
+    if migrate:
+        await upgrade_async(settings.effective_database_url)
+    container = Container(settings)
+    container.writer.start()
+    try:
+        if settings.agi_enabled:
+            container.agi = FastAgiServer(
+                settings.agi_host, settings.agi_port, {"hotline": hotline_app()}
+            )
+            await container.agi.start()
+        if settings.ami_enabled:
+            from cti.ami.client import AmiClient
+
+            client = AmiClient(
+                settings, on_event=container.on_ami_event, on_resync=container.on_resync
+            )
+            container.ami = client
+            await client.start()
+        yield container
+    finally:
+        if container.ami is not None:
+            await container.ami.stop()
+        if container.agi is not None:
+            await container.agi.stop()
+        await container.writer.stop()
+        await container.engine.dispose()
+
+
+async def serve(settings: Settings) -> None:
+    """``cti serve``: run until SIGTERM or SIGINT, then shut down cleanly."""
+    from cti.http.app import create_http_app
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with running(settings) as container:
+        server: uvicorn.Server | None = None
+        server_task: asyncio.Task[None] | None = None
+        if settings.http_enabled:
+            config = uvicorn.Config(
+                create_http_app(container),
+                host=settings.http_host,
+                port=settings.http_port,
+                log_level=settings.log_level.lower(),
+                lifespan="off",
+            )
+            # uvicorn briefly takes SIGTERM/SIGINT while serving and re-raises them when it
+            # exits, so our own handlers still see them and stop the other parts.
+            server = uvicorn.Server(config)
+            server_task = asyncio.create_task(server.serve(), name="http")
+        log.info("cti serve running")
+        stop_task = asyncio.create_task(stop.wait())
+        waiters: set[asyncio.Task[Any]] = {stop_task}
+        if server_task is not None:
+            waiters.add(server_task)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        log.info("cti serve stopping")
+        if server is not None and server_task is not None:
+            server.should_exit = True
+            await server_task
+        stop_task.cancel()

@@ -1,0 +1,128 @@
+"""Creating, checking and revoking API tokens.
+
+A token is ``cti_<prefix>_<secret>``; the database keeps the prefix (to list
+and revoke by) and the SHA-256 of the whole token, never the token itself.
+Tokens are 256-bit random, so a fast hash is enough (no password stretching).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cti.auth.models import ApiToken
+from cti.auth.scopes import ALL_SCOPES, Scope
+
+TOKEN_PREFIX = "cti_"
+
+
+class TokenError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    token_id: int
+    name: str
+    scopes: frozenset[str]
+    agent_extension: str | None
+
+    def has(self, scope: Scope | str) -> bool:
+        return str(scope) in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    id: int
+    name: str
+    token: str
+    scopes: tuple[str, ...]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def validate_scopes(scopes: Iterable[str]) -> list[str]:
+    wanted = sorted(set(scopes))
+    unknown = [s for s in wanted if s not in ALL_SCOPES]
+    if unknown:
+        raise TokenError(
+            f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(sorted(ALL_SCOPES))}"
+        )
+    if not wanted:
+        raise TokenError("a token needs at least one scope")
+    return wanted
+
+
+async def create_token(
+    session: AsyncSession,
+    name: str,
+    scopes: Iterable[str],
+    agent_extension: str | None = None,
+) -> IssuedToken:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise TokenError("token name must be 1 to 100 characters")
+    scope_list = validate_scopes(scopes)
+    if Scope.AGENT.value in scope_list and not agent_extension:
+        raise TokenError("a token with scope 'agent' must be bound to an agent extension")
+    if agent_extension is not None and not agent_extension.isdigit():
+        raise TokenError("agent extension must be digits, e.g. 1001")
+    prefix = secrets.token_hex(4)
+    token = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiToken(
+        name=name,
+        prefix=prefix,
+        secret_hash=hash_token(token),
+        scopes=scope_list,
+        agent_extension=agent_extension,
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    await session.flush()
+    return IssuedToken(id=row.id, name=name, token=token, scopes=tuple(scope_list))
+
+
+async def authenticate(session: AsyncSession, token: str) -> Principal | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    digest = hash_token(token)
+    row = (
+        await session.execute(select(ApiToken).where(ApiToken.secret_hash == digest))
+    ).scalar_one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(row.secret_hash, digest):
+        return None
+    return Principal(
+        token_id=row.id,
+        name=row.name,
+        scopes=frozenset(row.scopes),
+        agent_extension=row.agent_extension,
+    )
+
+
+async def list_tokens(session: AsyncSession) -> list[ApiToken]:
+    return list((await session.execute(select(ApiToken).order_by(ApiToken.id))).scalars())
+
+
+async def revoke_token(session: AsyncSession, key: str) -> ApiToken:
+    """Revoke by id or by prefix."""
+    stmt = select(ApiToken)
+    stmt = (
+        stmt.where(ApiToken.id == int(key)) if key.isdigit() else stmt.where(ApiToken.prefix == key)
+    )
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        raise TokenError(f"no token with id or prefix {key!r}")
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+    return row

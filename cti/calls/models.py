@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cti.db.base import Base, UtcDateTime
+
+
+class CallRecord(Base):
+    """One finished call, keyed by Asterisk's Linkedid."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    caller_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    caller_name: Mapped[str | None] = mapped_column(String(200))
+    dnis: Mapped[str | None] = mapped_column(String(64))
+    queue: Mapped[str | None] = mapped_column(String(80), index=True)
+    agent: Mapped[str | None] = mapped_column(String(80), index=True)
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    wait_s: Mapped[float | None] = mapped_column(Float)
+    talk_s: Mapped[float | None] = mapped_column(Float)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+
+    events: Mapped[list[CallEventRecord]] = relationship(
+        back_populates="call",
+        order_by="CallEventRecord.seq",
+        cascade="all, delete-orphan",
+    )
+
+
+class CallEventRecord(Base):
+    """One domain event on a call's timeline."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (UniqueConstraint("call_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    call: Mapped[CallRecord] = relationship(back_populates="events")

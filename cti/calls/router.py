@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from cti.auth.scopes import Scope
+from cti.auth.tokens import Principal
+from cti.calls.schemas import CallDetailOut, CallPage
+from cti.calls.service import CallFilter, get_call, list_calls
+from cti.http.deps import ContainerDep, SessionDep, require_scope
+from cti.http.errors import ApiError
+
+router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
+
+Reader = Annotated[Principal, Depends(require_scope(Scope.STATS_READ))]
+OutcomeParam = Literal["answered", "abandoned", "timeout", "not_queued"]
+
+
+@router.get("", response_model=CallPage, summary="Active calls and call history")
+async def calls_index(
+    _: Reader,
+    container: ContainerDep,
+    session: SessionDep,
+    since: Annotated[datetime | None, Query(description="calls started at or after")] = None,
+    until: Annotated[datetime | None, Query(description="calls started before")] = None,
+    caller: Annotated[str | None, Query(max_length=64)] = None,
+    agent: Annotated[str | None, Query(max_length=80)] = None,
+    queue: Annotated[str | None, Query(max_length=80)] = None,
+    outcome: OutcomeParam | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CallPage:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise ApiError(422, f"invalid {name}: give a time zone, e.g. 2026-11-23T09:00:00+08:00")
+    f = CallFilter(
+        since=since, until=until, caller=caller, agent=agent, queue=queue, outcome=outcome
+    )
+    items, total = await list_calls(session, f, limit, offset)
+    active = [
+        c
+        for c in container.live_calls()
+        if (caller is None or c.caller_number == caller)
+        and (agent is None or c.agent == agent)
+        and (queue is None or c.queue == queue)
+    ]
+    return CallPage(items=items, active=active, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{call_id}", response_model=CallDetailOut, summary="One call with its timeline")
+async def call_detail(
+    call_id: str, _: Reader, container: ContainerDep, session: SessionDep
+) -> CallDetailOut:
+    if len(call_id) > 64:
+        raise ApiError(404, f"no call {call_id[:64]!r}")
+    live = container.live_call(call_id)
+    if live is not None:
+        return live
+    found = await get_call(session, call_id)
+    if found is None:
+        raise ApiError(404, f"no call {call_id!r}")
+    return found

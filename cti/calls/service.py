@@ -1,0 +1,96 @@
+"""Reading call records, finished and live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from cti.calls.models import CallRecord
+from cti.calls.schemas import CallDetailOut, CallEventOut, CallOut
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    caller: str | None = None
+    agent: str | None = None
+    queue: str | None = None
+    outcome: str | None = None
+
+
+def _filtered(stmt: Select[Any], f: CallFilter) -> Select[Any]:
+    if f.since is not None:
+        stmt = stmt.where(CallRecord.started_at >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(CallRecord.started_at < f.until)
+    if f.caller:
+        stmt = stmt.where(CallRecord.caller_number == f.caller)
+    if f.agent:
+        stmt = stmt.where(CallRecord.agent == f.agent)
+    if f.queue:
+        stmt = stmt.where(CallRecord.queue == f.queue)
+    if f.outcome:
+        stmt = stmt.where(CallRecord.outcome == f.outcome)
+    return stmt
+
+
+def record_out(row: CallRecord) -> CallOut:
+    return CallOut(
+        id=row.linkedid,
+        linkedid=row.linkedid,
+        active=False,
+        caller_number=row.caller_number,
+        caller_name=row.caller_name,
+        dnis=row.dnis,
+        queue=row.queue,
+        agent=row.agent,
+        outcome=row.outcome,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        wait_s=row.wait_s,
+        talk_s=row.talk_s,
+        hangup_cause=row.hangup_cause,
+    )
+
+
+async def list_calls(
+    session: AsyncSession, f: CallFilter, limit: int, offset: int
+) -> tuple[list[CallOut], int]:
+    total = (
+        await session.execute(_filtered(select(func.count()).select_from(CallRecord), f))
+    ).scalar_one()
+    rows = (
+        await session.execute(
+            _filtered(select(CallRecord), f)
+            .order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).scalars()
+    return [record_out(r) for r in rows], int(total)
+
+
+async def get_call(session: AsyncSession, linkedid: str) -> CallDetailOut | None:
+    row = (
+        await session.execute(
+            select(CallRecord)
+            .where(CallRecord.linkedid == linkedid)
+            .options(selectinload(CallRecord.events))
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    return CallDetailOut(
+        **record_out(row).model_dump(),
+        timeline=[CallEventOut(type=e.type, at=e.at, data=e.data) for e in row.events],
+    )
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)

@@ -1,0 +1,156 @@
+"""Durable writing of finished calls.
+
+The AMI reader hands finished calls to :meth:`CallRecordWriter.submit`, which
+never blocks and never touches the database. A background task writes them in
+batches; when the database is slow or down the calls stay buffered and are
+written, in order, once it answers again. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.calls.models import CallEventRecord, CallRecord
+from cti.tracking.events import CallSummary
+
+log = logging.getLogger(__name__)
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def to_record(summary: CallSummary) -> CallRecord:
+    record = CallRecord(
+        linkedid=summary.linkedid,
+        caller_number=summary.caller_number,
+        caller_name=summary.caller_name,
+        dnis=summary.dnis,
+        queue=summary.queue,
+        agent=summary.agent,
+        outcome=summary.outcome.value,
+        started_at=_dt(summary.started_at),
+        ended_at=_dt(summary.ended_at),
+        wait_s=summary.wait_s,
+        talk_s=summary.talk_s,
+        hangup_cause=summary.hangup_cause,
+    )
+    record.events = [
+        CallEventRecord(seq=i, type=ev.type.value, at=_dt(ev.timestamp), data=_jsonable(ev.data))
+        for i, ev in enumerate(summary.timeline)
+    ]
+    return record
+
+
+def _jsonable(data: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in data.items() if isinstance(v, str | int | float | bool | None)}
+
+
+async def write_batch(
+    sessions: async_sessionmaker[AsyncSession], batch: Sequence[CallSummary]
+) -> None:
+    """Insert calls not yet stored; a retried batch never duplicates a call."""
+    async with sessions() as session, session.begin():
+        ids = [s.linkedid for s in batch]
+        existing = set(
+            (
+                await session.execute(
+                    select(CallRecord.linkedid).where(CallRecord.linkedid.in_(ids))
+                )
+            ).scalars()
+        )
+        seen: set[str] = set()
+        for summary in batch:
+            if summary.linkedid in existing or summary.linkedid in seen:
+                continue
+            seen.add(summary.linkedid)
+            session.add(to_record(summary))
+
+
+class CallRecordWriter:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        batch_size: int = 200,
+        retry_min: float = 0.2,
+        retry_max: float = 10.0,
+    ) -> None:
+        self._sessions = sessions
+        self._pending: deque[CallSummary] = deque()
+        self._wakeup = asyncio.Event()
+        self._batch_size = batch_size
+        self._retry_min = retry_min
+        self._retry_max = retry_max
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+        self.failures = 0
+        self.last_error: str | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def submit(self, summary: CallSummary) -> None:
+        self._pending.append(summary)
+        self._wakeup.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="call-record-writer")
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        """Write what is buffered (bounded by ``drain_timeout``), then stop."""
+        if self._task is None:
+            return
+        try:
+            async with asyncio.timeout(drain_timeout):
+                while self._pending and not self._task.done():
+                    self._wakeup.set()
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            log.error("stopping with %d call records not yet written", len(self._pending))
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def flush(self) -> None:
+        while self._pending:
+            self._wakeup.set()
+            await asyncio.sleep(0.02)
+
+    async def _run(self) -> None:
+        delay = self._retry_min
+        while True:
+            if not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = [self._pending[i] for i in range(min(self._batch_size, len(self._pending)))]
+            try:
+                await write_batch(self._sessions, batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database down, slow, or refusing: keep and retry
+                self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                log.warning(
+                    "call records not written (%d buffered), retrying in %.1fs: %s",
+                    len(self._pending),
+                    delay,
+                    self.last_error,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max)
+                continue
+            delay = self._retry_min
+            self.last_error = None
+            for _ in batch:
+                self._pending.popleft()
+            self.written += len(batch)

@@ -1,0 +1,183 @@
+"""The ``cti`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cti.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="CTI hotline service for e-commerce call centres.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+
+EnvFile = Annotated[
+    Path | None,
+    typer.Option("--env-file", envvar="CTI_ENV_FILE", help="file with CTI_* settings"),
+]
+
+
+def _settings(env_file: Path | None) -> Settings:
+    try:
+        return load_settings(env_file)
+    except SettingsError as exc:
+        typer.echo(f"cti: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(env_file: EnvFile = None) -> None:
+    """Run the AMI client, the FastAGI server and the HTTP API until SIGTERM/SIGINT."""
+    from cti.app import serve as serve_async
+    from cti.logging import setup_logging
+
+    settings = _settings(env_file)
+    setup_logging(settings.log_level)
+    asyncio.run(serve_async(settings))
+
+
+@db_app.command("upgrade")
+def db_upgrade(env_file: EnvFile = None) -> None:
+    """Bring the database schema to the newest migration."""
+    from cti.db.migrate import upgrade
+
+    settings = _settings(env_file)
+    upgrade(settings.effective_database_url)
+    typer.echo("database is up to date")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option("--name", help="who uses it, e.g. shop-a")],
+    scope: Annotated[list[str], typer.Option("--scope", help="repeat for several scopes")],
+    agent: Annotated[
+        str | None, typer.Option("--agent", help="agent extension, for scope 'agent'")
+    ] = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Create a token and print it once; only its hash is stored."""
+    from cti.auth.tokens import TokenError, create_token
+
+    settings = _settings(env_file)
+
+    async def run() -> str:
+        from cti.db.engine import create_engine, session_factory
+        from cti.db.migrate import upgrade_async
+
+        await upgrade_async(settings.effective_database_url)
+        engine = create_engine(settings.effective_database_url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                issued = await create_token(session, name, scope, agent)
+                return issued.token
+        finally:
+            await engine.dispose()
+
+    try:
+        token = asyncio.run(run())
+    except TokenError as exc:
+        typer.echo(f"cti: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(env_file: EnvFile = None) -> None:
+    """List tokens (never their secrets)."""
+    from cti.auth.tokens import list_tokens
+
+    settings = _settings(env_file)
+
+    async def run() -> list[str]:
+        from cti.db.engine import create_engine, session_factory
+
+        engine = create_engine(settings.effective_database_url)
+        try:
+            async with session_factory(engine)() as session:
+                rows = await list_tokens(session)
+        finally:
+            await engine.dispose()
+        return [
+            f"{r.id}\t{r.prefix}\t{r.name}\t{','.join(r.scopes)}\t"
+            f"{r.agent_extension or '-'}\t{'revoked' if r.revoked_at else 'active'}"
+            for r in rows
+        ]
+
+    typer.echo("id\tprefix\tname\tscopes\tagent\tstate")
+    for line in asyncio.run(run()):
+        typer.echo(line)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    key: Annotated[str, typer.Argument(help="token id or prefix")], env_file: EnvFile = None
+) -> None:
+    """Revoke a token by id or prefix."""
+    from cti.auth.tokens import TokenError, revoke_token
+
+    settings = _settings(env_file)
+
+    async def run() -> str:
+        from cti.db.engine import create_engine, session_factory
+
+        engine = create_engine(settings.effective_database_url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                row = await revoke_token(session, key)
+                return row.name
+        finally:
+            await engine.dispose()
+
+    try:
+        name = asyncio.run(run())
+    except TokenError as exc:
+        typer.echo(f"cti: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"revoked token {name!r}")
+
+
+@app.command("record-trace")
+def record_trace(
+    out: Annotated[Path, typer.Argument(help="file to write the raw AMI byte stream to")],
+    env_file: EnvFile = None,
+) -> None:
+    """Write every AMI byte received after login to OUT until Ctrl-C / SIGTERM."""
+    import signal
+
+    from cti.ami.recorder import record_trace as record
+
+    settings = _settings(env_file)
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await record(settings, out, stop)
+
+    written = asyncio.run(run())
+    typer.echo(f"wrote {written} bytes to {out}", err=True)
+
+
+@app.command()
+def replay(
+    trace: Annotated[Path, typer.Argument(help="a trace written by cti record-trace")],
+    json_lines: Annotated[bool, typer.Option("--json", help="one JSON object per call")] = False,
+) -> None:
+    """Feed a recorded AMI trace through the parser and tracker; print every ended call."""
+    from cti.tracking.replay import run_replay
+
+    if not trace.is_file():
+        typer.echo(f"cti: no such trace file {trace}", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(run_replay(trace, sys.stdout, sys.stderr, as_json=json_lines))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,28 @@
+"""The FastAPI application; the composition root hands it the container."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from cti.calls.router import router as calls_router
+from cti.http.errors import install_error_handlers
+from cti.http.health import router as health_router
+
+if TYPE_CHECKING:
+    from cti.app import Container
+
+
+def create_http_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="CTI hotline service",
+        version="1",
+        description="Hotline routing, screen-pop, call records and order confirmation "
+        "for e-commerce call centres on Asterisk.",
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(calls_router)
+    return app

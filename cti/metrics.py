@@ -1,0 +1,31 @@
+"""Prometheus metrics, on a registry owned by the container (no globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.ami_events = Counter(
+            "cti_ami_events_total", "AMI events received", registry=self.registry
+        )
+        self.ami_connected = Gauge(
+            "cti_ami_connected", "1 while logged in to AMI", registry=self.registry
+        )
+        self.calls_finished = Counter(
+            "cti_calls_finished_total",
+            "Finished calls by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.calls_active = Gauge("cti_calls_active", "Calls in progress", registry=self.registry)
+        self.records_pending = Gauge(
+            "cti_call_records_pending",
+            "Finished calls waiting to be written",
+            registry=self.registry,
+        )
+        self.agi_requests = Counter(
+            "cti_agi_requests_total", "FastAGI requests", ["script"], registry=self.registry
+        )

@@ -1,0 +1,99 @@
+"""Service settings, read from ``CTI_*`` environment variables and an optional file.
+
+A wrong value stops the service at start with one line naming the setting
+(see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting has a wrong value; the message names it."""
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "cti"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CTI_",
+        env_file=None,
+        extra="ignore",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str = ""
+    """SQLAlchemy async URL. Empty means SQLite under ``data_dir``."""
+
+    ami_enabled: bool = True
+    ami_host: str = "127.0.0.1"
+    ami_port: int = Field(default=5038, ge=1, le=65535)
+    ami_username: str = "cti"
+    ami_secret: SecretStr = SecretStr("")
+    ami_ping_interval: float = Field(default=10.0, gt=0)
+    ami_ping_timeout: float = Field(default=5.0, gt=0)
+    ami_reconnect_min: float = Field(default=0.5, gt=0)
+    ami_reconnect_max: float = Field(default=30.0, gt=0)
+    ami_action_timeout: float = Field(default=10.0, gt=0)
+
+    agi_enabled: bool = True
+    agi_host: str = "127.0.0.1"
+    agi_port: int = Field(default=4573, ge=1, le=65535)
+
+    http_enabled: bool = True
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+
+    timezone: str = "Asia/Shanghai"
+    default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'cti.sqlite3'}"
+
+
+def load_settings(env_file: Path | None = None) -> Settings:
+    """Build settings from the environment (and ``env_file`` if given).
+
+    Raises :class:`SettingsError` with one line per wrong setting, each naming
+    the environment variable, never echoing a secret value.
+    """
+    if env_file is not None and not env_file.is_file():
+        raise SettingsError(f"settings file {env_file} does not exist")
+    try:
+        return Settings(_env_file=env_file)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "CTI_" + "_".join(str(p) for p in err["loc"]).upper()
+            lines.append(f"invalid setting {name}: {err['msg']}")
+        raise SettingsError("; ".join(lines)) from None

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cti.app import Container, running
+from cti.auth.tokens import create_token
+from cti.http.app import create_http_app
+from cti.settings import Settings
+
+
+@pytest.fixture
+async def container(database_url: str, tmp_path: Path) -> AsyncIterator[Container]:
+    settings = Settings(
+        data_dir=tmp_path, database_url=database_url, ami_enabled=False, agi_enabled=False
+    )
+    async with running(settings, migrate=False) as c:
+        yield c
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_http_app(container)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://cti.test") as c:
+        yield c
+
+
+@pytest.fixture
+def make_token(container: Container):  # type: ignore[no-untyped-def]
+    async def make(*scopes: str, agent: str | None = None) -> str:
+        async with container.sessions() as session, session.begin():
+            issued = await create_token(session, "test", scopes, agent)
+        return issued.token
+
+    return make
