@@ -1,0 +1,219 @@
+"""Helpers for tests and the demo that drive the local stack (docker/devstack).
+
+The devstack runs Asterisk 22 in a chroot and a private PostgreSQL; SIPp runs
+on the host.  Callers send from 127.0.0.2 .. 127.0.0.9 (the "callers" trunk),
+agents' phones listen on 127.0.0.11 .. 127.0.0.13 (PJSIP/1001 .. 1003).
+
+Every SIPp process started here is remembered and ended by PID in
+:func:`cleanup` (registered with atexit; tests should also call it in a
+fixture finaliser).
+"""
+
+from __future__ import annotations
+
+import atexit
+import csv
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEVSTACK = REPO / "docker" / "devstack" / "devstack"
+SIPP_DIR = REPO / "tests" / "sipp"
+ASTERISK_SIP = "127.0.0.1:5060"
+
+#: agent extension -> the loopback address its SIPp phone listens on
+AGENT_IPS: dict[str, str] = {"1001": "127.0.0.11", "1002": "127.0.0.12", "1003": "127.0.0.13"}
+#: source addresses Asterisk identifies as the callers trunk
+CALLER_IPS: tuple[str, ...] = tuple(f"127.0.0.{i}" for i in range(2, 10))
+
+QUEUE_LOG_FIELDS = ("time", "callid", "queue", "agent", "event")
+CDR_FIELDS = (
+    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
+    "lastapp", "lastdata", "start", "answer", "end", "duration", "billsec",
+    "disposition", "amaflags", "uniqueid", "userfield",
+)  # cdr_csv with loguniqueid=yes, loguserfield=yes
+
+_procs: list[subprocess.Popen[bytes]] = []
+_caller_ip_index = 0
+
+
+def devstack(*args: str, check: bool = True, timeout: float = 900) -> str:
+    """Run ``docker/devstack/devstack ARGS`` and return its stdout."""
+    res = subprocess.run(
+        [str(DEVSTACK), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and res.returncode != 0:
+        raise RuntimeError(
+            f"devstack {' '.join(args)} exited {res.returncode}: {res.stderr.strip()}"
+        )
+    return res.stdout
+
+
+def devstack_env() -> dict[str, str]:
+    """The ``export NAME=value`` lines of ``devstack env`` as a dict."""
+    env: dict[str, str] = {}
+    for line in devstack("env").splitlines():
+        if line.startswith("export ") and "=" in line:
+            name, _, value = line[len("export "):].partition("=")
+            env[name] = value
+    return env
+
+
+def asterisk_cli(cmd: str) -> str:
+    """Run one Asterisk CLI command (``asterisk -rx``) and return its output."""
+    return devstack("asterisk-cli", cmd)
+
+
+def add_queue_member(ext: str, queue: str = "hotline", penalty: int = 0) -> str:
+    return asterisk_cli(
+        f"queue add member PJSIP/{ext} to {queue} penalty {penalty} as {ext} "
+        f"state_interface PJSIP/{ext}"
+    )
+
+
+def remove_queue_member(ext: str, queue: str = "hotline") -> str:
+    return asterisk_cli(f"queue remove member PJSIP/{ext} from {queue}")
+
+
+def reset_logs() -> None:
+    """Empty queue_log and Master.csv (between tests)."""
+    devstack("reset-logs")
+
+
+def _scenario(scenario: str) -> str:
+    path = Path(scenario)
+    if not path.is_absolute():
+        path = SIPP_DIR / scenario
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    return str(path)
+
+
+def _track(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    _procs.append(proc)
+    return proc
+
+
+def start_sipp_agent(
+    ext: str, scenario: str = "agent_answer.xml", *, log_dir: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a SIPp UAS acting as agent ``ext``'s phone (handles calls forever)."""
+    ip = AGENT_IPS[ext]
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix=f"sipp-agent-{ext}-"))
+    cmd = [
+        "sipp", "-sf", _scenario(scenario),
+        "-i", ip, "-p", "5060", "-mi", ip,
+        "-nostdin", "-trace_err", "-error_file", str(log_dir / "errors.log"),
+        ASTERISK_SIP,
+    ]
+    proc = _track(
+        subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(log_dir / "stderr.log", "wb"),
+        )
+    )
+    time.sleep(0.3)  # let it bind before Asterisk rings it
+    if proc.poll() is not None:
+        raise RuntimeError(f"sipp agent {ext} exited {proc.returncode}, see {log_dir}")
+    return proc
+
+
+def run_sipp_caller(
+    number: str,
+    name: str,
+    dnis: str = "4008001234",
+    scenario: str = "caller.xml",
+    *,
+    source_ip: str | None = None,
+    wait: bool = True,
+    timeout: float = 180,
+    log_dir: Path | None = None,
+) -> subprocess.CompletedProcess[bytes] | subprocess.Popen[bytes]:
+    """Place one call from ``"name" <number>`` to ``dnis``.
+
+    ``wait=True`` returns the CompletedProcess (returncode 0 = call went as the
+    scenario expects); ``wait=False`` returns the running Popen.
+    """
+    global _caller_ip_index
+    if source_ip is None:
+        source_ip = CALLER_IPS[_caller_ip_index % len(CALLER_IPS)]
+        _caller_ip_index += 1
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="sipp-caller-"))
+    inf = log_dir / "caller.csv"
+    with open(inf, "w", encoding="utf-8", newline="") as fh:
+        fh.write("SEQUENTIAL\n")
+        csv.writer(fh, delimiter=";", lineterminator=";\n").writerow([number, name])
+    cmd = [
+        "sipp", "-sf", _scenario(scenario), "-inf", str(inf), "-s", dnis,
+        "-i", source_ip, "-p", "0", "-mi", source_ip, "-m", "1",
+        "-nostdin", "-trace_err", "-error_file", str(log_dir / "errors.log"),
+        ASTERISK_SIP,
+    ]
+    proc = _track(
+        subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(log_dir / "stderr.log", "wb"),
+        )
+    )
+    if not wait:
+        return proc
+    try:
+        rc = proc.wait(timeout=timeout)
+    finally:
+        _stop(proc)
+    return subprocess.CompletedProcess(cmd, rc)
+
+
+def read_queue_log() -> list[list[str]]:
+    """queue_log rows: [time, callid, queue, agent, event, data1, ...]."""
+    path = Path(devstack_env()["CTI_ASTERISK_QUEUE_LOG"])
+    return [line.split("|") for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def read_cdr() -> list[dict[str, str]]:
+    """Master.csv rows as dicts keyed by :data:`CDR_FIELDS`."""
+    path = Path(devstack_env()["CTI_ASTERISK_CDR_CSV"])
+    with open(path, encoding="utf-8", newline="") as fh:
+        return [dict(zip(CDR_FIELDS, row)) for row in csv.reader(fh) if row]
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.25):  # type: ignore[no-untyped-def]
+    """Poll ``predicate()`` until it returns something truthy; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    if proc in _procs:
+        _procs.remove(proc)
+
+
+def cleanup() -> None:
+    """End every SIPp process started by this module (by PID)."""
+    for proc in list(_procs):
+        _stop(proc)
+
+
+atexit.register(cleanup)
+
+__all__ = [
+    "AGENT_IPS", "CALLER_IPS", "CDR_FIELDS", "add_queue_member", "asterisk_cli",
+    "cleanup", "devstack", "devstack_env", "read_cdr", "read_queue_log",
+    "remove_queue_member", "reset_logs", "run_sipp_caller", "start_sipp_agent", "wait_for",
+]
+
