@@ -75,6 +75,11 @@ class AmiClient:
     the order Asterisk sent them; an exception in it is logged and the link
     stays up. ``on_state`` hears every :class:`ConnectionState` change and
     ``on_resync`` every snapshot taken after a login.
+
+    ``last_error`` says why the client is not logged in, for ``/readyz``
+    ("connection refused to 127.0.0.1:5038", "login as 'cti' at ... refused:
+    Authentication failed", "connection to ... lost: no reply to Ping within
+    5s"); it is None while logged in and never contains the secret.
     """
 
     def __init__(
@@ -98,7 +103,7 @@ class AmiClient:
         self._logged_in = False
         self._lost_reason: str | None = None
         self._state = ConnectionState.DISCONNECTED
-        self.last_error: str | None = "AMI not logged in: not started"
+        self.last_error: str | None = "not started"
 
     # -- status -------------------------------------------------------------------
 
@@ -126,7 +131,7 @@ class AmiClient:
         """Start connecting in the background; returns at once."""
         if self._task is not None and not self._task.done():
             return
-        self.last_error = "AMI not logged in: connecting"
+        self.last_error = "connecting"
         self._task = asyncio.create_task(self._run(), name="ami-client")
 
     async def stop(self) -> None:
@@ -144,7 +149,7 @@ class AmiClient:
             if not protocol.lost.done():
                 protocol.abort()
         self._logged_in = False
-        self.last_error = "AMI not logged in: client stopped"
+        self.last_error = "client stopped"
         self._set_state(ConnectionState.STOPPED)
 
     # -- actions ------------------------------------------------------------------
@@ -188,7 +193,7 @@ class AmiClient:
         encode_action(headers)  # bad input raises before anything else
         protocol = self._protocol
         if protocol is None or not self.logged_in:
-            raise AmiNotConnected(self.last_error or "AMI not logged in")
+            raise AmiNotConnected(f"AMI not logged in: {self.last_error or 'not connected'}")
         return await self._request_on(protocol, headers, kind, timeout)
 
     async def _request_on(
@@ -236,7 +241,7 @@ class AmiClient:
                 self.last_error = self._connect_error(exc)
                 log.warning("%s", self.last_error)
             except Exception:
-                self.last_error = f"AMI not logged in: internal error talking to {self.address}"
+                self.last_error = f"internal error talking to {self.address}"
                 log.exception("AMI connection loop failed; reconnecting")
             self._set_state(ConnectionState.DISCONNECTED)
             delay = self._backoff(attempt)
@@ -266,13 +271,11 @@ class AmiClient:
         except AmiActionError as exc:
             message = exc.response.get("Message") or "refused"
             raise _LoginRefused(
-                f"AMI not logged in: login as {s.ami_username!r} at {self.address} "
-                f"refused: {message}"
+                f"login as {s.ami_username!r} at {self.address} refused: {message}"
             ) from None
         except AmiActionTimeout:
             raise _LoginRefused(
-                f"AMI not logged in: no answer to Login from {self.address} "
-                f"within {s.ami_action_timeout:g}s"
+                f"no answer to Login from {self.address} within {s.ami_action_timeout:g}s"
             ) from None
         self._logged_in = True
         self.last_error = None
@@ -289,7 +292,7 @@ class AmiClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await keepalive
         reason = self._lost_reason or "connection closed"
-        raise AmiConnectionLost(f"AMI not logged in: connection to {self.address} lost: {reason}")
+        raise AmiConnectionLost(f"connection to {self.address} lost: {reason}")
 
     async def _resync(self, protocol: AmiProtocol) -> None:
         try:
@@ -334,14 +337,14 @@ class AmiClient:
 
     def _connect_error(self, exc: BaseException) -> str:
         if isinstance(exc, ConnectionRefusedError):
-            return f"AMI not logged in: connection refused to {self.address}"
+            return f"connection refused to {self.address}"
         if isinstance(exc, TimeoutError):
             return (
-                f"AMI not logged in: connecting to {self.address} timed out after "
+                f"connecting to {self.address} timed out after "
                 f"{self._settings.ami_action_timeout:g}s"
             )
         detail = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        return f"AMI not logged in: cannot connect to {self.address}: {detail}"
+        return f"cannot connect to {self.address}: {detail}"
 
     def _backoff(self, attempt: int) -> float:
         low = self._settings.ami_reconnect_min
