@@ -37,6 +37,7 @@ from cti.ami.protocol import (
     Headers,
     ResponseKind,
     encode_action,
+    is_list_end,
 )
 from cti.ami.resync import ResyncSnapshot, collect_snapshot
 from cti.settings import Settings
@@ -173,7 +174,7 @@ class AmiClient:
         The response and the closing ``...Complete`` event are not included.
         """
         messages = await self._request(headers, ResponseKind.LIST, timeout)
-        return [m for m in messages[1:] if m.is_event and not _ends_list(m)]
+        return [m for m in messages[1:] if not is_list_end(m)]
 
     async def send_originate(self, headers: Headers, *, timeout: float | None = None) -> AmiMessage:
         """Send an async ``Originate``; return its ``OriginateResponse`` event.
@@ -185,7 +186,7 @@ class AmiClient:
         if headers.get("Action") != "Originate" or str(headers.get("Async", "")).lower() != "true":
             raise ValueError("send_originate needs Action: Originate with Async: true")
         messages = await self._request(headers, ResponseKind.ORIGINATE, timeout)
-        return messages[-1]
+        return next(m for m in messages[1:] if m.get("Event") == "OriginateResponse")
 
     async def _request(
         self, headers: Headers, kind: ResponseKind, timeout: float | None
@@ -361,9 +362,3 @@ class AmiClient:
                 self._on_state(state)
             except Exception:
                 log.exception("AMI state handler failed")
-
-
-def _ends_list(message: AmiMessage) -> bool:
-    return (message.get("EventList") or "").lower() == "complete" or (
-        message.get("Event") or ""
-    ).endswith("Complete")

@@ -45,6 +45,7 @@ __all__ = [
     "Headers",
     "ResponseKind",
     "encode_action",
+    "is_list_end",
 ]
 
 log = logging.getLogger(__name__)
@@ -136,31 +137,47 @@ class _Pending:
     action: str
     kind: ResponseKind
     future: asyncio.Future[list[AmiMessage]]
-    messages: list[AmiMessage] = field(default_factory=list)
+    response: AmiMessage | None = None
+    events: list[AmiMessage] = field(default_factory=list)
+    finished: bool = False  # the list's Complete event or the OriginateResponse was seen
 
     def add(self, message: AmiMessage) -> bool:
-        """Take one message with our ActionID; return True once the answer is complete."""
-        self.messages.append(message)
-        if len(self.messages) == 1:
-            if not message.is_response:
-                # An event before the response: Asterisk always answers first,
-                # so keep it and wait for the response.
-                return False
-            if self.kind is ResponseKind.SINGLE:
-                return True
-            if message.get("Response") not in ("Success", "Follows"):
-                return True  # refused: no list, no OriginateResponse follow
+        """Take one message with our ActionID; return True once the answer is complete.
+
+        The answer is the ``Response:`` message plus, for lists and async
+        Originate, the events carrying our ActionID, in whatever order they
+        come (an ``OriginateResponse`` could in principle overtake the
+        acknowledgement; note it has a ``Response`` header too).
+        """
+        if not message.is_event and self.response is None:
+            self.response = message
+        else:
+            self.events.append(message)
             if self.kind is ResponseKind.LIST:
-                return (message.get("EventList") or "").lower() == "complete"
+                self.finished = self.finished or is_list_end(message)
+            elif self.kind is ResponseKind.ORIGINATE:
+                self.finished = self.finished or message.get("Event") == "OriginateResponse"
+        if self.response is None:
             return False
-        if self.kind is ResponseKind.LIST:
-            name = message.get("Event") or ""
-            return (message.get("EventList") or "").lower() == "complete" or name.endswith(
-                "Complete"
-            )
-        if self.kind is ResponseKind.ORIGINATE:
-            return message.get("Event") == "OriginateResponse"
-        return True  # pragma: no cover - SINGLE completes on the first message
+        if self.kind is ResponseKind.SINGLE:
+            return True
+        if self.response.get("Response") not in ("Success", "Follows"):
+            return True  # refused: no list, no OriginateResponse will follow
+        if self.kind is ResponseKind.LIST and is_list_end(self.response):
+            return True  # an empty list answered in one message
+        return self.finished
+
+    def result(self) -> list[AmiMessage]:
+        """The response first, then the events in arrival order."""
+        assert self.response is not None
+        return [self.response, *self.events]
+
+
+def is_list_end(message: AmiMessage) -> bool:
+    """True for the message that closes a list answer (``EventList: Complete``)."""
+    if (message.get("EventList") or "").lower() == "complete":
+        return True
+    return message.is_event and (message.get("Event") or "").endswith("Complete")
 
 
 class AmiProtocol(AMIProtocol):  # type: ignore[misc]
@@ -338,7 +355,7 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
                 if item.add(message):
                     del self._pending[action_id]
                     if not item.future.done():
-                        item.future.set_result(item.messages)
+                        item.future.set_result(item.result())
                 return
         if not message.is_event:
             # A response nobody waits for (timed out action): nothing to do.

@@ -137,6 +137,32 @@ async def test_originate_waits_for_originate_response() -> None:
     assert future.result()[-1]["Reason"] == "4"
 
 
+async def test_originate_response_overtaking_the_acknowledgement_still_completes() -> None:
+    protocol, _ = make([])
+    future = protocol.send_action(
+        "o1", {"Action": "Originate", "Async": "true"}, ResponseKind.ORIGINATE
+    )
+    protocol.data_received(
+        b"Event: OriginateResponse\r\nActionID: o1\r\nResponse: Failure\r\nReason: 5\r\n\r\n"
+    )
+    assert not future.done()
+    protocol.data_received(
+        b"Response: Success\r\nActionID: o1\r\nMessage: Originate successfully queued\r\n\r\n"
+    )
+    response, event = future.result()
+    assert response["Message"] == "Originate successfully queued"
+    assert event["Reason"] == "5"
+
+
+async def test_empty_list_answered_in_one_message_completes() -> None:
+    protocol, _ = make([])
+    future = protocol.send_action("l1", {"Action": "QueueStatus"}, ResponseKind.LIST)
+    protocol.data_received(
+        b"Response: Success\r\nActionID: l1\r\nEventList: Complete\r\nListItems: 0\r\n\r\n"
+    )
+    assert len(future.result()) == 1
+
+
 async def test_refused_originate_completes_on_the_error_response() -> None:
     protocol, _ = make([])
     future = protocol.send_action("o1", {"Action": "Originate"}, ResponseKind.ORIGINATE)
