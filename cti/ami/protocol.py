@@ -208,7 +208,6 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
         self._decoder = AmiDecoder()
         self._pending: dict[str, _Pending] = {}
         self._held: deque[AmiMessage] | None = deque() if hold else None
-        self._lost_exc: Exception | None = None
         self.closed = True
         self.transport: asyncio.Transport | None = None
         self.version: str | None = None
@@ -249,7 +248,6 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
         if self.lost.done():
             return
         self.closed = True
-        self._lost_exc = exc
         pending, self._pending = self._pending, {}
         for action_id, item in pending.items():
             if not item.future.done():
