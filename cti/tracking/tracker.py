@@ -207,10 +207,14 @@ class CallTracker:
             with contextlib.suppress(ValueError):
                 self._last_ts = float(raw_ts)
         try:
-            return handler(msg, self._last_ts)
+            out = handler(msg, self._last_ts)
         except Exception:  # a tracker bug must never stop the AMI reader
             log.exception("call tracker failed on %s", msg.get("Event"))
-            return []
+            out = []
+        if self._pending_end:
+            out = [*self._pending_end, *out]
+            self._pending_end.clear()
+        return out
 
     def active_calls(self) -> list[LiveCall]:
         return [self._snapshot(call) for call in self._calls.values()]
@@ -262,7 +266,7 @@ class CallTracker:
         channel.call = new
         if not old.channels:
             # Merged into an older call (bridged by a transfer): this one is over.
-            self._pending_end.append(self._end(old, ts, note=f"merged into {linkedid}"))
+            self._pending_end.extend(self._end(old, ts, note=f"merged into {linkedid}"))
 
     def _emit(
         self, call: _Call, kind: DomainEventType, ts: float, data: dict[str, Any]
@@ -270,12 +274,6 @@ class CallTracker:
         event = DomainEvent(kind, call.linkedid, ts, data)
         call.timeline.append(event)
         return event
-
-    def _take_pending(self, out: list[DomainEvent]) -> list[DomainEvent]:
-        if self._pending_end:
-            out = [*self._pending_end, *out]
-            self._pending_end.clear()
-        return out
 
     def _start(self, call: _Call) -> DomainEvent:
         return self._emit(
@@ -332,7 +330,7 @@ class CallTracker:
     def _on_newcallerid(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None or channel.uniqueid != channel.call.caller_uid:
-            return self._take_pending([])
+            return []
         call = channel.call
         number = _clean_id(msg.get("CallerIDNum"))
         name = _clean_id(msg.get("CallerIDName"))
@@ -340,7 +338,7 @@ class CallTracker:
             call.caller_number = number
         if name is not None:
             call.caller_name = name
-        return self._take_pending([])
+        return []
 
     def _on_varset(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         variable = msg.get("Variable")
@@ -368,12 +366,12 @@ class CallTracker:
     def _on_bridge_enter(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         # Only for the Linkedid update that bridging performs.
         self._channel(msg, ts)
-        return self._take_pending([])
+        return []
 
     def _on_hangup(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         uid = channel.uniqueid
         del self._channels[uid]
@@ -384,16 +382,19 @@ class CallTracker:
         if call.abandon_pending and uid == call.queue_uid:
             out.append(self._resolve_abandon(call, Outcome.ABANDONED, ts))
         if not call.channels:
-            out.append(self._end(call, ts))
-        return self._take_pending(out)
+            out.extend(self._end(call, ts))
+        return out
 
-    def _end(self, call: _Call, ts: float, note: str | None = None) -> DomainEvent:
+    def _end(self, call: _Call, ts: float, note: str | None = None) -> list[DomainEvent]:
+        """Finish a call: its ENDED event (preceded by ABANDONED if still open)."""
         self._calls.pop(call.linkedid, None)
         for uid in call.channels:
             self._channels.pop(uid, None)
         call.channels.clear()
-        if call.abandon_pending:
-            self._resolve_abandon(call, Outcome.ABANDONED, ts)
+        out: list[DomainEvent] = []
+        if call.answered_at is None and call.joined_at is not None and call.queue_result is None:
+            # Still waiting (or left without a verdict) when the last channel went.
+            out.append(self._resolve_abandon(call, Outcome.ABANDONED, ts))
         outcome, wait_s = self._outcome(call, ts)
         talk_s = None
         if call.answered_at is not None:
@@ -418,7 +419,8 @@ class CallTracker:
             data["note"] = note
         event = DomainEvent(DomainEventType.ENDED, call.linkedid, ts, data)
         call.timeline.append(event)
-        return event
+        out.append(event)
+        return out
 
     @staticmethod
     def _outcome(call: _Call, ts: float) -> tuple[Outcome, float | None]:
@@ -438,7 +440,7 @@ class CallTracker:
     def _on_queue_join(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         queue = msg.get("Queue")
         position = _int(msg.get("Position"))
@@ -458,36 +460,36 @@ class CallTracker:
             ts,
             {"queue": queue, "position": position, "channel": channel.name},
         )
-        return self._take_pending([event])
+        return [event]
 
     def _on_queue_abandon(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         if call.answered_at is None and call.joined_at is not None:
             call.abandon_pending = True
             call.in_queue = False
             call.left_at = ts
             call.state = CallState.LEFT_QUEUE
-        return self._take_pending([])
+        return []
 
     def _on_queue_leave(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         if call.answered_at is None and call.in_queue:
             call.in_queue = False
             if call.left_at is None:
                 call.left_at = ts
             call.state = CallState.LEFT_QUEUE
-        return self._take_pending([])
+        return []
 
     def _on_queuestatus(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         out: list[DomainEvent] = []
         status = msg.get("Value") or ""
@@ -499,7 +501,7 @@ class CallTracker:
                 out.append(self._resolve_abandon(call, Outcome.TIMEOUT, ts, status))
             elif call.abandon_pending:
                 out.append(self._resolve_abandon(call, Outcome.ABANDONED, ts, status))
-        return self._take_pending(out)
+        return out
 
     def _resolve_abandon(
         self, call: _Call, outcome: Outcome, ts: float, status: str | None = None
@@ -521,7 +523,7 @@ class CallTracker:
     def _on_agent_called(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         dest_uid = msg.get("DestUniqueid")
         if dest_uid:
@@ -539,12 +541,12 @@ class CallTracker:
                 "agent_channel": msg.get("DestChannel"),
             },
         )
-        return self._take_pending([event])
+        return [event]
 
     def _on_agent_ring_no_answer(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         ring_ms = _int(msg.get("RingTime"))
         if call.answered_at is None and call.in_queue:
@@ -560,12 +562,12 @@ class CallTracker:
                 "ring_s": None if ring_ms is None else ring_ms / 1000.0,
             },
         )
-        return self._take_pending([event])
+        return [event]
 
     def _on_agent_connect(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         interface = msg.get("Interface") or msg.get("MemberName") or None
         queue = msg.get("Queue")
@@ -582,7 +584,7 @@ class CallTracker:
                     "again": True,
                 },
             )
-            return self._take_pending([event])
+            return [event]
         call.answered_at = ts
         call.agent = interface
         call.queue = queue or call.queue
@@ -606,19 +608,19 @@ class CallTracker:
                 "wait_s": call.wait_s,
             },
         )
-        return self._take_pending([event])
+        return [event]
 
     def _on_agent_complete(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         # Linkedid bookkeeping only; the call ends with its channels.
         self._channel(msg, ts)
-        return self._take_pending([])
+        return []
 
     # -- direct dial (preferred agent) ---------------------------------------------
 
     def _on_dial_begin(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         dest_uid = msg.get("DestUniqueid")
         if (
@@ -628,12 +630,12 @@ class CallTracker:
             and channel.uniqueid == call.caller_uid
         ):
             call.dial_started[dest_uid] = ts
-        return self._take_pending([])
+        return []
 
     def _on_dial_end(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         dest_uid = msg.get("DestUniqueid") or ""
         started = call.dial_started.pop(dest_uid, None)
@@ -644,7 +646,7 @@ class CallTracker:
             or call.in_queue
             or dest_uid in call.agent_channels
         ):
-            return self._take_pending([])
+            return []
         dest_name = msg.get("DestChannel") or ""
         call.answered_at = ts
         call.agent = _interface_of(dest_name) if dest_name else None
@@ -662,7 +664,7 @@ class CallTracker:
                 "wait_s": call.wait_s,
             },
         )
-        return self._take_pending([event])
+        return [event]
 
     # -- transfers, hold, recording ------------------------------------------------
 
@@ -720,27 +722,27 @@ class CallTracker:
     def _on_hold(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         if call.state == CallState.ANSWERED:
             call.state = CallState.ON_HOLD
         event = self._emit(call, DomainEventType.HOLD, ts, {"channel": channel.name})
-        return self._take_pending([event])
+        return [event]
 
     def _on_unhold(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         if call.state == CallState.ON_HOLD:
             call.state = CallState.ANSWERED
         event = self._emit(call, DomainEventType.UNHOLD, ts, {"channel": channel.name})
-        return self._take_pending([event])
+        return [event]
 
     def _on_mixmonitor_start(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         event = self._emit(
             call,
@@ -748,12 +750,12 @@ class CallTracker:
             ts,
             {"channel": channel.name, "file": call.recording_file},
         )
-        return self._take_pending([event])
+        return [event]
 
     def _on_mixmonitor_stop(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
         channel = self._channel(msg, ts)
         if channel is None:
-            return self._take_pending([])
+            return []
         call = channel.call
         event = self._emit(
             call,
@@ -761,7 +763,7 @@ class CallTracker:
             ts,
             {"channel": channel.name, "file": call.recording_file},
         )
-        return self._take_pending([event])
+        return [event]
 
     # -- snapshots and resync ------------------------------------------------------
 
@@ -797,7 +799,7 @@ class CallTracker:
             channel = self._channels.pop(uid)
             channel.call.channels.pop(uid, None)
         for call in [c for c in self._calls.values() if not c.channels]:
-            out.append(self._end(call, now, note="hangup missed while disconnected (resync)"))
+            out.extend(self._end(call, now, note="hangup missed while disconnected (resync)"))
         # 2. channels we did not know (oldest first, so the caller comes first)
         ordered = sorted(live.values(), key=lambda c: -_duration_s(c.get("Duration")))
         for info in ordered:
@@ -809,7 +811,10 @@ class CallTracker:
         # 4. queue entries tell how long each caller has waited
         for entry in queue_entries:
             self._resync_queue_entry(entry, now)
-        return self._take_pending(out)
+        if self._pending_end:
+            out = [*self._pending_end, *out]
+            self._pending_end.clear()
+        return out
 
     def _resync_channel(self, info: Mapping[str, str], now: float, out: list[DomainEvent]) -> None:
         uid = info.get("Uniqueid") or ""
