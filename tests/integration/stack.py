@@ -30,9 +30,24 @@ CALLER_IPS: tuple[str, ...] = tuple(f"127.0.0.{i}" for i in range(2, 10))
 
 QUEUE_LOG_FIELDS = ("time", "callid", "queue", "agent", "event")
 CDR_FIELDS = (
-    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
-    "lastapp", "lastdata", "start", "answer", "end", "duration", "billsec",
-    "disposition", "amaflags", "uniqueid", "userfield",
+    "accountcode",
+    "src",
+    "dst",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "uniqueid",
+    "userfield",
 )  # cdr_csv with loguniqueid=yes, loguserfield=yes
 
 _procs: list[subprocess.Popen[bytes]] = []
@@ -56,7 +71,7 @@ def devstack_env() -> dict[str, str]:
     env: dict[str, str] = {}
     for line in devstack("env").splitlines():
         if line.startswith("export ") and "=" in line:
-            name, _, value = line[len("export "):].partition("=")
+            name, _, value = line[len("export ") :].partition("=")
             env[name] = value
     return env
 
@@ -91,6 +106,15 @@ def _scenario(scenario: str) -> str:
     return str(path)
 
 
+def _spawn(cmd: list[str], log_dir: Path) -> subprocess.Popen[bytes]:
+    # The child keeps its own copy of the log file descriptor.
+    with open(log_dir / "stderr.log", "wb") as err:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+        )
+    return _track(proc)
+
+
 def _track(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
     _procs.append(proc)
     return proc
@@ -103,17 +127,22 @@ def start_sipp_agent(
     ip = AGENT_IPS[ext]
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix=f"sipp-agent-{ext}-"))
     cmd = [
-        "sipp", "-sf", _scenario(scenario),
-        "-i", ip, "-p", "5060", "-mi", ip,
-        "-nostdin", "-trace_err", "-error_file", str(log_dir / "errors.log"),
+        "sipp",
+        "-sf",
+        _scenario(scenario),
+        "-i",
+        ip,
+        "-p",
+        "5060",
+        "-mi",
+        ip,
+        "-nostdin",
+        "-trace_err",
+        "-error_file",
+        str(log_dir / "errors.log"),
         ASTERISK_SIP,
     ]
-    proc = _track(
-        subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(log_dir / "stderr.log", "wb"),
-        )
-    )
+    proc = _spawn(cmd, log_dir)
     time.sleep(0.3)  # let it bind before Asterisk rings it
     if proc.poll() is not None:
         raise RuntimeError(f"sipp agent {ext} exited {proc.returncode}, see {log_dir}")
@@ -146,17 +175,28 @@ def run_sipp_caller(
         fh.write("SEQUENTIAL\n")
         csv.writer(fh, delimiter=";", lineterminator=";\n").writerow([number, name])
     cmd = [
-        "sipp", "-sf", _scenario(scenario), "-inf", str(inf), "-s", dnis,
-        "-i", source_ip, "-p", "0", "-mi", source_ip, "-m", "1",
-        "-nostdin", "-trace_err", "-error_file", str(log_dir / "errors.log"),
+        "sipp",
+        "-sf",
+        _scenario(scenario),
+        "-inf",
+        str(inf),
+        "-s",
+        dnis,
+        "-i",
+        source_ip,
+        "-p",
+        "0",
+        "-mi",
+        source_ip,
+        "-m",
+        "1",
+        "-nostdin",
+        "-trace_err",
+        "-error_file",
+        str(log_dir / "errors.log"),
         ASTERISK_SIP,
     ]
-    proc = _track(
-        subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(log_dir / "stderr.log", "wb"),
-        )
-    )
+    proc = _spawn(cmd, log_dir)
     if not wait:
         return proc
     try:
@@ -176,7 +216,7 @@ def read_cdr() -> list[dict[str, str]]:
     """Master.csv rows as dicts keyed by :data:`CDR_FIELDS`."""
     path = Path(devstack_env()["CTI_ASTERISK_CDR_CSV"])
     with open(path, encoding="utf-8", newline="") as fh:
-        return [dict(zip(CDR_FIELDS, row)) for row in csv.reader(fh) if row]
+        return [dict(zip(CDR_FIELDS, row, strict=False)) for row in csv.reader(fh) if row]
 
 
 def wait_for(predicate, timeout: float = 30, interval: float = 0.25):  # type: ignore[no-untyped-def]
@@ -212,8 +252,19 @@ def cleanup() -> None:
 atexit.register(cleanup)
 
 __all__ = [
-    "AGENT_IPS", "CALLER_IPS", "CDR_FIELDS", "add_queue_member", "asterisk_cli",
-    "cleanup", "devstack", "devstack_env", "read_cdr", "read_queue_log",
-    "remove_queue_member", "reset_logs", "run_sipp_caller", "start_sipp_agent", "wait_for",
+    "AGENT_IPS",
+    "CALLER_IPS",
+    "CDR_FIELDS",
+    "add_queue_member",
+    "asterisk_cli",
+    "cleanup",
+    "devstack",
+    "devstack_env",
+    "read_cdr",
+    "read_queue_log",
+    "remove_queue_member",
+    "reset_logs",
+    "run_sipp_caller",
+    "start_sipp_agent",
+    "wait_for",
 ]
-
