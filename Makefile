@@ -21,8 +21,8 @@ system-deps:
 install: system-deps venv
 
 lint: venv
-	$(BIN)/ruff check cti ivr tests benchmarks migrations
-	$(BIN)/ruff format --check cti ivr tests benchmarks migrations
+	$(BIN)/ruff check cti ivr tests benchmarks migrations docker
+	$(BIN)/ruff format --check cti ivr tests benchmarks migrations docker
 	$(BIN)/mypy
 
 test: install lint

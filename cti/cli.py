@@ -161,7 +161,13 @@ def record_trace(
             loop.add_signal_handler(sig, stop.set)
         return await record(settings, out, stop)
 
-    written = asyncio.run(run())
+    from cti.ami.protocol import AmiError
+
+    try:
+        written = asyncio.run(run())
+    except (OSError, AmiError) as exc:
+        typer.echo(f"cti: recording stopped: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"wrote {written} bytes to {out}", err=True)
 
 
