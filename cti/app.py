@@ -16,6 +16,8 @@ from typing import Any, Protocol
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from cti.acd.service import HotlineRouter
+from cti.acd.settings import load_acd_settings
 from cti.calls.schemas import CallDetailOut, CallEventOut, CallOut
 from cti.calls.service import utc
 from cti.calls.writer import CallRecordWriter
@@ -56,6 +58,9 @@ class Container:
         self.writer = CallRecordWriter(self.session_maker)
         self.ami: AmiLink | None = None
         self.agi: FastAgiServer | None = None
+        self.hotline = HotlineRouter(
+            self.session_maker, load_acd_settings(), region=settings.default_region
+        )
         self.listeners: list[Callable[[DomainEvent], None]] = []
 
     def sessions(self) -> AbstractAsyncContextManager[AsyncSession]:
@@ -153,7 +158,9 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
     try:
         if settings.agi_enabled:
             container.agi = FastAgiServer(
-                settings.agi_host, settings.agi_port, {"hotline": hotline_app()}
+                settings.agi_host,
+                settings.agi_port,
+                {"hotline": hotline_app(container.hotline.decide)},
             )
             await container.agi.start()
         if settings.ami_enabled:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from cti.acd.router import router as hotlines_router
 from cti.calls.router import router as calls_router
 from cti.http.errors import install_error_handlers
 from cti.http.health import router as health_router
@@ -25,4 +26,5 @@ def create_http_app(container: Container) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(calls_router)
+    app.include_router(hotlines_router)
     return app
