@@ -19,6 +19,8 @@ class RoutingDecision:
     preferred_agent: str | None = None
     """A dial string such as ``PJSIP/1001``, rung first before the queue."""
     preferred_timeout: int = 8
+    queue_timeout: int | None = None
+    """Seconds in the queue before the caller is offered voicemail; None: dialplan default."""
     reason: str = "default"
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -33,4 +35,6 @@ class RoutingDecision:
         if self.preferred_agent:
             out["CTI_PREFERRED"] = self.preferred_agent
             out["CTI_PREFERRED_TIMEOUT"] = str(self.preferred_timeout)
+        if self.queue_timeout is not None:
+            out["CTI_QUEUE_TIMEOUT"] = str(self.queue_timeout)
         return out
