@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,8 @@ db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+orders_app = typer.Typer(help="Orders from shop backends.", no_args_is_help=True)
+app.add_typer(orders_app, name="orders")
 
 EnvFile = Annotated[
     Path | None,
@@ -183,6 +186,78 @@ def replay(
         typer.echo(f"cti: no such trace file {trace}", err=True)
         raise typer.Exit(2)
     raise typer.Exit(run_replay(trace, sys.stdout, sys.stderr, as_json=json_lines))
+
+
+@orders_app.command("import")
+def orders_import(
+    file: Annotated[Path, typer.Argument(help="NDJSON file: one order (with order_id) per line")],
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=10_000)] = 1000,
+    env_file: EnvFile = None,
+) -> None:
+    """Import orders; bad lines are printed with their number and reason, good ones kept.
+
+    Exits 1 when some lines were rejected, 0 when all were imported.
+    """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from cti.orders.schemas import ImportReport
+    from cti.orders.service import OrderImport
+
+    if not file.is_file():
+        typer.echo(f"cti: no such file {file}", err=True)
+        raise typer.Exit(2)
+    settings = _settings(env_file)
+    total = file.stat().st_size
+
+    async def run(progress: Progress) -> ImportReport:
+        from cti.db.engine import create_engine, session_factory
+        from cti.db.migrate import upgrade_async
+
+        await upgrade_async(settings.effective_database_url)
+        engine = create_engine(settings.effective_database_url)
+        task = progress.add_task("orders", total=total)
+        read = 0
+
+        def show(report: ImportReport) -> None:
+            progress.update(
+                task,
+                completed=read,
+                description=f"{report.imported} imported, {report.rejected} rejected",
+            )
+
+        job = OrderImport(session_factory(engine), settings.default_region, batch_size, show)
+
+        async def lines() -> AsyncIterator[tuple[int, bytes]]:
+            nonlocal read
+            with file.open("rb") as fh:
+                for lineno, raw in enumerate(fh, start=1):
+                    read += len(raw)
+                    yield lineno, raw.rstrip(b"\r\n")
+
+        try:
+            report = await job.run(lines())
+        finally:
+            await engine.dispose()
+        progress.update(task, completed=total)
+        return report
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False) as progress:
+        report = asyncio.run(run(progress))
+    for rej in report.rejected_lines:
+        typer.echo(f"line {rej.line}: {rej.reason}", err=True)
+    if report.rejected_lines_truncated:
+        typer.echo(f"... {report.rejected - len(report.rejected_lines)} more", err=True)
+    typer.echo(
+        f"imported {report.imported} of {report.lines} lines, "
+        f"{report.rejected} rejected, {report.skipped_stale} older than stored"
+    )
+    raise typer.Exit(1 if report.rejected else 0)
 
 
 def main() -> None:

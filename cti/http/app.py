@@ -10,6 +10,7 @@ from cti.acd.router import router as hotlines_router
 from cti.calls.router import router as calls_router
 from cti.http.errors import install_error_handlers
 from cti.http.health import router as health_router
+from cti.orders.router import router as orders_router
 
 if TYPE_CHECKING:
     from cti.app import Container
@@ -27,4 +28,5 @@ def create_http_app(container: Container) -> FastAPI:
     app.include_router(health_router)
     app.include_router(calls_router)
     app.include_router(hotlines_router)
+    app.include_router(orders_router)
     return app
