@@ -1,0 +1,1 @@
+"""Agents: directory, live state from AMI, and login/logout/pause/unpause through AMI."""

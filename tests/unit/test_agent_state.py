@@ -1,0 +1,241 @@
+"""The agent state tracker on recorded Asterisk 22 traffic (tests/fixtures/traces)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cti.agents.state import AgentState, AgentStateChanged, AgentStateTracker, DeviceState
+from cti.ami.codec import AmiDecoder, AmiMessage
+
+TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
+S = AgentState
+
+
+def messages(name: str) -> list[AmiMessage]:
+    decoder = AmiDecoder()
+    out = decoder.feed((TRACES / name).read_bytes())
+    decoder.finish()
+    return out
+
+
+def run(tracker: AgentStateTracker, msgs: list[AmiMessage]) -> list[AgentStateChanged]:
+    return [change for msg in msgs for change in tracker.feed(msg)]
+
+
+def path(changes: list[AgentStateChanged], interface: str) -> list[AgentState]:
+    return [c.state for c in changes if c.interface == interface]
+
+
+def first(msgs: list[AmiMessage], event: str, interface: str | None = None) -> AmiMessage:
+    return next(
+        m
+        for m in msgs
+        if m.get("Event") == event and (interface is None or m.get("Interface") == interface)
+    )
+
+
+def frozen_clock(at: float = 0.0) -> AgentStateTracker:
+    return AgentStateTracker(clock=lambda: at)
+
+
+def test_answered_call_rings_talks_and_frees_the_agent() -> None:
+    msgs = messages("answered.ami")
+    tracker = frozen_clock()
+    changes = run(tracker, msgs)
+    assert path(changes, "PJSIP/1001") == [S.RINGING, S.ON_CALL, S.AVAILABLE]
+    called, connect, complete = (
+        first(msgs, "AgentCalled"),
+        first(msgs, "AgentConnect"),
+        first(msgs, "AgentComplete"),
+    )
+    # Asterisk reports the ringing phone as BUSY (device_state_busy_at=1) right
+    # after AgentCalled; the agent is still ringing, not on a call.
+    assert [c.since for c in changes] == [
+        float(called["Timestamp"]),
+        float(connect["Timestamp"]),
+        float(complete["Timestamp"]),
+    ]
+    assert changes[0].previous is S.LOGGED_OUT and changes[0].queue == "hotline"
+    assert changes[0].member_name == "1001"
+    status = tracker.status("PJSIP/1001", now=float(complete["Timestamp"]) + 1)
+    assert status.state is S.AVAILABLE
+    assert status.device is DeviceState.NOT_INUSE
+    assert status.last_call is not None and int(status.last_call) == int(
+        float(complete["Timestamp"])
+    )
+    assert [q.queue for q in status.queues] == ["hotline"]
+    assert status.calls_taken == 1
+
+
+def test_state_at_each_step_of_the_answered_call() -> None:
+    msgs = messages("answered.ami")
+    clock = [0.0]
+    tracker = AgentStateTracker(clock=lambda: clock[0])
+    seen: list[tuple[str, bool]] = []
+    for msg in msgs:
+        tracker.feed(msg)
+        clock[0] = tracker.last_timestamp
+        if msg.get("Event") in ("AgentCalled", "AgentConnect", "AgentComplete"):
+            seen.append((tracker.status("PJSIP/1001").state, tracker.is_available("PJSIP/1001")))
+    assert seen == [(S.RINGING, False), (S.ON_CALL, False), (S.AVAILABLE, False)]
+    # AgentComplete comes before the device goes idle (QueueMemberStatus Status 1).
+    assert tracker.is_available("PJSIP/1001")
+    assert not tracker.is_available("PJSIP/1002")
+
+
+def test_ring_no_answer_then_caller_abandons_while_ringing_again() -> None:
+    msgs = messages("abandoned.ami")
+    changes = run(frozen_clock(), msgs)
+    # 1: the device turns BUSY a few µs before AgentCalled in this recording, so
+    # the agent shows on_call for that moment, then ringing.
+    # 2: AgentRingNoAnswer frees it; 3: rung again; 4: the caller hangs up while
+    # it rings -- no Agent* event, the device going idle ends the ring.
+    assert path(changes, "PJSIP/1001") == [
+        S.ON_CALL,
+        S.RINGING,
+        S.AVAILABLE,
+        S.RINGING,
+        S.AVAILABLE,
+    ]
+    abandon = first(msgs, "QueueCallerAbandon")
+    assert changes[-1].since >= float(abandon["Timestamp"])
+
+
+def test_queue_timeout_frees_the_ringing_agent() -> None:
+    changes = run(frozen_clock(), messages("timeout.ami"))
+    assert path(changes, "PJSIP/1001") == [S.RINGING, S.AVAILABLE]
+
+
+def test_unanswered_agent_replaced_by_one_who_answers() -> None:
+    """1001 rings unanswered and is removed from the queue; 1002 is added and answers."""
+    changes = run(frozen_clock(), messages("ringnoanswer.ami"))
+    assert path(changes, "PJSIP/1001") == [S.RINGING, S.AVAILABLE, S.LOGGED_OUT]
+    assert path(changes, "PJSIP/1002") == [S.AVAILABLE, S.RINGING, S.ON_CALL, S.AVAILABLE]
+
+
+def test_concurrent_calls_three_agents() -> None:
+    msgs = messages("concurrent.ami")
+    tracker = frozen_clock()
+    changes = run(tracker, msgs)
+    for ext in ("1001", "1002"):
+        assert path(changes, f"PJSIP/{ext}") == [S.RINGING, S.ON_CALL, S.AVAILABLE] * 2
+    assert path(changes, "PJSIP/1003") == [S.RINGING, S.ON_CALL, S.AVAILABLE]
+    # halfway: every agent busy
+    tracker2 = frozen_clock()
+    third_connect = [m for m in msgs if m.get("Event") == "AgentConnect"][2]
+    for msg in msgs:
+        tracker2.feed(msg)
+        if msg is third_connect:
+            break
+    assert {s.interface: s.state for s in tracker2.statuses()} == {
+        "PJSIP/1001": S.ON_CALL,
+        "PJSIP/1002": S.ON_CALL,
+        "PJSIP/1003": S.ON_CALL,
+    }
+    assert not any(tracker2.is_available(f"PJSIP/{e}") for e in ("1001", "1002", "1003"))
+
+
+def test_resync_snapshot_mid_call() -> None:
+    snapshot = [m for m in messages("resync.snapshot.ami") if m.get("Event") == "QueueMember"]
+    tracker = frozen_clock()
+    login = float(snapshot[0]["LoginTime"])
+    changes = tracker.resync(snapshot, now=login + 30)
+    assert [(c.interface, c.previous, c.state) for c in changes] == [
+        ("PJSIP/1001", S.LOGGED_OUT, S.ON_CALL)
+    ]
+    status = tracker.status("PJSIP/1001", now=login + 31)
+    assert status.member_name == "1001"
+    assert status.queues[0].logged_in_since == login
+    # the live events after the snapshot end the call
+    later = messages("resync.ami")
+    complete = first(later, "AgentComplete")
+    after = run(tracker, later[later.index(complete) :])
+    assert path(after, "PJSIP/1001") == [S.AVAILABLE]
+
+
+def test_resync_logs_out_members_that_disappeared() -> None:
+    tracker = frozen_clock()
+    run(tracker, messages("answered.ami"))
+    changes = tracker.resync([], now=tracker.last_timestamp + 5)
+    assert [(c.interface, c.state) for c in changes] == [("PJSIP/1001", S.LOGGED_OUT)]
+    assert tracker.status("PJSIP/1001").state is S.LOGGED_OUT
+    assert not tracker.is_available("PJSIP/1001")
+
+
+def test_unknown_interface_is_logged_out() -> None:
+    tracker = frozen_clock()
+    status = tracker.status("PJSIP/9999")
+    assert status.state is S.LOGGED_OUT and status.queues == ()
+    assert not tracker.is_available("PJSIP/9999")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in TRACES.glob("*.ami")))
+def test_every_prefix_of_every_trace_is_handled(name: str) -> None:
+    """Cut anywhere (a reconnect mid-call), the tracker never raises."""
+    msgs = messages(name)
+    for cut in range(0, len(msgs), max(1, len(msgs) // 25)):
+        tracker = frozen_clock()
+        run(tracker, msgs[cut:])
+        tracker.statuses()
+
+
+_KEYS = (
+    "Event",
+    "Timestamp",
+    "Queue",
+    "Interface",
+    "Location",
+    "MemberName",
+    "Status",
+    "InCall",
+    "Paused",
+    "PausedReason",
+    "LastCall",
+    "LastPause",
+    "LoginTime",
+    "Wrapuptime",
+    "CallsTaken",
+    "Penalty",
+)
+_EVENTS = (
+    "QueueMemberAdded",
+    "QueueMemberRemoved",
+    "QueueMemberPause",
+    "QueueMemberStatus",
+    "AgentCalled",
+    "AgentConnect",
+    "AgentComplete",
+    "AgentRingNoAnswer",
+    "AgentDump",
+    "QueueMember",
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(_KEYS),
+            st.one_of(
+                st.sampled_from(
+                    ("", "0", "1", "3", "6", "nan", "-5", "1e400", "PJSIP/1001", "hotline")
+                ),
+                st.text(max_size=8),
+            ),
+        ).map(lambda d: {**d, "Event": d.get("Event") or "QueueMemberStatus"}),
+        max_size=30,
+    ),
+    st.sampled_from(_EVENTS),
+)
+def test_odd_input_never_raises(events: list[dict[str, str]], kind: str) -> None:
+    tracker = frozen_clock(1e9)
+    for event in events:
+        tracker.feed({**event, "Event": kind} if event["Event"] == "x" else event)
+    tracker.resync(events, now=1e9)
+    tracker.expire(2e9)
+    for status in tracker.statuses():
+        tracker.is_available(status.interface)
