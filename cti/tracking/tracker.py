@@ -169,6 +169,8 @@ class CallTracker:
         self._calls: dict[str, _Call] = {}
         self._channels: dict[str, _Channel] = {}
         self._last_ts = 0.0
+        self._raw_ts = ""
+        self._parsed_raw_ts = ""
         # ENDED events of calls emptied by a Linkedid move, returned with the next output.
         self._pending_end: list[DomainEvent] = []
         self._handlers: dict[str, Handler] = {
@@ -199,13 +201,17 @@ class CallTracker:
     # -- public API ------------------------------------------------------------
 
     def feed(self, msg: Mapping[str, str]) -> list[DomainEvent]:
+        raw_ts = msg.get("Timestamp")
+        if raw_ts:
+            # Kept raw for every event (cheap), parsed only for the ones we handle.
+            self._raw_ts = raw_ts
         handler = self._handlers.get(msg.get("Event") or "")
         if handler is None:
             return []
-        raw_ts = msg.get("Timestamp")
-        if raw_ts:
+        if self._raw_ts is not self._parsed_raw_ts:
+            self._parsed_raw_ts = self._raw_ts
             with contextlib.suppress(ValueError):
-                self._last_ts = float(raw_ts)
+                self._last_ts = float(self._raw_ts)
         try:
             out = handler(msg, self._last_ts)
         except Exception:  # a tracker bug must never stop the AMI reader
@@ -221,6 +227,11 @@ class CallTracker:
 
     @property
     def last_timestamp(self) -> float:
+        """The newest ``Timestamp`` seen (events without one happen "then")."""
+        if self._raw_ts is not self._parsed_raw_ts:
+            self._parsed_raw_ts = self._raw_ts
+            with contextlib.suppress(ValueError):
+                self._last_ts = float(self._raw_ts)
         return self._last_ts
 
     def resync(
@@ -238,7 +249,8 @@ class CallTracker:
         is the time of the snapshot (default: the last timestamp seen).
         """
         try:
-            return self._resync(channels, queue_entries, self._last_ts if now is None else now)
+            when = self.last_timestamp if now is None else now
+            return self._resync(channels, queue_entries, when)
         except Exception:
             log.exception("call tracker resync failed")
             return []
@@ -858,7 +870,9 @@ class CallTracker:
             call.queue = (info.get("ApplicationData") or "").split(",", 1)[0] or None
             call.in_queue = True
             call.queue_uid = uid
-            call.joined_at = call.joined_at or now
+            if call.joined_at is None:
+                # Upper bound (includes the IVR); a QueueEntry's Wait refines it.
+                call.joined_at = now - _duration_s(info.get("Duration"))
             call.state = CallState.QUEUED
 
     @staticmethod
@@ -875,8 +889,7 @@ class CallTracker:
                 call.agent = _interface_of(channel.name)
                 call.in_queue = False
                 call.state = CallState.ANSWERED
-                if call.joined_at is not None:
-                    call.wait_s = max(0.0, call.answered_at - call.joined_at)
+                call.wait_s = None  # the queue join happened while we were away
                 return
 
     def _resync_queue_entry(self, entry: Mapping[str, str], now: float) -> None:

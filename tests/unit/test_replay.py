@@ -1,0 +1,261 @@
+"""Replay of recorded Asterisk 22 traces against Asterisk's own queue_log and CDR.
+
+Every ``tests/fixtures/traces/<name>.ami`` was captured from the devstack by
+``tests/fixtures/traces/make_traces.py`` together with ``<name>.queue_log`` and
+``<name>.cdr.csv`` of the same run; those two files are the ground truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cti.ami.codec import AmiDecodeError, AmiTruncatedError
+from cti.tracking.events import CallSummary
+from cti.tracking.replay import replay, run_replay
+
+TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
+# Event streams recorded with Asterisk's queue_log/CDR of the same run (other
+# files there, e.g. "*.snapshot.ami" list-action replies, are inputs of other tests).
+TRACE_FILES = sorted(p for p in TRACES.glob("*.ami") if p.with_suffix(".queue_log").is_file())
+CDR_FIELDS = (
+    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
+    "lastapp", "lastdata", "start", "answer", "end", "duration", "billsec",
+    "disposition", "amaflags", "uniqueid", "userfield",
+)  # fmt: skip
+
+
+# -- ground truth -------------------------------------------------------------------
+
+
+@dataclass
+class QueueTruth:
+    """What queue_log says about one caller (callid = the caller channel's Uniqueid)."""
+
+    callid: str
+    queue: str | None = None
+    entered_at: int | None = None
+    outcome: str | None = None
+    agent: str | None = None
+    wait: int | None = None
+    talk: int | None = None
+    connected_at: int | None = None
+    transferred: bool = False
+    ring_no_answer: list[str] = field(default_factory=list)
+
+
+def read_queue_log(path: Path) -> dict[str, QueueTruth]:
+    """queue_log rows ``time|callid|queue|agent|event|data...`` folded per callid."""
+    calls: dict[str, QueueTruth] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = line.split("|")
+        if len(row) < 5 or row[1] in ("NONE", ""):
+            continue
+        at, callid, queue, agent, event, data = int(row[0]), row[1], row[2], row[3], row[4], row[5:]
+        truth = calls.setdefault(callid, QueueTruth(callid))
+        if event == "ENTERQUEUE":
+            if truth.outcome != "answered":
+                truth.queue, truth.entered_at = queue, at
+        elif event == "CONNECT" and truth.outcome != "answered":
+            truth.outcome, truth.agent, truth.queue = "answered", agent, queue
+            truth.wait, truth.connected_at = int(data[0]), at
+        elif event in ("COMPLETECALLER", "COMPLETEAGENT"):
+            truth.talk = int(data[1])
+        elif event in ("BLINDTRANSFER", "ATTENDEDTRANSFER"):
+            truth.transferred = True
+        elif event == "ABANDON" and truth.outcome != "answered":
+            truth.outcome, truth.wait = "abandoned", int(data[2])
+        elif event in ("EXITWITHTIMEOUT", "EXITEMPTY") and truth.outcome != "answered":
+            truth.outcome, truth.wait = "timeout", int(data[2])
+        elif event == "RINGNOANSWER":
+            truth.ring_no_answer.append(agent)
+    return {k: v for k, v in calls.items() if v.entered_at is not None}
+
+
+def read_cdr(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return [dict(zip(CDR_FIELDS, row, strict=False)) for row in csv.reader(fh) if row]
+
+
+def cdr_epoch(value: str) -> float:
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+
+
+def replay_file(path: Path, chunk_size: int = 65536) -> list[CallSummary]:
+    with path.open("rb") as fh:
+        return list(replay(fh, chunk_size))
+
+
+def same_agent(tracked: str | None, member_name: str | None) -> bool:
+    """queue_log names the member by MemberName (log_membername_as_agent); we by Interface."""
+    if tracked is None or member_name is None:
+        return tracked == member_name
+    return tracked == member_name or tracked.rsplit("/", 1)[-1] == member_name
+
+
+def as_json(calls: list[CallSummary]) -> list[dict[str, object]]:
+    return [c.to_json_dict() for c in calls]
+
+
+# -- tests ------------------------------------------------------------------------------
+
+
+def test_traces_are_present() -> None:
+    names = {p.stem for p in TRACE_FILES}
+    for name in names:
+        assert (TRACES / f"{name}.cdr.csv").is_file()
+    assert {
+        "answered", "abandoned", "ringnoanswer", "timeout", "hold", "blind_transfer",
+        "attended_transfer", "resync", "concurrent",
+    } <= names  # fmt: skip
+
+
+@pytest.mark.parametrize("trace", TRACE_FILES, ids=lambda p: p.stem)
+def test_replay_matches_queue_log(trace: Path) -> None:
+    calls = {c.linkedid: c for c in replay_file(trace)}
+    truth = read_queue_log(trace.with_suffix(".queue_log"))
+    assert truth, "the trace has no queued call"
+    for callid, expected in truth.items():
+        assert callid in calls, f"queue_log call {callid} missing from the replay"
+        call = calls[callid]
+        assert call.queue == expected.queue, callid
+        assert call.outcome.value == expected.outcome, callid
+        assert same_agent(call.agent, expected.agent), (callid, call.agent, expected.agent)
+        assert call.wait_s is not None and expected.wait is not None
+        assert abs(call.wait_s - expected.wait) <= 1.0, (callid, call.wait_s, expected.wait)
+        if expected.outcome == "answered" and not expected.transferred:
+            assert expected.talk is not None and call.talk_s is not None
+            assert abs(call.talk_s - expected.talk) <= 1.0, (callid, call.talk_s, expected.talk)
+        if expected.outcome != "answered":
+            assert call.talk_s is None and call.agent is None
+
+
+@pytest.mark.parametrize("trace", TRACE_FILES, ids=lambda p: p.stem)
+def test_replay_matches_cdr(trace: Path) -> None:
+    calls = {c.linkedid: c for c in replay_file(trace)}
+    rows = read_cdr(trace.with_suffix(".cdr.csv"))
+    inbound = [r for r in rows if r["channel"].startswith("PJSIP/callers-")]
+    assert inbound, "the trace has no inbound call"
+    for uniqueid in {r["uniqueid"] for r in inbound}:
+        own = [r for r in inbound if r["uniqueid"] == uniqueid]
+        assert uniqueid in calls, f"CDR call {uniqueid} missing from the replay"
+        call = calls[uniqueid]
+        assert call.dnis == own[0]["dst"] or own[0]["dcontext"] != "cti-hotline"
+        assert call.caller_number == (own[0]["src"] or None)
+        # clid is '"name" <number>'; Asterisk leaves the name out when it is empty
+        clid = own[0]["clid"]
+        if call.caller_name:
+            assert clid.startswith(f'"{call.caller_name}"'), (clid, call.caller_name)
+        # the caller channel's last CDR ends when the call does
+        end = max(cdr_epoch(r["end"]) for r in own)
+        assert abs(call.ended_at - end) <= 1.0
+        if call.talk_s is not None and call.outcome.value == "answered":
+            answered = [r for r in rows if r["uniqueid"] == uniqueid and r["answer"]]
+            assert answered
+
+
+@pytest.mark.parametrize("trace", TRACE_FILES, ids=lambda p: p.stem)
+def test_transferred_calls_talk_until_the_caller_hangs_up(trace: Path) -> None:
+    calls = {c.linkedid: c for c in replay_file(trace)}
+    truth = read_queue_log(trace.with_suffix(".queue_log"))
+    rows = read_cdr(trace.with_suffix(".cdr.csv"))
+    for callid, expected in truth.items():
+        if not expected.transferred:
+            continue
+        call = calls[callid]
+        assert expected.connected_at is not None and call.talk_s is not None
+        end = max(cdr_epoch(r["end"]) for r in rows if r["uniqueid"] == callid)
+        assert abs(call.talk_s - (end - expected.connected_at)) <= 1.5
+        kinds = [e.data.get("kind") for e in call.timeline if e.type.value == "transferred"]
+        assert kinds
+
+
+def test_every_byte_boundary_of_a_small_trace_gives_the_same_calls() -> None:
+    smallest = min(TRACE_FILES, key=lambda p: p.stat().st_size)
+    assert as_json(replay_file(smallest, chunk_size=1)) == as_json(replay_file(smallest))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_arbitrary_splits_give_the_same_calls(data: st.DataObject) -> None:
+    trace = data.draw(st.sampled_from(TRACE_FILES))
+    raw = trace.read_bytes()
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=30)))
+    pieces = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+
+    class Pieces(io.RawIOBase):
+        def __init__(self) -> None:
+            self.left = list(pieces)
+
+        def read(self, size: int = -1) -> bytes:
+            while self.left:
+                piece = self.left.pop(0)
+                if piece:
+                    return piece
+            return b""
+
+    got = list(replay(Pieces(), chunk_size=1 << 30))  # type: ignore[arg-type]
+    assert as_json(got) == as_json(replay_file(trace))
+
+
+def test_chinese_names_survive_replay() -> None:
+    names = {c.caller_name for p in TRACE_FILES for c in replay_file(p)}
+    assert "张伟" in names
+
+
+def test_truncated_trace_prints_calls_before_and_names_the_offset(tmp_path: Path) -> None:
+    trace = max(TRACE_FILES, key=lambda p: len(replay_file(p)))
+    raw = trace.read_bytes()
+    full = as_json(replay_file(trace))
+    cut = len(raw) - 5
+    damaged = tmp_path / "cut.ami"
+    damaged.write_bytes(raw[:cut])
+    with damaged.open("rb") as fh, pytest.raises(AmiTruncatedError) as info:
+        got = []
+        for call in replay(fh):
+            got.append(call)
+    assert as_json(got) == full[: len(got)]
+    assert info.value.offset == raw.rindex(b"\r\n\r\n", 0, cut) + 4
+    out, err = io.StringIO(), io.StringIO()
+    assert run_replay(damaged, out, err, as_json=True) == 2
+    assert str(info.value.offset) in err.getvalue()
+    assert err.getvalue().count("\n") == 1
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == full[: len(got)]
+
+
+def test_damaged_trace_stops_at_the_damage(tmp_path: Path) -> None:
+    trace = max(TRACE_FILES, key=lambda p: len(replay_file(p)))
+    raw = trace.read_bytes()
+    full = as_json(replay_file(trace))
+    middle = raw.index(b"\r\n\r\n", len(raw) // 2) + 4
+    garbage = b"\x00\xff\xfe random garbage without a colon\r\n"
+    damaged = tmp_path / "damaged.ami"
+    damaged.write_bytes(raw[:middle] + garbage + raw[middle:])
+    out, err = io.StringIO(), io.StringIO()
+    assert run_replay(damaged, out, err, as_json=True) == 2
+    assert f"offset {middle}" in err.getvalue()
+    printed = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert printed == full[: len(printed)]
+    with damaged.open("rb") as fh, pytest.raises(AmiDecodeError):
+        list(replay(fh))
+
+
+def test_run_replay_prints_one_json_object_per_call() -> None:
+    trace = TRACES / "answered.ami"
+    out, err = io.StringIO(), io.StringIO()
+    assert run_replay(trace, out, err, as_json=True) == 0
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines and err.getvalue() == ""
+    assert set(lines[0]) == {
+        "linkedid", "caller_number", "caller_name", "dnis", "queue", "outcome", "agent",
+        "wait_s", "talk_s", "hangup_cause",
+    }  # fmt: skip
+    assert "张伟" in out.getvalue()  # ensure_ascii=False

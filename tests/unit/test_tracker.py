@@ -1,0 +1,202 @@
+"""The call tracker on recorded Asterisk 22 traffic (tests/fixtures/traces)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cti.ami.codec import AmiDecoder, AmiMessage
+from cti.tracking.events import CallSummary, DomainEvent, DomainEventType, Outcome
+from cti.tracking.tracker import CallTracker
+
+TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
+# Event streams recorded with Asterisk's queue_log/CDR of the same run (other
+# files there, e.g. "*.snapshot.ami" list-action replies, are inputs of other tests).
+TRACE_FILES = sorted(p for p in TRACES.glob("*.ami") if p.with_suffix(".queue_log").is_file())
+
+
+def messages(name: str) -> list[AmiMessage]:
+    decoder = AmiDecoder()
+    out = decoder.feed((TRACES / name).read_bytes())
+    decoder.finish()
+    return out
+
+
+def run(tracker: CallTracker, msgs: list[AmiMessage]) -> list[DomainEvent]:
+    return [event for msg in msgs for event in tracker.feed(msg)]
+
+
+def summaries(events: list[DomainEvent]) -> list[CallSummary]:
+    return [e.data["summary"] for e in events if e.type is DomainEventType.ENDED]
+
+
+def test_answered_call_timeline_and_summary() -> None:
+    tracker = CallTracker()
+    events = run(tracker, messages("answered.ami"))
+    kinds = [e.type for e in events]
+    assert kinds == [
+        DomainEventType.CALL_STARTED,
+        DomainEventType.RECORDING_STARTED,
+        DomainEventType.QUEUED,
+        DomainEventType.AGENT_RINGING,
+        DomainEventType.ANSWERED,
+        DomainEventType.ENDED,
+    ]
+    (call,) = summaries(events)
+    assert call.caller_name == "张伟"
+    assert call.caller_number == "13800138000"
+    assert call.dnis == "4008001234"
+    assert (call.queue, call.outcome, call.agent) == ("hotline", Outcome.ANSWERED, "PJSIP/1001")
+    assert call.hangup_cause == 16
+    assert call.timeline[-1] is events[-1]
+    recording = events[1].data["file"]
+    assert recording.endswith(f"/{call.linkedid}.wav")
+    # times come from the events, never from a clock
+    assert call.started_at == events[0].timestamp
+    assert call.ended_at == events[-1].timestamp > call.started_at
+
+
+def test_active_calls_while_the_call_is_live() -> None:
+    tracker = CallTracker()
+    msgs = messages("answered.ami")
+    connect = next(i for i, m in enumerate(msgs) if m.get("Event") == "AgentConnect")
+    run(tracker, msgs[: connect + 1])
+    (live,) = tracker.active_calls()
+    assert (live.caller_name, live.dnis, live.queue) == ("张伟", "4008001234", "hotline")
+    assert (live.state, live.agent) == ("answered", "PJSIP/1001")
+    assert live.started_at <= tracker.last_timestamp
+    run(tracker, msgs[connect + 1 :])
+    assert tracker.active_calls() == []
+
+
+def test_all_traces_release_every_call_and_channel() -> None:
+    tracker = CallTracker()
+    for trace in TRACE_FILES:
+        run(tracker, messages(trace.name))
+        assert tracker.active_calls() == [], trace.name
+        assert not tracker._channels and not tracker._calls  # memory stays flat
+
+
+def test_events_without_timestamp_use_the_last_one_seen() -> None:
+    tracker = CallTracker()
+    msgs = messages("answered.ami")
+    stripped = [
+        AmiMessage(tuple((k, v) for k, v in m.headers if k != "Timestamp"), m.offset)
+        if m.get("Event") == "Hangup"
+        else m
+        for m in msgs
+    ]
+    (call,) = summaries(run(tracker, stripped))
+    last_hangup = max(i for i, m in enumerate(msgs) if m.get("Event") == "Hangup")
+    before = [m for m in stripped[:last_hangup] if "Timestamp" in m]
+    assert call.ended_at == float(before[-1]["Timestamp"])
+
+
+def test_unknown_and_malformed_events_never_raise() -> None:
+    tracker = CallTracker()
+    odd: list[dict[str, str]] = [
+        {},
+        {"Event": "Hangup"},
+        {"Event": "Hangup", "Uniqueid": "nope", "Cause": "x"},
+        {"Event": "AgentConnect", "Uniqueid": "1.1", "Timestamp": "not a number"},
+        {"Event": "SomethingNew", "Timestamp": "1.0"},
+        {"Response": "Success", "Message": "Authentication accepted"},
+        {"Event": "Newchannel", "Uniqueid": "9.9"},
+        {"Event": "VarSet", "Uniqueid": "9.9", "Variable": "QUEUESTATUS"},
+        {"Event": "Hangup", "Uniqueid": "9.9", "Cause": ""},
+    ]
+    events = [e for m in odd for e in tracker.feed(m)]
+    assert [e.type for e in events] == [DomainEventType.CALL_STARTED, DomainEventType.ENDED]
+    assert events[-1].data["summary"].outcome is Outcome.NOT_QUEUED
+
+
+def test_resync_ends_calls_whose_hangup_was_missed() -> None:
+    tracker = CallTracker()
+    msgs = messages("answered.ami")
+    connect = next(i for i, m in enumerate(msgs) if m.get("Event") == "AgentConnect")
+    run(tracker, msgs[: connect + 1])
+    # reconnect: Asterisk reports no channel any more
+    events = tracker.resync([])
+    (call,) = summaries(events)
+    assert call.outcome is Outcome.ANSWERED and call.agent == "PJSIP/1001"
+    assert "resync" in events[-1].data["note"]
+    assert tracker.active_calls() == []
+
+
+@pytest.mark.skipif(not (TRACES / "resync.snapshot.ami").exists(), reason="no snapshot recorded")
+def test_resync_from_recorded_core_show_channels_rebuilds_the_live_call() -> None:
+    msgs = messages("resync.ami")
+    snapshot = messages("resync.snapshot.ami")
+    channels = [m for m in snapshot if m.get("Event") == "CoreShowChannel"]
+    entries = [m for m in snapshot if m.get("Event") == "QueueEntry"]
+    assert channels
+    # we connected while the call was already talking: only what follows is seen
+    linkedid = channels[0]["Linkedid"]
+    connect = next(i for i, m in enumerate(msgs) if m.get("Event") == "AgentConnect")
+    tracker = CallTracker()
+    started = tracker.resync(channels, entries, now=float(msgs[connect]["Timestamp"]) + 1)
+    assert [e.type for e in started] == [DomainEventType.CALL_STARTED]
+    (live,) = tracker.active_calls()
+    assert (live.linkedid, live.caller_name, live.state) == (linkedid, "孙悦", "answered")
+    assert live.agent == "PJSIP/1001"
+    (call,) = summaries(run(tracker, msgs[connect + 1 :]))
+    assert call.outcome is Outcome.ANSWERED and call.agent == "PJSIP/1001"
+    assert call.caller_number == "+8613800138020"
+
+
+def kinds_of(name: str) -> tuple[CallSummary, list[DomainEventType]]:
+    (call,) = summaries(run(CallTracker(), messages(name)))
+    return call, [e.type for e in call.timeline]
+
+
+def test_ring_no_answer_then_another_agent_answers() -> None:
+    call, kinds = kinds_of("ringnoanswer.ami")
+    assert kinds.index(DomainEventType.AGENT_RING_NO_ANSWER) < kinds.index(DomainEventType.ANSWERED)
+    rna = next(e for e in call.timeline if e.type is DomainEventType.AGENT_RING_NO_ANSWER)
+    assert rna.data["interface"] == "PJSIP/1001"
+    assert rna.data["ring_s"] == 15.0  # RingTime arrives in ms
+    assert (call.outcome, call.agent) == (Outcome.ANSWERED, "PJSIP/1002")
+
+
+def test_queue_timeout_is_not_an_abandon() -> None:
+    # app_queue raises QueueCallerAbandon on a timeout too; QUEUESTATUS decides
+    call, kinds = kinds_of("timeout.ami")
+    assert call.outcome is Outcome.TIMEOUT
+    assert DomainEventType.QUEUE_TIMEOUT in kinds and DomainEventType.ABANDONED not in kinds
+    assert call.caller_number == "anonymous"
+
+
+def test_caller_hanging_up_in_the_queue_is_abandoned() -> None:
+    call, kinds = kinds_of("abandoned.ami")
+    assert call.outcome is Outcome.ABANDONED
+    assert DomainEventType.ABANDONED in kinds and DomainEventType.QUEUE_TIMEOUT not in kinds
+    assert call.caller_number == "+8613912345678"
+
+
+def test_hold_and_unhold_are_in_the_timeline() -> None:
+    call, kinds = kinds_of("hold.ami")
+    answered = kinds.index(DomainEventType.ANSWERED)
+    assert kinds.index(DomainEventType.HOLD) > answered
+    assert kinds.index(DomainEventType.UNHOLD) > kinds.index(DomainEventType.HOLD)
+    assert call.outcome is Outcome.ANSWERED
+
+
+def test_blind_transfer_keeps_the_call_and_its_first_agent() -> None:
+    call, _ = kinds_of("blind_transfer.ami")
+    transfer = next(e for e in call.timeline if e.type is DomainEventType.TRANSFERRED)
+    assert transfer.data["kind"] == "blind" and transfer.data["exten"] == "1002"
+    assert call.agent == "PJSIP/1001"
+    assert call.talk_s is not None and call.talk_s > 15  # goes on with 1002 after the transfer
+
+
+def test_concurrent_calls_are_kept_apart() -> None:
+    calls = summaries(run(CallTracker(), messages("concurrent.ami")))
+    assert len({c.linkedid for c in calls}) == len(calls) == 6
+    by_number = {c.caller_number: c for c in calls}
+    assert by_number["+8613800138011"].caller_name == "欧阳娜娜"
+    assert by_number["13800138014"].caller_name == "王 小 明"  # spaces kept
+    assert by_number["13800138015"].caller_name is None  # empty name
+    assert by_number["anonymous"].outcome is Outcome.ABANDONED
+    agents = [c.agent for c in calls if c.outcome is Outcome.ANSWERED]
+    assert sorted(set(agents)) == ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003"]
