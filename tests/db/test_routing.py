@@ -1,0 +1,250 @@
+"""The hotline's decide(env) end to end: AGI variables in, the database, a decision out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from cti.acd.decision import Action
+from cti.acd.service import HotlineRouter
+from cti.acd.settings import AcdSettings, HotlineSettings
+from cti.app import Container
+from cti.customers.service import OrderData, record_answered, upsert_customer, upsert_order
+from cti.db.engine import create_engine, session_factory
+from ivr.fastagi import FastAgiServer
+from ivr.hotline import hotline_app
+
+# Monday 2026-11-23 10:00 in Shanghai.
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+VIP_BY_SPEND = "13800138000"
+VIP_BY_COUNT = "13800138001"
+RETURNING = "13800138002"
+EXPLICIT_VIP = "13800138003"
+LAPSED = "13800138004"
+NO_ORDERS = "13800138005"
+OFFICE = AcdSettings(
+    hotlines={"hotline": HotlineSettings(hours=["mon-fri 09:00-18:00"], queue_timeout=180)}
+)
+
+
+class Only:
+    def __init__(self, *free: str) -> None:
+        self.free = set(free)
+
+    def is_available(self, interface: str) -> bool:
+        return interface in self.free
+
+
+def env(caller: str, dnis: str = "4008001234", name: str = "张伟") -> dict[str, str]:
+    return {
+        "agi_network_script": "hotline",
+        "agi_callerid": caller,
+        "agi_calleridname": name,
+        "agi_extension": dnis,
+        "agi_uniqueid": "1732350000.1",
+    }
+
+
+def _order(
+    phone: str, n: int, amount: str, days_ago: int, status: str = "paid", **kw: Any
+) -> OrderData:
+    return OrderData(
+        shop="tmall",
+        order_id=f"{phone}-{n}",
+        phone=phone,
+        amount=Decimal(amount),
+        status=status,
+        created_at=NOW - timedelta(days=days_ago),
+        **kw,
+    )
+
+
+async def _seed(container: Container) -> None:
+    orders = [
+        _order(VIP_BY_SPEND, 1, "3000.00", 10),
+        _order(VIP_BY_SPEND, 2, "2000.00", 300),
+        _order(VIP_BY_SPEND, 3, "9999.00", 20, status="cancelled"),
+        *[_order(VIP_BY_COUNT, i, "20.00", i) for i in range(10)],
+        _order(RETURNING, 1, "4999.99", 5),
+        _order(RETURNING, 2, "9000.00", 5, currency="USD"),
+        _order(RETURNING, 3, "9000.00", 5, status="refunded"),
+        # Big spender, but two years ago: returning, not VIP.
+        *[_order(LAPSED, i, "1000.00", 800 + i) for i in range(12)],
+    ]
+    async with container.sessions() as session, session.begin():
+        for data in orders:
+            await upsert_order(session, data, NOW)
+        await upsert_customer(session, EXPLICIT_VIP, "王芳", NOW, tier="vip")
+        await upsert_customer(session, NO_ORDERS, "刘洋", NOW)
+
+
+def router(container: Container, settings: AcdSettings = OFFICE, **kw: Any) -> HotlineRouter:
+    kw.setdefault("clock", lambda: NOW)
+    return HotlineRouter(container.session_maker, settings, **kw)
+
+
+@pytest.mark.parametrize(
+    ("caller", "tier", "priority"),
+    [
+        (VIP_BY_SPEND, "vip", 10),
+        ("+86 138 0013 8000", "vip", 10),
+        ("008613800138000", "vip", 10),
+        (VIP_BY_COUNT, "vip", 10),
+        (RETURNING, "returning", 5),
+        (EXPLICIT_VIP, "vip", 10),
+        (LAPSED, "returning", 5),
+        (NO_ORDERS, "new", 0),
+        ("13900139000", "new", 0),
+    ],
+)
+async def test_tier_and_priority_from_the_database(
+    container: Container, caller: str, tier: str, priority: int
+) -> None:
+    await _seed(container)
+    decision = await router(container).decide(env(caller))
+    assert decision.action is Action.QUEUE
+    assert decision.notes["tier"] == tier
+    assert decision.priority == priority
+    variables = decision.channel_variables()
+    assert variables["CTI_PRIORITY"] == str(priority)
+    assert variables["CTI_QUEUE"] == "hotline"
+    assert variables["CTI_QUEUE_TIMEOUT"] == "180"
+
+
+@pytest.mark.parametrize("caller", ["", "anonymous", "<unknown>", "Restricted", "0000", "10086"])
+async def test_withheld_caller_is_a_new_customer_never_an_error(
+    container: Container, caller: str
+) -> None:
+    await _seed(container)
+    r = router(container)
+    decision = await r.decide(env(caller))
+    assert (decision.action, decision.priority, decision.notes["tier"]) == (Action.QUEUE, 0, "new")
+    assert not decision.reason.startswith("fallback")
+    assert "lookup" not in decision.notes  # nothing to look up: no query at all
+    assert r.fallbacks == 0
+
+
+async def test_last_agent_is_preferred_when_available(container: Container) -> None:
+    await _seed(container)
+    async with container.sessions() as session, session.begin():
+        await record_answered(session, "+86 138-0013-8002", "PJSIP/1001", NOW - timedelta(hours=3))
+    free = await router(container, availability=Only("PJSIP/1001")).decide(env(RETURNING))
+    assert free.preferred_agent == "PJSIP/1001"
+    assert free.channel_variables()["CTI_PREFERRED_TIMEOUT"] == "8"
+    busy = await router(container, availability=Only("PJSIP/1002")).decide(env(RETURNING))
+    assert busy.preferred_agent is None
+    assert busy.priority == 5
+
+
+async def test_closed_and_holiday_go_to_voicemail(
+    container: Container, client: httpx.AsyncClient, make_token: Any
+) -> None:
+    await _seed(container)
+    sunday = router(container, clock=lambda: NOW - timedelta(days=1))
+    closed = await sunday.decide(env(VIP_BY_SPEND))
+    assert (closed.action, closed.reason) == (Action.VOICEMAIL, "closed")
+    assert closed.channel_variables()["CTI_ACTION"] == "voicemail"
+
+    # The API's write is seen at once by the router the container owns.
+    container.hotline = router(container, settings=AcdSettings(calendar_ttl=3600))
+    assert (await container.hotline.decide(env(VIP_BY_SPEND))).action is Action.QUEUE
+    headers = {"Authorization": f"Bearer {await make_token('agents:write')}"}
+    r = await client.put(
+        "/api/v1/hotlines/hotline/holidays/2026-11-23",
+        json={"kind": "holiday", "name": "店庆"},
+        headers=headers,
+    )
+    assert r.status_code == 201
+    holiday = await container.hotline.decide(env(VIP_BY_SPEND))
+    assert (holiday.action, holiday.reason) == (Action.VOICEMAIL, "holiday")
+    assert holiday.notes["day"] == "店庆"
+    assert holiday.notes["tier"] == "vip"
+    r = await client.delete("/api/v1/hotlines/hotline/holidays/2026-11-23", headers=headers)
+    assert r.status_code == 204
+    assert (await container.hotline.decide(env(VIP_BY_SPEND))).action is Action.QUEUE
+
+
+async def test_make_up_working_day_opens_the_weekend(container: Container) -> None:
+    from cti.acd.holidays import put_day
+    from cti.acd.schemas import HotlineDayIn
+
+    saturday = NOW + timedelta(days=5)
+    async with container.sessions() as session, session.begin():
+        await put_day(session, "hotline", saturday.date(), HotlineDayIn(kind="workday"), NOW)
+    decision = await router(container, clock=lambda: saturday).decide(env(RETURNING))
+    assert decision.action is Action.QUEUE
+    assert decision.reason.endswith("workday")
+
+
+async def test_database_down_falls_back_without_raising(container: Container) -> None:
+    engine = create_engine("postgresql+asyncpg://cti:cti@127.0.0.1:1/nowhere")
+    try:
+        r = HotlineRouter(session_factory(engine), OFFICE, clock=lambda: NOW)
+        decision = await r.decide(env(VIP_BY_SPEND))
+    finally:
+        await engine.dispose()
+    assert decision.action is Action.QUEUE
+    assert decision.queue == "hotline"
+    assert decision.reason.startswith("fallback: database error")
+    assert decision.notes["calendar"].startswith("stale")
+    assert r.fallbacks == 1
+
+
+class _SlowSession:
+    async def execute(self, *args: Any, **kw: Any) -> Any:
+        await asyncio.sleep(30)
+
+
+@asynccontextmanager
+async def _slow_sessions() -> AsyncIterator[_SlowSession]:
+    yield _SlowSession()
+
+
+async def test_slow_database_is_bounded_by_the_lookup_timeout() -> None:
+    settings = AcdSettings(lookup_timeout=0.1)
+    r = HotlineRouter(_slow_sessions, settings, clock=lambda: NOW)  # type: ignore[arg-type]
+    started = time.monotonic()
+    decision = await r.decide(env(VIP_BY_SPEND))
+    assert time.monotonic() - started < 1.0
+    assert decision.action is Action.QUEUE
+    assert decision.reason == "fallback: timeout"
+
+
+async def test_closed_hours_hold_even_when_the_database_is_down() -> None:
+    r = HotlineRouter(
+        _slow_sessions,
+        AcdSettings(lookup_timeout=0.05, hotlines=OFFICE.hotlines),  # type: ignore[arg-type]
+        clock=lambda: NOW - timedelta(days=1),
+    )
+    decision = await r.decide(env(VIP_BY_SPEND))
+    assert (decision.action, decision.reason) == (Action.VOICEMAIL, "closed")
+    assert decision.notes["lookup"] == "timeout"
+
+
+async def test_through_the_fastagi_server(container: Container) -> None:
+    await _seed(container)
+    r = router(container, availability=Only("PJSIP/1001"))
+    server = FastAgiServer("127.0.0.1", 0, {"hotline": hotline_app(r.decide)})
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        headers = "".join(f"{k}: {v}\n" for k, v in env("+86 138 0013 8000").items()) + "\n"
+        writer.write(headers.encode())
+        commands = []
+        while line := await asyncio.wait_for(reader.readline(), 5):
+            commands.append(line.decode().strip())
+            writer.write(b"200 result=1\n")
+        writer.close()
+    finally:
+        await server.stop()
+    assert 'SET VARIABLE CTI_PRIORITY "10"' in commands
+    assert 'SET VARIABLE CTI_ACTION "queue"' in commands
+    assert any(c.startswith('SET VARIABLE CTI_REASON "tier=vip') for c in commands)
