@@ -25,7 +25,11 @@ from cti.tracking.replay import replay, run_replay
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
 # Event streams recorded with Asterisk's queue_log/CDR of the same run (other
 # files there, e.g. "*.snapshot.ami" list-action replies, are inputs of other tests).
-TRACE_FILES = sorted(p for p in TRACES.glob("*.ami") if p.with_suffix(".queue_log").is_file())
+TRACE_FILES = sorted(
+    p
+    for p in TRACES.glob("*.ami")
+    if p.with_suffix(".queue_log").is_file() and p.with_suffix(".cdr.csv").is_file()
+)
 CDR_FIELDS = (
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
     "lastapp", "lastdata", "start", "answer", "end", "duration", "billsec",
@@ -114,7 +118,7 @@ def test_traces_are_present() -> None:
         assert (TRACES / f"{name}.cdr.csv").is_file()
     assert {
         "answered", "abandoned", "ringnoanswer", "timeout", "hold", "blind_transfer",
-        "attended_transfer", "resync", "concurrent",
+        "attended_transfer", "resync", "concurrent", "preferred_agent",
     } <= names  # fmt: skip
 
 
@@ -123,6 +127,8 @@ def test_replay_matches_queue_log(trace: Path) -> None:
     calls = {c.linkedid: c for c in replay_file(trace)}
     truth = read_queue_log(trace.with_suffix(".queue_log"))
     assert truth, "the trace has no queued call"
+    queued = {c.linkedid for c in calls.values() if c.queue is not None}
+    assert queued == set(truth), "calls the tracker queued that queue_log does not know"
     for callid, expected in truth.items():
         assert callid in calls, f"queue_log call {callid} missing from the replay"
         call = calls[callid]
@@ -160,6 +166,14 @@ def test_replay_matches_cdr(trace: Path) -> None:
         if call.talk_s is not None and call.outcome.value == "answered":
             answered = [r for r in rows if r["uniqueid"] == uniqueid and r["answer"]]
             assert answered
+        if call.queue is None:
+            # never queued: only a direct Dial (the preferred agent) can have answered it
+            dialled = [r for r in own if r["lastapp"] == "Dial" and r["dstchannel"]]
+            if dialled and dialled[0]["billsec"] != "0" and dialled[0]["disposition"] == "ANSWERED":
+                assert call.outcome.value == "answered"
+                assert call.agent == dialled[0]["dstchannel"].rsplit("-", 1)[0]
+            else:
+                assert call.outcome.value == "not_queued"
 
 
 @pytest.mark.parametrize("trace", TRACE_FILES, ids=lambda p: p.stem)

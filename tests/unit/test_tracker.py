@@ -13,7 +13,11 @@ from cti.tracking.tracker import CallTracker
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
 # Event streams recorded with Asterisk's queue_log/CDR of the same run (other
 # files there, e.g. "*.snapshot.ami" list-action replies, are inputs of other tests).
-TRACE_FILES = sorted(p for p in TRACES.glob("*.ami") if p.with_suffix(".queue_log").is_file())
+TRACE_FILES = sorted(
+    p
+    for p in TRACES.glob("*.ami")
+    if p.with_suffix(".queue_log").is_file() and p.with_suffix(".cdr.csv").is_file()
+)
 
 
 def messages(name: str) -> list[AmiMessage]:
@@ -200,3 +204,17 @@ def test_concurrent_calls_are_kept_apart() -> None:
     assert by_number["anonymous"].outcome is Outcome.ABANDONED
     agents = [c.agent for c in calls if c.outcome is Outcome.ANSWERED]
     assert sorted(set(agents)) == ["PJSIP/1001", "PJSIP/1002", "PJSIP/1003"]
+
+
+def test_preferred_agent_answering_a_direct_dial_counts_as_answered() -> None:
+    calls = summaries(run(CallTracker(), messages("preferred_agent.ami")))
+    direct, queued = sorted(calls, key=lambda c: c.started_at)
+    # Dial(PJSIP/1002) before any queue: answered there, no queue, wait = ring time
+    assert (direct.outcome, direct.agent, direct.queue) == (Outcome.ANSWERED, "PJSIP/1002", None)
+    assert direct.wait_s is not None and 1.5 < direct.wait_s < 3.0
+    # the preferred 1003 did not answer (DialEnd NOANSWER): the queue decided
+    assert (queued.outcome, queued.agent, queued.queue) == (
+        Outcome.ANSWERED,
+        "PJSIP/1001",
+        "hotline",
+    )
