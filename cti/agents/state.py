@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -160,7 +161,10 @@ class AgentStatus:
 
 @dataclass(frozen=True, slots=True)
 class AgentStateChanged:
-    """An agent moved from ``previous`` to ``state`` at ``since``."""
+    """An agent moved from ``previous`` to ``state`` at ``since``.
+
+    ``previous == state == paused``: paused again with another reason.
+    """
 
     interface: str
     member_name: str | None
@@ -196,6 +200,8 @@ class _Agent:
     """The member's ``Wrapuptime`` as Asterisk reports it (None: not reported)."""
     state: AgentState = AgentState.LOGGED_OUT
     since: float | None = None
+    reason: str | None = None
+    """The pause reason last reported in an :class:`AgentStateChanged`."""
 
 
 def _float(value: str | None) -> float | None:
@@ -374,7 +380,9 @@ class AgentStateTracker:
         if wrapup is not None:
             agent.wrapup_s = float(max(0, _int(wrapup)))
         last_call = _epoch(msg.get("LastCall"))
-        if last_call is not None and last_call > (agent.last_call or 0.0):
+        # Asterisk's whole-second LastCall replaces AgentComplete's Timestamp: it is
+        # what app_queue measures the wrap-up from.
+        if last_call is not None and last_call >= math.floor(agent.last_call or 0.0):
             agent.last_call = last_call
         if "Paused" in msg:
             paused = _paused(msg.get("Paused"))
@@ -442,16 +450,30 @@ class AgentStateTracker:
         self, agent: _Agent, ts: float, queue: str | None = None, *, resync: bool = False
     ) -> list[AgentStateChanged]:
         state, started = self._state_at(agent, ts)
+        reason = self._pause(agent)[0] if state is AgentState.PAUSED else None
         if state is agent.state:
-            return []
+            if state is not AgentState.PAUSED or reason == agent.reason:
+                return []
+            # Paused again with another reason: the same state, news for a wallboard.
+            agent.reason = reason
+            return [
+                AgentStateChanged(
+                    interface=agent.interface,
+                    member_name=agent.member_name,
+                    state=state,
+                    previous=state,
+                    since=agent.since if agent.since is not None else ts,
+                    paused_reason=reason,
+                    queue=queue,
+                )
+            ]
         previous = agent.state
         since = started if started is not None else ts
         if resync:
             since = self._resync_since(agent, state, ts)
         elif state is AgentState.WRAP_UP and agent.last_call is not None:
             since = min(ts, agent.last_call)
-        agent.state, agent.since = state, since
-        reason = self._pause(agent)[0] if state is AgentState.PAUSED else None
+        agent.state, agent.since, agent.reason = state, since, reason
         return [
             AgentStateChanged(
                 interface=agent.interface,
@@ -534,7 +556,7 @@ class AgentStateTracker:
             if agent is None:
                 agent = seen[interface] = _Agent(interface)
                 if old is not None:
-                    agent.state, agent.since = old.state, old.since
+                    agent.state, agent.since, agent.reason = old.state, old.since, old.reason
                     agent.last_call = old.last_call
             member = agent.members[queue] = _Member(queue)
             old_member = old.members.get(queue) if old is not None else None
@@ -551,7 +573,7 @@ class AgentStateTracker:
         for interface, old in self._agents.items():
             if interface not in seen and old.members:
                 gone = _Agent(interface, member_name=old.member_name, device=old.device)
-                gone.state, gone.since = old.state, old.since
+                gone.state, gone.since, gone.reason = old.state, old.since, old.reason
                 gone.wrapup_s, gone.last_call = old.wrapup_s, old.last_call
                 seen[interface] = gone
             elif interface not in seen:

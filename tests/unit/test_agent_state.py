@@ -239,3 +239,169 @@ def test_odd_input_never_raises(events: list[dict[str, str]], kind: str) -> None
     tracker.expire(2e9)
     for status in tracker.statuses():
         tracker.is_available(status.interface)
+
+
+# -- agent_states.ami: recorded by tests/fixtures/traces/make_agent_traces.py ---------------
+# QueueAdd (Wrapuptime 5), pause lunch, pause training, unpause, two queue calls
+# (the second waits through the first one's wrap-up), QueueRemove.
+
+
+def agent_states() -> tuple[list[AmiMessage], list[AgentStateChanged], AgentStateTracker]:
+    msgs = messages("agent_states.ami")
+    tracker = frozen_clock()
+    return msgs, run(tracker, msgs), tracker
+
+
+def test_login_pause_calls_wrap_up_logout_path() -> None:
+    _, changes, _ = agent_states()
+    assert [(c.previous, c.state, c.paused_reason) for c in changes] == [
+        (S.LOGGED_OUT, S.AVAILABLE, None),
+        (S.AVAILABLE, S.PAUSED, "lunch"),
+        (S.PAUSED, S.PAUSED, "training"),
+        (S.PAUSED, S.AVAILABLE, None),
+        (S.AVAILABLE, S.RINGING, None),
+        (S.RINGING, S.ON_CALL, None),
+        (S.ON_CALL, S.WRAP_UP, None),
+        (S.WRAP_UP, S.AVAILABLE, None),
+        (S.AVAILABLE, S.RINGING, None),
+        (S.RINGING, S.ON_CALL, None),
+        (S.ON_CALL, S.WRAP_UP, None),
+        (S.WRAP_UP, S.AVAILABLE, None),
+        (S.AVAILABLE, S.LOGGED_OUT, None),
+    ]
+    assert {c.interface for c in changes} == {"PJSIP/1001"}
+
+
+def test_times_come_from_the_events() -> None:
+    msgs, changes, _ = agent_states()
+    pauses = [m for m in msgs if m.get("Event") == "QueueMemberPause"]
+    assert changes[1].since == float(pauses[0]["Timestamp"])
+    # a new reason keeps the pause's start
+    assert changes[2].since == changes[1].since
+    assert changes[3].since == float(pauses[2]["Timestamp"])
+    added, removed = first(msgs, "QueueMemberAdded"), first(msgs, "QueueMemberRemoved")
+    assert changes[0].since == float(added["Timestamp"])
+    assert changes[-1].since == float(removed["Timestamp"])
+
+
+def test_wrap_up_matches_what_asterisk_enforced() -> None:
+    """The second caller was waiting; Asterisk rang 1001 only when our wrap-up ended."""
+    msgs, changes, _ = agent_states()
+    completes = [m for m in msgs if m.get("Event") == "AgentComplete"]
+    last_calls = [
+        m["LastCall"] for m in msgs if m.get("Event") == "QueueMemberStatus" and m["Status"] == "1"
+    ]
+    wrap, free, ring = changes[6], changes[7], changes[8]
+    assert wrap.since == float(completes[0]["Timestamp"])
+    # app_queue counts from LastCall (whole seconds): free at LastCall + Wrapuptime
+    assert free.since == int(last_calls[0]) + 5
+    assert free.since <= ring.since < free.since + 1
+    # the second wrap-up ended on its own too, before the logout
+    assert changes[11].since == int(last_calls[1]) + 5
+
+
+def test_is_available_through_the_recording() -> None:
+    msgs = messages("agent_states.ami")
+    clock = [0.0]
+    tracker = AgentStateTracker(clock=lambda: clock[0])
+    answers: dict[str, bool] = {}
+    complete_at = 0.0
+    for msg in msgs:
+        tracker.feed(msg)
+        clock[0] = tracker.last_timestamp
+        event = msg.get("Event") or ""
+        if event == "QueueMemberPause":
+            answers.setdefault(f"pause:{msg['Paused']}:{msg['PausedReason']}", False)
+            answers[f"pause:{msg['Paused']}:{msg['PausedReason']}"] = tracker.is_available(
+                "PJSIP/1001"
+            )
+        elif event in ("QueueMemberAdded", "AgentCalled", "AgentConnect", "QueueMemberRemoved"):
+            answers.setdefault(event, tracker.is_available("PJSIP/1001"))
+        elif event == "QueueMemberStatus" and msg["LastCall"] != "0" and not complete_at:
+            # the first call is over and the phone idle again (Status 1)
+            complete_at = float(msg["LastCall"])
+            answers["wrap_up"] = tracker.is_available("PJSIP/1001")
+            clock[0] = complete_at + 4.9
+            answers["wrap_up+4.9"] = tracker.is_available("PJSIP/1001")
+            clock[0] = complete_at + 5.1
+            answers["wrap_up+5.1"] = tracker.is_available("PJSIP/1001")
+            clock[0] = tracker.last_timestamp
+    assert answers == {
+        "QueueMemberAdded": True,
+        "pause:1:lunch": False,
+        "pause:1:training": False,
+        "pause:0:": True,
+        "AgentCalled": False,
+        "AgentConnect": False,
+        "wrap_up": False,
+        "wrap_up+4.9": False,
+        "wrap_up+5.1": True,
+        "QueueMemberRemoved": False,
+    }
+
+
+def test_status_while_paused_and_in_wrap_up() -> None:
+    msgs = messages("agent_states.ami")
+    tracker = frozen_clock()
+    pause = first(msgs, "QueueMemberPause")
+    for msg in msgs[: msgs.index(pause) + 1]:
+        tracker.feed(msg)
+    paused = tracker.status("PJSIP/1001", now=float(pause["Timestamp"]) + 60)
+    assert (paused.state, paused.paused_reason) == (S.PAUSED, "lunch")
+    assert paused.paused_since == paused.since == float(pause["Timestamp"])
+    assert paused.queues[0].paused and paused.queues[0].paused_reason == "lunch"
+
+    complete = first(msgs, "AgentComplete")
+    for msg in msgs[msgs.index(pause) + 1 : msgs.index(complete) + 1]:
+        tracker.feed(msg)
+    at = float(complete["Timestamp"])
+    wrap = tracker.status("PJSIP/1001", now=at + 2)
+    assert wrap.state is S.WRAP_UP and wrap.wrap_up_until == pytest.approx(at + 5)
+    assert wrap.paused_reason is None
+    after = tracker.status("PJSIP/1001", now=at + 6)
+    assert after.state is S.AVAILABLE and after.since == wrap.wrap_up_until
+    assert after.wrap_up_until is None
+
+
+def test_asterisk_wrapuptime_wins_over_the_default() -> None:
+    """The default applies only when Asterisk does not say; here it says 5 and 0."""
+    msgs = messages("agent_states.ami")
+    tracker = AgentStateTracker(default_wrapup_s=60, clock=lambda: 0.0)
+    changes = run(tracker, msgs)
+    assert changes[7].since - changes[6].since == pytest.approx(5, abs=1)
+    # answered.ami: a member added without Wrapuptime (0) is free at once, as in Asterisk
+    tracker = AgentStateTracker(default_wrapup_s=60, clock=lambda: 0.0)
+    assert path(run(tracker, messages("answered.ami")), "PJSIP/1001")[-1] is S.AVAILABLE
+
+
+def test_resync_while_paused() -> None:
+    snapshot = [
+        m for m in messages("agent_states.paused.snapshot.ami") if m.get("Event") == "QueueMember"
+    ]
+    tracker = frozen_clock()
+    last_pause = float(snapshot[0]["LastPause"])
+    changes = tracker.resync(snapshot, now=last_pause + 90)
+    assert [(c.state, c.paused_reason, c.since) for c in changes] == [
+        (S.PAUSED, "lunch", last_pause)
+    ]
+    status = tracker.status("PJSIP/1001", now=last_pause + 91)
+    assert status.paused_since == last_pause
+    assert status.queues[0].logged_in_since == float(snapshot[0]["LoginTime"])
+    # nothing changed: a second resync reports nothing
+    assert tracker.resync(snapshot, now=last_pause + 95) == []
+
+
+def test_resync_during_wrap_up() -> None:
+    snapshot = [
+        m for m in messages("agent_states.wrapup.snapshot.ami") if m.get("Event") == "QueueMember"
+    ]
+    last_call = float(snapshot[0]["LastCall"])
+    tracker = AgentStateTracker(clock=lambda: last_call + 2)
+    changes = tracker.resync(snapshot)
+    assert [(c.state, c.since) for c in changes] == [(S.WRAP_UP, last_call)]
+    assert not tracker.is_available("PJSIP/1001")
+    assert tracker.status("PJSIP/1001").wrap_up_until == last_call + 5
+    assert tracker.expire(last_call + 4) == []
+    (done,) = tracker.expire(last_call + 5.5)
+    assert (done.state, done.since) == (S.AVAILABLE, last_call + 5)
+    assert tracker.status("PJSIP/1001", now=last_call + 6).calls_taken == 1
