@@ -109,6 +109,11 @@ class _Call:
     in_queue: bool = False
     queue_uid: str | None = None  # channel that ran Queue()
     abandon_pending: bool = False
+    # Without QUEUESTATUS (AMI user lacking the "dialplan" class): an abandon
+    # preceded by a hang-up request on the queue channel is the caller's doing,
+    # otherwise the queue gave up (app_queue raises QueueCallerAbandon for both).
+    hangup_requested: bool = False
+    abandon_guess: Outcome = Outcome.ABANDONED
     queue_result: Outcome | None = None
     agent_channels: set[str] = field(default_factory=set)  # DestChannel of AgentCalled
     # answer
@@ -196,6 +201,8 @@ class CallTracker:
             "MixMonitorStart": self._on_mixmonitor_start,
             "MixMonitorStop": self._on_mixmonitor_stop,
             "Hangup": self._on_hangup,
+            "HangupRequest": self._on_hangup_request,
+            "SoftHangupRequest": self._on_hangup_request,
         }
 
     # -- public API ------------------------------------------------------------
@@ -392,10 +399,16 @@ class CallTracker:
             call.hangup_cause = _int(msg.get("Cause"))
         out: list[DomainEvent] = []
         if call.abandon_pending and uid == call.queue_uid:
-            out.append(self._resolve_abandon(call, Outcome.ABANDONED, ts))
+            out.append(self._resolve_abandon(call, call.abandon_guess, ts))
         if not call.channels:
             out.extend(self._end(call, ts))
         return out
+
+    def _on_hangup_request(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+        channel = self._channels.get(msg.get("Uniqueid") or "")
+        if channel is not None and channel.uniqueid == channel.call.queue_uid:
+            channel.call.hangup_requested = True
+        return []
 
     def _end(self, call: _Call, ts: float, note: str | None = None) -> list[DomainEvent]:
         """Finish a call: its ENDED event (preceded by ABANDONED if still open)."""
@@ -406,7 +419,8 @@ class CallTracker:
         out: list[DomainEvent] = []
         if call.answered_at is None and call.joined_at is not None and call.queue_result is None:
             # Still waiting (or left without a verdict) when the last channel went.
-            out.append(self._resolve_abandon(call, Outcome.ABANDONED, ts))
+            verdict = call.abandon_guess if call.abandon_pending else Outcome.ABANDONED
+            out.append(self._resolve_abandon(call, verdict, ts))
         outcome, wait_s = self._outcome(call, ts)
         talk_s = None
         if call.answered_at is not None:
@@ -463,6 +477,7 @@ class CallTracker:
             call.in_queue = True
             call.queue_uid = channel.uniqueid
             call.abandon_pending = False
+            call.hangup_requested = False
             call.queue_result = None
             call.agent_channels.clear()
             call.state = CallState.QUEUED
@@ -481,6 +496,7 @@ class CallTracker:
         call = channel.call
         if call.answered_at is None and call.joined_at is not None:
             call.abandon_pending = True
+            call.abandon_guess = Outcome.ABANDONED if call.hangup_requested else Outcome.TIMEOUT
             call.in_queue = False
             call.left_at = ts
             call.state = CallState.LEFT_QUEUE

@@ -218,3 +218,14 @@ def test_preferred_agent_answering_a_direct_dial_counts_as_answered() -> None:
         "PJSIP/1001",
         "hotline",
     )
+
+
+@pytest.mark.parametrize(
+    ("trace", "outcome"),
+    [("timeout.ami", Outcome.TIMEOUT), ("abandoned.ami", Outcome.ABANDONED)],
+)
+def test_timeout_and_abandon_told_apart_without_varset(trace: str, outcome: Outcome) -> None:
+    # an AMI user without the "dialplan" read class never sees QUEUESTATUS
+    msgs = [m for m in messages(trace) if m.get("Event") != "VarSet"]
+    (call,) = summaries(run(CallTracker(), msgs))
+    assert call.outcome is outcome
