@@ -1,0 +1,1 @@
+"""Screen-pop: domain events to per-agent WebSocket frames, and the agent desktop."""

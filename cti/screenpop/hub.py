@@ -1,0 +1,414 @@
+"""Per-agent frame feeds for ``WS /ws/agent``.
+
+The tracker's listeners run inside the AMI reader, so :meth:`ScreenPopHub.on_event`
+only files work: each agent has a queue of jobs run in order by one task, so a
+``ringing`` frame (which waits for a database lookup) is never overtaken by the
+``answered`` or ``ended`` frame of the same call, and the AMI path never waits
+on the database.
+
+Every frame gets an id from one counter (monotonic for the hub's life, and
+started from the wall clock so ids keep growing across restarts). Each agent
+keeps its recent frames in a ring buffer (bounded by count and age); a client
+that reconnects with ``last_event_id`` gets the frames it missed. Two tabs of
+one agent are two subscribers of the same feed. A frame goes only to the feed
+of the agent it is about.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from cti.tracking.events import DomainEvent, DomainEventType
+
+log = logging.getLogger(__name__)
+
+Payload = dict[str, Any]
+Job = Callable[[], Awaitable[Payload | None]]
+
+
+class AgentStateChange(Protocol):
+    """What the hub reads of :class:`cti.agents.state.AgentStateChanged`."""
+
+    @property
+    def interface(self) -> str: ...
+
+    @property
+    def member_name(self) -> str | None: ...
+
+
+class PopLookup(Protocol):
+    async def __call__(self, caller_number: str | None) -> Payload: ...
+
+
+def extension_of(interface: str | None, member_name: str | None = None) -> str | None:
+    """``PJSIP/1001`` (or a member named ``1001``) to the agent extension ``1001``."""
+    for value in (interface, member_name):
+        if not value:
+            continue
+        tail = value.rsplit("/", 1)[-1].split("@", 1)[0]
+        if tail.isdigit():
+            return tail
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    id: int
+    at: float
+    """Monotonic time it was made (for the buffer's age bound)."""
+    linkedid: str | None
+    type: str
+    text: str
+
+
+class Subscriber:
+    """One WebSocket connection: a bounded queue of frame texts."""
+
+    def __init__(self, extension: str, max_pending: int = 500) -> None:
+        self.extension = extension
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_pending)
+        self.dropped = False
+
+    def push(self, text: str) -> None:
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            # A client this far behind reconnects and resumes from its last id.
+            self.dropped = True
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.get_nowait()
+                self.queue.put_nowait(None)
+
+    def close(self) -> None:
+        self.dropped = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+
+@dataclass(slots=True)
+class _Feed:
+    extension: str
+    buffer: deque[Frame]
+    subscribers: set[Subscriber] = field(default_factory=set)
+    jobs: asyncio.Queue[Job] = field(default_factory=asyncio.Queue)
+    worker: asyncio.Task[None] | None = None
+    live: dict[str, list[Frame]] = field(default_factory=dict)
+    lost_upto: int = 0
+    """Id of the newest frame pushed out of the buffer (by count or age)."""
+    """Frames of calls still ringing or talking at this agent (for a newly opened tab)."""
+
+
+@dataclass(slots=True)
+class _CallInfo:
+    caller_number: str | None
+    caller_name: str | None
+    rung: set[str] = field(default_factory=set)
+    answered_by: str | None = None
+
+
+class ScreenPopHub:
+    def __init__(
+        self,
+        lookup: PopLookup | None = None,
+        buffer_size: int = 200,
+        buffer_age_s: float = 900.0,
+        lookup_timeout_s: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lookup = lookup
+        self.buffer_size = buffer_size
+        self.buffer_age_s = buffer_age_s
+        self.lookup_timeout_s = lookup_timeout_s
+        self._clock = clock
+        self._feeds: dict[str, _Feed] = {}
+        self._calls: dict[str, _CallInfo] = {}
+        self._next_id = int(time.time() * 1000)
+        self._stopped = False
+        self._supervisors: set[Subscriber] = set()
+        self.frames_sent = 0
+        self.lookup_failures = 0
+
+    # --- in: domain events and agent states (called on the AMI path; never awaits) -------
+
+    def on_event(self, event: DomainEvent) -> None:
+        kind = event.type
+        if self._supervisors and kind in _SUPERVISED:
+            self._to_supervisors(
+                {
+                    "type": "call",
+                    "event": kind.value,
+                    "call_id": event.linkedid,
+                    "at": event.timestamp,
+                    "data": {
+                        k: v
+                        for k, v in event.data.items()
+                        if isinstance(v, str | int | float | bool | None)
+                    },
+                }
+            )
+        if kind is DomainEventType.CALL_STARTED:
+            self._calls[event.linkedid] = _CallInfo(
+                event.data.get("caller_number"), event.data.get("caller_name")
+            )
+        elif kind is DomainEventType.AGENT_RINGING:
+            self._on_ringing(event)
+        elif kind is DomainEventType.ANSWERED:
+            self._on_answered(event)
+        elif kind is DomainEventType.AGENT_RING_NO_ANSWER:
+            ext = extension_of(event.data.get("interface"), event.data.get("member_name"))
+            call = self._calls.get(event.linkedid)
+            if ext is not None and call is not None and ext in call.rung:
+                call.rung.discard(ext)
+                self._enqueue_now(ext, _ended(event, "not_answered"))
+        elif kind is DomainEventType.ENDED:
+            call = self._calls.pop(event.linkedid, None)
+            if call is None:
+                return
+            agents = set(call.rung)
+            if call.answered_by:
+                agents.add(call.answered_by)
+            for ext in sorted(agents):
+                self._enqueue_now(ext, _ended(event, "hangup"))
+
+    def on_agent_state(self, change: AgentStateChange) -> None:
+        ext = extension_of(change.interface, change.member_name)
+        if ext is None:
+            return
+        payload: Payload = {"type": "agent_state", "extension": ext}
+        for name in ("state", "previous", "since", "paused_reason", "queue"):
+            value = getattr(change, name, None)
+            payload[name] = value.value if isinstance(value, Enum) else value
+        if self._supervisors:
+            self._to_supervisors(payload)
+        self._enqueue_now(ext, payload)
+
+    def _to_supervisors(self, payload: Payload) -> None:
+        text = json.dumps(payload, ensure_ascii=False, default=str)
+        for sub in list(self._supervisors):
+            sub.push(text)
+
+    def _on_ringing(self, event: DomainEvent) -> None:
+        data = event.data
+        ext = extension_of(data.get("interface"), data.get("member_name"))
+        if ext is None:
+            return
+        call = self._calls.get(event.linkedid)
+        if call is None:  # a call we joined late (resync): no caller id known
+            call = self._calls[event.linkedid] = _CallInfo(None, None)
+        call.rung.add(ext)
+        base: Payload = {
+            "type": "ringing",
+            "call_id": event.linkedid,
+            "queue": data.get("queue"),
+            "at": event.timestamp,
+            "caller": {"number": call.caller_number, "name": call.caller_name},
+        }
+        lookup = self.lookup
+        number = call.caller_number
+
+        async def job() -> Payload:
+            if lookup is None:
+                return base
+            try:
+                async with asyncio.timeout(self.lookup_timeout_s):
+                    found = await lookup(number)
+            except Exception as exc:
+                # The pop still shows the caller; the page says the lookup failed.
+                self.lookup_failures += 1
+                log.warning("screen-pop lookup failed for %s: %s", event.linkedid, exc)
+                return {**base, "customer": None, "lookup_error": type(exc).__name__}
+            return {**base, **found}
+
+        self._enqueue(ext, job)
+
+    def _on_answered(self, event: DomainEvent) -> None:
+        data = event.data
+        ext = extension_of(data.get("agent"), data.get("member_name"))
+        call = self._calls.get(event.linkedid)
+        if call is not None:
+            if ext is not None:
+                call.answered_by = ext
+            for other in sorted(call.rung - {ext} if ext else call.rung):
+                self._enqueue_now(other, _ended(event, "answered_elsewhere"))
+            call.rung = {ext} if ext else set()
+        if ext is not None:
+            self._enqueue_now(
+                ext,
+                {
+                    "type": "answered",
+                    "call_id": event.linkedid,
+                    "queue": data.get("queue"),
+                    "at": event.timestamp,
+                    "wait_s": data.get("wait_s"),
+                },
+            )
+
+    # --- ordered work per agent ----------------------------------------------------------
+
+    def _feed(self, ext: str) -> _Feed:
+        feed = self._feeds.get(ext)
+        if feed is None:
+            feed = self._feeds[ext] = _Feed(ext, deque(maxlen=self.buffer_size))
+        return feed
+
+    def _enqueue_now(self, ext: str, payload: Payload) -> None:
+        async def job() -> Payload:
+            return payload
+
+        self._enqueue(ext, job)
+
+    def _enqueue(self, ext: str, job: Job) -> None:
+        if self._stopped:
+            return
+        feed = self._feed(ext)
+        feed.jobs.put_nowait(job)
+        if feed.worker is None or feed.worker.done():
+            feed.worker = asyncio.get_running_loop().create_task(
+                self._work(feed), name=f"screenpop-{ext}"
+            )
+
+    async def _work(self, feed: _Feed) -> None:
+        while True:
+            job = await feed.jobs.get()
+            try:
+                payload = await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("screen-pop job failed for agent %s", feed.extension)
+                continue
+            finally:
+                feed.jobs.task_done()
+            if payload is not None:
+                self._publish(feed, payload)
+
+    async def drain(self) -> None:
+        """Wait until every filed job has produced its frame (tests, benchmarks)."""
+        for feed in list(self._feeds.values()):
+            await feed.jobs.join()
+
+    def _publish(self, feed: _Feed, payload: Payload) -> Frame:
+        now = self._clock()
+        self._next_id += 1
+        frame_id = self._next_id
+        text = json.dumps({"id": frame_id, **payload}, ensure_ascii=False, default=str)
+        call_id = payload.get("call_id")
+        frame = Frame(frame_id, now, call_id, payload["type"], text)
+        if len(feed.buffer) == feed.buffer.maxlen:
+            feed.lost_upto = feed.buffer[0].id
+        feed.buffer.append(frame)
+        while feed.buffer and now - feed.buffer[0].at > self.buffer_age_s:
+            feed.lost_upto = feed.buffer.popleft().id
+        if call_id is not None:
+            if frame.type == "ended":
+                feed.live.pop(call_id, None)
+            elif frame.type in ("ringing", "answered"):
+                feed.live.setdefault(call_id, []).append(frame)
+        for sub in list(feed.subscribers):
+            sub.push(text)
+        self.frames_sent += len(feed.subscribers)
+        return frame
+
+    # --- out: subscriptions ---------------------------------------------------------------
+
+    @property
+    def last_id(self) -> int:
+        return self._next_id
+
+    def subscribe(
+        self, ext: str, last_event_id: int | None = None
+    ) -> tuple[Subscriber, list[str], bool]:
+        """A new subscriber, the frames to send first, and whether some were lost.
+
+        With ``last_event_id`` the frames after it still buffered (not older than
+        the age bound); without it, the frames of calls in progress at this agent.
+        Registration and the backlog are taken together (no await in between), so
+        no frame falls between them.
+        """
+        feed = self._feed(ext)
+        sub = Subscriber(ext)
+        now = self._clock()
+        if last_event_id is None or last_event_id > self._next_id:
+            # No id, or one from a previous run: the calls in progress at this agent.
+            backlog = [f.text for frames in feed.live.values() for f in frames]
+            gap = last_event_id is not None
+        else:
+            backlog = [
+                f.text
+                for f in feed.buffer
+                if f.id > last_event_id and now - f.at <= self.buffer_age_s
+            ]
+            gap = last_event_id < feed.lost_upto
+        feed.subscribers.add(sub)
+        return sub, backlog, gap
+
+    def subscribe_supervisor(self) -> Subscriber:
+        sub = Subscriber("", max_pending=5000)
+        self._supervisors.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._supervisors.discard(sub)
+        feed = self._feeds.get(sub.extension)
+        if feed is not None:
+            feed.subscribers.discard(sub)
+
+    def subscribers(self, ext: str) -> int:
+        feed = self._feeds.get(ext)
+        return len(feed.subscribers) if feed else 0
+
+    def feeds(self) -> Mapping[str, int]:
+        return {ext: len(f.subscribers) for ext, f in self._feeds.items()}
+
+    async def stop(self) -> None:
+        self._stopped = True
+        tasks = [f.worker for f in self._feeds.values() if f.worker is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for feed in self._feeds.values():
+            for sub in list(feed.subscribers):
+                sub.close()
+        for sub in list(self._supervisors):
+            sub.close()
+
+
+_SUPERVISED = frozenset(
+    {
+        DomainEventType.CALL_STARTED,
+        DomainEventType.QUEUED,
+        DomainEventType.AGENT_RINGING,
+        DomainEventType.ANSWERED,
+        DomainEventType.ABANDONED,
+        DomainEventType.QUEUE_TIMEOUT,
+        DomainEventType.TRANSFERRED,
+        DomainEventType.ENDED,
+    }
+)
+
+
+def _ended(event: DomainEvent, reason: str) -> Payload:
+    payload: Payload = {
+        "type": "ended",
+        "call_id": event.linkedid,
+        "reason": reason,
+        "at": event.timestamp,
+    }
+    if event.type is DomainEventType.ENDED:
+        summary = event.data.get("summary")
+        payload["outcome"] = event.data.get("outcome")
+        payload["talk_s"] = getattr(summary, "talk_s", None)
+    return payload

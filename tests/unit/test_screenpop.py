@@ -1,0 +1,222 @@
+"""Screen-pop hub fed with recorded Asterisk 22 traffic (tests/fixtures/traces)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cti.ami.codec import AmiDecoder
+from cti.screenpop.hub import ScreenPopHub, Subscriber, extension_of
+from cti.tracking.tracker import CallTracker
+
+TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
+
+
+def messages(name: str) -> list[Mapping[str, str]]:
+    decoder = AmiDecoder()
+    out = list(decoder.feed((TRACES / name).read_bytes()))
+    decoder.finish()
+    return out
+
+
+class FakeLookup:
+    """Stands in for the database: answers with the number it was asked about."""
+
+    def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
+        self.asked: list[str | None] = []
+        self.delay = delay
+        self.fail = fail
+
+    async def __call__(self, caller_number: str | None) -> dict[str, Any]:
+        self.asked.append(caller_number)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail:
+            raise ConnectionError("database down")
+        return {"customer": {"name": f"customer of {caller_number}", "tier": "vip"}}
+
+
+def feed(hub: ScreenPopHub, name: str, tracker: CallTracker | None = None) -> None:
+    tracker = tracker or CallTracker()
+    for msg in messages(name):
+        for event in tracker.feed(msg):
+            hub.on_event(event)
+
+
+def drained(sub: Subscriber) -> list[dict[str, Any]]:
+    frames = []
+    while not sub.queue.empty():
+        text = sub.queue.get_nowait()
+        assert text is not None
+        frames.append(json.loads(text))
+    return frames
+
+
+def test_extension_of_interface_or_member_name() -> None:
+    assert extension_of("PJSIP/1001") == "1001"
+    assert extension_of("Local/1002@agents", None) == "1002"
+    assert extension_of(None, "1003") == "1003"
+    assert extension_of("PJSIP/trunk-a", "Li Wei") is None
+
+
+async def test_answered_call_pops_before_answer_then_answered_and_ended() -> None:
+    hub = ScreenPopHub(FakeLookup())
+    sub, backlog, gap = hub.subscribe("1001")
+    assert backlog == [] and gap is False
+    feed(hub, "answered.ami")
+    await hub.drain()
+    frames = drained(sub)
+    assert [f["type"] for f in frames] == ["ringing", "answered", "ended"]
+    ringing = frames[0]
+    assert ringing["call_id"] == "1795430853.8"
+    assert ringing["caller"] == {"number": "13800138000", "name": "张伟"}
+    assert ringing["customer"]["name"] == "customer of 13800138000"
+    assert ringing["queue"] == "hotline"
+    assert frames[2]["outcome"] == "answered" and frames[2]["talk_s"] > 0
+    ids = [f["id"] for f in frames]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+
+
+async def test_agents_only_get_their_own_calls() -> None:
+    hub = ScreenPopHub(FakeLookup())
+    subs = {ext: hub.subscribe(ext)[0] for ext in ("1001", "1002", "1003")}
+    feed(hub, "concurrent.ami")
+    await hub.drain()
+    rung = {
+        ext: [f["call_id"] for f in drained(s) if f["type"] == "ringing"] for ext, s in subs.items()
+    }
+    assert rung == {
+        "1001": ["1795431134.18", "1795431135.25"],
+        "1002": ["1795431135.20", "1795431136.26"],
+        "1003": ["1795431135.22"],
+    }
+
+
+async def test_ring_no_answer_ends_the_pop_at_that_agent_only() -> None:
+    hub = ScreenPopHub(FakeLookup())
+    first, second = hub.subscribe("1001")[0], hub.subscribe("1002")[0]
+    feed(hub, "ringnoanswer.ami")
+    await hub.drain()
+    a = drained(first)
+    b = drained(second)
+    assert [(f["type"], f.get("reason")) for f in a] == [
+        ("ringing", None),
+        ("ended", "not_answered"),
+    ]
+    assert [f["type"] for f in b] == ["ringing", "answered", "ended"]
+    assert b[0]["caller"]["number"] == "010-12345678"
+
+
+async def test_slow_lookup_keeps_order_and_never_blocks_the_ami_path() -> None:
+    lookup = FakeLookup(delay=0.2)
+    hub = ScreenPopHub(lookup)
+    sub = hub.subscribe("1001")[0]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    feed(hub, "answered.ami")  # synchronous, as on the AMI reader
+    assert loop.time() - started < 0.1
+    assert sub.queue.empty()  # nothing yet: the lookup runs in the agent's task
+    await hub.drain()
+    assert [f["type"] for f in drained(sub)] == ["ringing", "answered", "ended"]
+
+
+async def test_failed_lookup_still_pops_the_caller() -> None:
+    hub = ScreenPopHub(FakeLookup(fail=True))
+    sub = hub.subscribe("1001")[0]
+    feed(hub, "answered.ami")
+    await hub.drain()
+    ringing = drained(sub)[0]
+    assert ringing["caller"]["name"] == "张伟"
+    assert ringing["customer"] is None and ringing["lookup_error"] == "ConnectionError"
+
+
+async def test_two_tabs_both_get_frames_and_resume_gets_what_was_missed() -> None:
+    hub = ScreenPopHub(FakeLookup())
+    tab1, tab2 = hub.subscribe("1001")[0], hub.subscribe("1001")[0]
+    tracker = CallTracker()
+    feed(hub, "answered.ami", tracker)
+    await hub.drain()
+    f1, f2 = drained(tab1), drained(tab2)
+    assert f1 == f2 and len(f1) == 3
+    seen = f1[0]["id"]  # tab 2 saw only the ringing frame, then lost its connection
+    hub.unsubscribe(tab2)
+    feed(hub, "agent_states.ami")
+    await hub.drain()
+    live = drained(tab1)
+    back, backlog, gap = hub.subscribe("1001", last_event_id=seen)
+    assert gap is False
+    assert [json.loads(t) for t in backlog] == f1[1:] + live
+    assert drained(back) == []
+
+
+async def test_resume_beyond_the_buffer_reports_a_gap() -> None:
+    hub = ScreenPopHub(FakeLookup(), buffer_size=2)
+    sub = hub.subscribe("1001")[0]
+    feed(hub, "answered.ami")
+    await hub.drain()
+    first = drained(sub)[0]["id"]
+    _, backlog, gap = hub.subscribe("1001", last_event_id=first - 1)
+    assert gap is True
+    assert len(backlog) == 2
+
+
+async def test_new_tab_gets_the_call_in_progress() -> None:
+    hub = ScreenPopHub(FakeLookup())
+    tracker = CallTracker()
+    msgs = messages("answered.ami")
+    connect = next(i for i, m in enumerate(msgs) if m.get("Event") == "AgentConnect")
+    for msg in msgs[: connect + 1]:
+        for event in tracker.feed(msg):
+            hub.on_event(event)
+    await hub.drain()
+    _, backlog, _ = hub.subscribe("1001")
+    assert [json.loads(t)["type"] for t in backlog] == ["ringing", "answered"]
+
+
+async def test_stop_cancels_the_agent_tasks() -> None:
+    hub = ScreenPopHub(FakeLookup(delay=10))
+    sub = hub.subscribe("1001")[0]
+    feed(hub, "answered.ami")
+    await asyncio.sleep(0)
+    await hub.stop()
+    assert await sub.queue.get() is None  # subscribers are told to go
+
+
+@pytest.mark.parametrize("trace", sorted(p.name for p in TRACES.glob("*.ami")))
+async def test_every_recorded_trace_pops_each_ring_exactly_once(trace: str) -> None:
+    hub = ScreenPopHub(FakeLookup())
+    tracker = CallTracker()
+    agent_called = sum(1 for m in messages(trace) if m.get("Event") == "AgentCalled")
+    subs = [hub.subscribe(ext)[0] for ext in ("1001", "1002", "1003")]
+    feed(hub, trace, tracker)
+    await hub.drain()
+    ringing = [f for s in subs for f in drained(s) if f["type"] == "ringing"]
+    assert len(ringing) == agent_called
+
+
+async def test_agent_state_changes_reach_that_agent_only() -> None:
+    from cti.agents.state import AgentStateTracker
+
+    hub = ScreenPopHub(FakeLookup())
+    mine, other = hub.subscribe("1001")[0], hub.subscribe("1002")[0]
+    states = AgentStateTracker()
+    tracker = CallTracker()
+    for msg in messages("agent_states.ami"):
+        for event in tracker.feed(msg):
+            hub.on_event(event)
+        for change in states.feed(msg):
+            hub.on_agent_state(change)
+    await hub.drain()
+    frames = drained(mine)
+    seen = [f["state"] for f in frames if f["type"] == "agent_state"]
+    assert "ringing" in seen and "on_call" in seen and "paused" in seen
+    assert all(f.get("extension", "1001") == "1001" for f in frames)
+    # The ringing pop comes before the agent's own "on_call" state for the same call.
+    kinds = [f["type"] if f["type"] != "agent_state" else f"state:{f['state']}" for f in frames]
+    assert kinds.index("ringing") < kinds.index("state:on_call")
+    assert all(f["extension"] != "1001" for f in drained(other) if f["type"] == "agent_state")
