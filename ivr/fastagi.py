@@ -102,6 +102,13 @@ class AgiSession:
             raise AgiError(f"unsafe value for {name}")
         await self.command(f'SET VARIABLE {name} "{value}"')
 
+    async def get_variable(self, name: str) -> str | None:
+        """A channel variable or function value, e.g. ``CHANNEL(linkedid)``; None if unset."""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\([A-Za-z0-9_,]*\))?", name):
+            raise AgiError(f"bad variable name {name!r}")
+        reply = await self.command(f"GET VARIABLE {name}")
+        return reply.data if reply.result == "1" else None
+
     async def verbose(self, message: str, level: int = 3) -> None:
         clean = message.replace('"', "'").replace("\\", "/").replace("\n", " ")
         await self.command(f'VERBOSE "{clean}" {level}')
