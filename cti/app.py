@@ -48,6 +48,9 @@ class Container:
     """Everything the HTTP layer and the adapters need, built once."""
 
     def __init__(self, settings: Settings) -> None:
+        from cti.agents.config import AgentSettings
+        from cti.agents.service import AgentService
+        from cti.agents.state import AgentStateChanged, AgentStateTracker
         from cti.tracking.tracker import CallTracker
 
         self.settings = settings
@@ -62,6 +65,10 @@ class Container:
             self.session_maker, load_acd_settings(), region=settings.default_region
         )
         self.listeners: list[Callable[[DomainEvent], None]] = []
+        agent_settings = AgentSettings()
+        self.agent_states = AgentStateTracker(default_wrapup_s=agent_settings.wrapup_s)
+        self.agents = AgentService(self.agent_states, lambda: self.ami, agent_settings)
+        self.agent_listeners: list[Callable[[AgentStateChanged], None]] = []
 
     def sessions(self) -> AbstractAsyncContextManager[AsyncSession]:
         return self.session_maker()
@@ -72,10 +79,20 @@ class Container:
         self.metrics.ami_events.inc()
         for event in self.tracker.feed(message):
             self._publish(event)
+        self._publish_agents(self.agent_states.feed(message))
 
     def on_resync(self, snapshot: Any) -> None:
         for event in self.tracker.resync(list(snapshot.channels)):
             self._publish(event)
+        self._publish_agents(self.agent_states.resync(list(snapshot.queue_members)))
+
+    def _publish_agents(self, changes: list[Any]) -> None:
+        for change in changes:
+            for agent_listener in self.agent_listeners:
+                try:
+                    agent_listener(change)
+                except Exception:
+                    log.exception("agent state listener failed on %s", change.interface)
 
     def _publish(self, event: DomainEvent) -> None:
         if event.type is DomainEventType.ENDED:

@@ -1,12 +1,14 @@
 """Imports every domain's models so Base.metadata is complete (Alembic, tests)."""
 
 from cti.acd.models import HotlineDay
+from cti.agents.models import Agent
 from cti.auth.models import ApiToken
 from cti.calls.models import CallEventRecord, CallRecord
 from cti.customers.models import Customer, CustomerPhone, Order
 from cti.db.base import Base
 
 __all__ = [
+    "Agent",
     "ApiToken",
     "Base",
     "CallEventRecord",

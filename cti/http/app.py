@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from cti.acd.router import router as hotlines_router
+from cti.agents.router import router as agents_router
 from cti.calls.router import router as calls_router
 from cti.http.errors import install_error_handlers
 from cti.http.health import router as health_router
@@ -28,5 +29,6 @@ def create_http_app(container: Container) -> FastAPI:
     app.include_router(health_router)
     app.include_router(calls_router)
     app.include_router(hotlines_router)
+    app.include_router(agents_router)
     app.include_router(orders_router)
     return app
