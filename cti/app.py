@@ -24,6 +24,8 @@ from cti.calls.writer import CallRecordWriter
 from cti.db.engine import create_engine, ping, session_factory
 from cti.db.migrate import upgrade_async
 from cti.metrics import Metrics
+from cti.screenpop.hub import ScreenPopHub
+from cti.screenpop.lookup import PopLookup
 from cti.settings import Settings
 from cti.tracking.events import CallSummary, DomainEvent, DomainEventType
 from ivr.fastagi import FastAgiServer
@@ -65,10 +67,15 @@ class Container:
             self.session_maker, load_acd_settings(), region=settings.default_region
         )
         self.listeners: list[Callable[[DomainEvent], None]] = []
+        self.screenpop = ScreenPopHub(
+            PopLookup(self.session_maker, self.hotline.policy, settings.default_region)
+        )
+        self.listeners.append(self.screenpop.on_event)
         agent_settings = AgentSettings()
         self.agent_states = AgentStateTracker(default_wrapup_s=agent_settings.wrapup_s)
         self.agents = AgentService(self.agent_states, lambda: self.ami, agent_settings)
         self.agent_listeners: list[Callable[[AgentStateChanged], None]] = []
+        self.agent_listeners.append(self.screenpop.on_agent_state)
 
     def sessions(self) -> AbstractAsyncContextManager[AsyncSession]:
         return self.session_maker()
@@ -194,6 +201,7 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
             await container.ami.stop()
         if container.agi is not None:
             await container.agi.stop()
+        await container.screenpop.stop()
         await container.writer.stop()
         await container.engine.dispose()
 

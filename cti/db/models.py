@@ -6,15 +6,19 @@ from cti.auth.models import ApiToken
 from cti.calls.models import CallEventRecord, CallRecord
 from cti.customers.models import Customer, CustomerPhone, Order
 from cti.db.base import Base
+from cti.tickets.models import CallNote, Ticket, TicketEvent
 
 __all__ = [
     "Agent",
     "ApiToken",
     "Base",
     "CallEventRecord",
+    "CallNote",
     "CallRecord",
     "Customer",
     "CustomerPhone",
     "HotlineDay",
     "Order",
+    "Ticket",
+    "TicketEvent",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from cti.acd.router import router as hotlines_router
 from cti.agents.router import router as agents_router
@@ -12,6 +13,10 @@ from cti.calls.router import router as calls_router
 from cti.http.errors import install_error_handlers
 from cti.http.health import router as health_router
 from cti.orders.router import router as orders_router
+from cti.screenpop.router import STATIC
+from cti.screenpop.router import router as screenpop_router
+from cti.tickets.router import notes_router
+from cti.tickets.router import router as tickets_router
 
 if TYPE_CHECKING:
     from cti.app import Container
@@ -31,4 +36,8 @@ def create_http_app(container: Container) -> FastAPI:
     app.include_router(hotlines_router)
     app.include_router(agents_router)
     app.include_router(orders_router)
+    app.include_router(tickets_router)
+    app.include_router(notes_router)
+    app.include_router(screenpop_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -1,0 +1,196 @@
+"""What the agent sees while the phone rings: the caller as a customer, and their history.
+
+Reads: the customer and their order figures (the routing's own statement, so
+the tier shown is the tier the call was routed by), the last orders, open
+tickets, recent ticket events, the last calls of the customer's numbers with
+their notes. Every read uses an index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.acd.policy import Policy, derive_tier
+from cti.acd.service import caller_profile, caller_statement
+from cti.calls.models import CallRecord
+from cti.customers.models import CustomerPhone, Order
+from cti.customers.phones import normalize
+from cti.tickets.models import Ticket
+from cti.tickets.schemas import TicketStatus
+from cti.tickets.service import call_notes, customer_ticket_events
+
+LAST_ORDERS = 5
+LAST_CALLS = 3
+OPEN_TICKETS = 10
+HISTORY_EVENTS = 10
+
+
+def number_forms(e164s: Iterable[str], extra: Iterable[str | None] = ()) -> list[str]:
+    """The ways a trunk may have written these numbers in ``calls.caller_number``."""
+    forms: set[str] = {x for x in extra if x}
+    for e164 in e164s:
+        digits = e164.lstrip("+")
+        forms.update((e164, digits, "00" + digits))
+        if e164.startswith("+86"):
+            national = e164[3:]
+            forms.add(national)
+            if not national.startswith("1"):  # fixed line: trunk prefix 0
+                forms.add("0" + national)
+    return sorted(forms)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def _order(o: Order) -> dict[str, Any]:
+    return {
+        "order_id": o.order_id,
+        "shop": o.shop,
+        "status": o.status,
+        "amount": str(o.amount),
+        "currency": o.currency,
+        "items": o.items or [],
+        "created_at": _iso(o.created_at),
+    }
+
+
+class PopLookup:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        policy: Policy,
+        region: str = "CN",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sessions = sessions
+        self._policy = policy
+        self._stmt = caller_statement(policy)
+        self._region = region
+        self._clock = clock
+
+    async def __call__(self, caller_number: str | None) -> dict[str, Any]:
+        number = normalize(caller_number, self._region)
+        empty: dict[str, Any] = {
+            "customer": None,
+            "orders": [],
+            "open_tickets": [],
+            "last_calls": [],
+            "history": [],
+        }
+        if number.e164 is None:
+            return empty
+        async with self._sessions() as session:
+            now = self._clock()
+            profile = await caller_profile(
+                session, self._stmt, number.e164, self._policy.rules.window_start(now)
+            )
+            if profile is None:
+                empty["last_calls"] = await self._last_calls(
+                    session, number_forms([number.e164], [caller_number])
+                )
+                return empty
+            cid = profile.customer_id
+            phones = list(
+                (
+                    await session.execute(
+                        select(CustomerPhone.e164).where(CustomerPhone.customer_id == cid)
+                    )
+                ).scalars()
+            )
+            orders = (
+                await session.execute(
+                    select(Order)
+                    .where(Order.customer_id == cid)
+                    .order_by(Order.created_at.desc(), Order.id.desc())
+                    .limit(LAST_ORDERS)
+                )
+            ).scalars()
+            tickets = (
+                await session.execute(
+                    select(Ticket)
+                    .where(
+                        Ticket.customer_id == cid,
+                        Ticket.status != TicketStatus.CLOSED.value,
+                    )
+                    .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+                    .limit(OPEN_TICKETS)
+                )
+            ).scalars()
+            events = await customer_ticket_events(session, cid, HISTORY_EVENTS)
+            last_calls = await self._last_calls(
+                session, number_forms(phones or [number.e164], [caller_number])
+            )
+        tier = derive_tier(profile, self._policy.rules)
+        return {
+            "customer": {
+                "id": cid,
+                "name": profile.name,
+                "tier": tier.value,
+                "tier_source": "explicit" if profile.tier is not None else "orders",
+                "order_count": profile.stats.order_count,
+                "phones": phones,
+                "last_agent": profile.last_agent,
+            },
+            "orders": [_order(o) for o in orders],
+            "open_tickets": [
+                {
+                    "id": t.id,
+                    "type": t.type,
+                    "status": t.status,
+                    "title": t.title,
+                    "assignee": t.assignee,
+                    "due_at": _iso(t.due_at),
+                    "order_id": t.order_id,
+                    "created_at": _iso(t.created_at),
+                }
+                for t in tickets
+            ],
+            "last_calls": last_calls,
+            "history": [
+                {
+                    "ticket_id": t.id,
+                    "ticket_type": t.type,
+                    "ticket_title": t.title,
+                    "kind": ev.kind,
+                    "body": ev.body,
+                    "actor": ev.actor,
+                    "at": _iso(ev.at),
+                }
+                for ev, t in events
+            ],
+        }
+
+    async def _last_calls(self, session: AsyncSession, forms: list[str]) -> list[dict[str, Any]]:
+        rows = list(
+            (
+                await session.execute(
+                    select(CallRecord)
+                    .where(CallRecord.caller_number.in_(forms))
+                    .order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
+                    .limit(LAST_CALLS)
+                )
+            ).scalars()
+        )
+        notes: dict[str, list[dict[str, str]]] = {}
+        for n in await call_notes(session, [r.linkedid for r in rows]):
+            notes.setdefault(n.linkedid, []).append(
+                {"agent": n.agent, "disposition": n.disposition, "note": n.note}
+            )
+        return [
+            {
+                "call_id": r.linkedid,
+                "started_at": _iso(r.started_at),
+                "outcome": r.outcome,
+                "agent": r.agent,
+                "queue": r.queue,
+                "talk_s": r.talk_s,
+                "notes": notes.get(r.linkedid, []),
+            }
+            for r in rows
+        ]

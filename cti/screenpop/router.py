@@ -1,0 +1,230 @@
+"""``WS /ws/agent``, ``WS /ws/supervisor``, the agent's own figures, and the pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from cti.auth.scopes import Scope
+from cti.auth.tokens import Principal, authenticate
+from cti.calls.models import CallRecord
+from cti.http.deps import ContainerDep, SessionDep, require_scope
+
+if TYPE_CHECKING:
+    from cti.app import Container
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+AUTH_TIMEOUT_S = 10.0
+
+router = APIRouter(tags=["screen-pop"])
+
+# WebSocket close codes (4000-4999 are the application's own).
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_SLOW = 4408
+
+
+async def _principal(container: Container, token: str) -> Principal | None:
+    async with container.sessions() as session:
+        return await authenticate(session, token)
+
+
+async def _authenticate_ws(
+    ws: WebSocket, token: str | None, last_event_id: int | None, scope: Scope
+) -> tuple[Principal, int | None] | None:
+    """Token from the query string, or from the first message ``{"token": ...}``."""
+    container: Container = ws.app.state.container
+    if token is None:
+        await ws.accept()
+        try:
+            async with asyncio.timeout(AUTH_TIMEOUT_S):
+                first = json.loads(await ws.receive_text())
+        except (TimeoutError, ValueError, WebSocketDisconnect):
+            first = None
+        if not isinstance(first, dict) or not isinstance(first.get("token"), str):
+            await _refuse(ws, CLOSE_UNAUTHORIZED, 'send {"token": "..."} first')
+            return None
+        token = first["token"]
+        raw_last = first.get("last_event_id", last_event_id)
+        last_event_id = raw_last if isinstance(raw_last, int) else last_event_id
+        accepted = True
+    else:
+        accepted = False
+    principal = await _principal(container, token) if token else None
+    if principal is None:
+        await _refuse(ws, CLOSE_UNAUTHORIZED, "invalid or revoked token", accepted)
+        return None
+    if not principal.has(scope) or (scope is Scope.AGENT and not principal.agent_extension):
+        await _refuse(
+            ws, CLOSE_FORBIDDEN, f"token {principal.name!r} lacks scope {scope.value!r}", accepted
+        )
+        return None
+    if not accepted:
+        await ws.accept()
+    return principal, last_event_id
+
+
+async def _refuse(ws: WebSocket, code: int, message: str, accepted: bool = True) -> None:
+    if accepted:
+        with contextlib.suppress(Exception):
+            await ws.send_text(
+                json.dumps({"type": "error", "message": message}, ensure_ascii=False)
+            )
+    # Before accept this refuses the handshake (HTTP 403).
+    with contextlib.suppress(Exception):
+        await ws.close(code=code, reason=message[:120])
+
+
+@router.websocket("/ws/agent")
+async def ws_agent(
+    ws: WebSocket, token: str | None = None, last_event_id: int | None = None
+) -> None:
+    container: Container = ws.app.state.container
+    auth = await _authenticate_ws(ws, token, last_event_id, Scope.AGENT)
+    if auth is None:
+        return
+    principal, last_event_id = auth
+    ext = principal.agent_extension
+    assert ext is not None
+    hub = container.screenpop
+    sub, backlog, gap = hub.subscribe(ext, last_event_id)
+    try:
+        hello = {"type": "hello", "extension": ext, "last_id": hub.last_id, "gap": gap}
+        await ws.send_text(json.dumps(hello))
+        for text in backlog:
+            await ws.send_text(text)
+        await _pump(ws, sub.queue)
+    finally:
+        hub.unsubscribe(sub)
+
+
+async def _pump(ws: WebSocket, queue: asyncio.Queue[str | None]) -> None:
+    """Send queued frames until the client leaves; answer its pings."""
+
+    async def receive() -> None:
+        while True:
+            msg = await ws.receive_text()
+            if msg.strip() in ('"ping"', "ping") or '"ping"' in msg:
+                await ws.send_text('{"type": "pong"}')
+
+    reader = asyncio.create_task(receive())
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                getter.cancel()
+                return
+            text = getter.result()
+            if text is None:  # too slow or shutting down: the client resumes by id
+                await _refuse(ws, CLOSE_TOO_SLOW, "reconnect with last_event_id")
+                return
+            await ws.send_text(text)
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    finally:
+        reader.cancel()
+        with contextlib.suppress(BaseException):
+            await reader
+
+
+@router.websocket("/ws/supervisor")
+async def ws_supervisor(ws: WebSocket, token: str | None = None) -> None:
+    """Live calls and agent states: a snapshot, then every change."""
+    container: Container = ws.app.state.container
+    auth = await _authenticate_ws(ws, token, None, Scope.STATS_READ)
+    if auth is None:
+        return
+    hub = container.screenpop
+    sub = hub.subscribe_supervisor()
+    try:
+        snapshot = {
+            "type": "snapshot",
+            "calls": [c.model_dump(mode="json") for c in container.live_calls()],
+            "agents": container_agent_states(container),
+        }
+        await ws.send_text(json.dumps(snapshot, ensure_ascii=False, default=str))
+        await _pump(ws, sub.queue)
+    finally:
+        hub.unsubscribe(sub)
+
+
+def container_agent_states(container: Container) -> list[dict[str, Any]]:
+    states = getattr(container, "agent_states", None)
+    if states is None:
+        return []
+    return [
+        {
+            "interface": s.interface,
+            "member_name": s.member_name,
+            "state": s.state.value,
+            "since": s.since,
+            "paused_reason": s.paused_reason,
+        }
+        for s in states.statuses()
+    ]
+
+
+# --- the agent's own figures ----------------------------------------------------------
+
+
+class DeskStats(BaseModel):
+    extension: str
+    day: str
+    answered: int
+    talk_s: float
+    avg_talk_s: float | None
+
+
+AgentPrincipal = Annotated[Principal, Depends(require_scope(Scope.AGENT))]
+
+
+@router.get(
+    "/api/v1/desk/stats",
+    response_model=DeskStats,
+    summary="The calling agent's own answered calls and talk time today (agent token)",
+)
+async def desk_stats(
+    who: AgentPrincipal, container: ContainerDep, session: SessionDep
+) -> DeskStats:
+    ext = who.agent_extension or ""
+    tz = ZoneInfo(container.settings.timezone)
+    today = datetime.now(tz).date()
+    start = datetime.combine(today, time(0), tz)
+    end = start + timedelta(days=1)
+    agents = [ext, f"PJSIP/{ext}", f"SIP/{ext}", f"Local/{ext}"]
+    count, talk = (
+        await session.execute(
+            select(func.count(CallRecord.id), func.coalesce(func.sum(CallRecord.talk_s), 0.0))
+            .where(CallRecord.agent.in_(agents))
+            .where(CallRecord.outcome == "answered")
+            .where(CallRecord.started_at >= start, CallRecord.started_at < end)
+        )
+    ).one()
+    count = int(count)
+    talk = float(talk or 0.0)
+    return DeskStats(
+        extension=ext,
+        day=today.isoformat(),
+        answered=count,
+        talk_s=round(talk, 1),
+        avg_talk_s=round(talk / count, 1) if count else None,
+    )
+
+
+# --- pages ------------------------------------------------------------------------------
+
+
+@router.get("/agent", include_in_schema=False)
+async def agent_page() -> FileResponse:
+    return FileResponse(STATIC / "agent.html", media_type="text/html; charset=utf-8")

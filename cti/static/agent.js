@@ -1,0 +1,278 @@
+// 坐席工作台: token login, WebSocket screen-pop with resume, notes, tickets, pause, stats.
+(() => {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const TIERS = { new: "新客", returning: "老客", vip: "VIP" };
+  const ORDER_STATUS = {
+    created: "待付款", pending: "待付款", paid: "已付款", shipped: "已发货",
+    delivered: "已签收", completed: "已完成", cancelled: "已取消",
+    refunding: "退款中", refunded: "已退款", returned: "已退货",
+  };
+  const OUTCOMES = { answered: "已接听", abandoned: "放弃", timeout: "排队超时", not_queued: "未排队" };
+  const TICKET_TYPES = {
+    question: "咨询", complaint: "投诉", return_exchange: "退换货",
+    callback: "回电", order_change: "订单修改",
+  };
+  const TICKET_STATUS = { open: "待处理", in_progress: "处理中", waiting_customer: "等待客户", closed: "已关闭" };
+  const AGENT_STATES = {
+    logged_out: "未签入", available: "空闲", ringing: "振铃", on_call: "通话中",
+    wrap_up: "话后处理", paused: "示忙",
+  };
+  const DISPOSITIONS = {
+    resolved: "已解决", ticket_created: "已建工单", callback_needed: "需回电",
+    transferred: "已转接", wrong_number: "打错电话", other: "其他",
+  };
+
+  let token = sessionStorage.getItem("cti_token") || "";
+  let extension = "";
+  let ws = null;
+  let retry = 0;
+  let current = null; // {call_id, customer, orders, caller}
+
+  function text(el, value) { el.textContent = value == null || value === "" ? "—" : String(value); }
+  function fmtTime(iso) {
+    if (!iso) return "—";
+    const d = typeof iso === "number" ? new Date(iso * 1000) : new Date(iso);
+    return d.toLocaleString("zh-CN", { hour12: false });
+  }
+  function fmtDur(s) {
+    s = Math.round(s || 0);
+    return `${Math.floor(s / 60)} 分 ${s % 60} 秒`;
+  }
+  function li(list, content) {
+    const item = document.createElement("li");
+    item.textContent = content;
+    list.appendChild(item);
+  }
+
+  async function api(method, path, body) {
+    const res = await fetch(path, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    if (!res.ok) throw new Error((data && data.message) || `HTTP ${res.status}`);
+    return data;
+  }
+
+  // --- login ------------------------------------------------------------------------------
+  async function login(candidate) {
+    token = candidate;
+    const stats = await api("GET", "/api/v1/desk/stats");
+    extension = stats.extension;
+    sessionStorage.setItem("cti_token", token);
+    $("login-box").hidden = true;
+    $("desk").hidden = false;
+    $("logout").hidden = false;
+    text($("who"), `坐席 ${extension}`);
+    showStats(stats);
+    connect();
+  }
+
+  $("login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("login-error").textContent = "";
+    try {
+      await login($("token").value.trim());
+    } catch (e) {
+      token = "";
+      $("login-error").textContent = `登录失败：${e.message}`;
+    }
+  });
+
+  $("logout").addEventListener("click", () => {
+    sessionStorage.removeItem("cti_token");
+    sessionStorage.removeItem("cti_last_id");
+    if (ws) ws.close();
+    location.reload();
+  });
+
+  // --- WebSocket with resume ------------------------------------------------------------
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const params = new URLSearchParams({ token });
+    const last = sessionStorage.getItem("cti_last_id");
+    if (last) params.set("last_event_id", last);
+    ws = new WebSocket(`${proto}://${location.host}/ws/agent?${params}`);
+    ws.onopen = () => { retry = 0; };
+    ws.onmessage = (msg) => {
+      const frame = JSON.parse(msg.data);
+      if (typeof frame.id === "number") sessionStorage.setItem("cti_last_id", String(frame.id));
+      handle(frame);
+    };
+    ws.onclose = (ev) => {
+      $("conn").className = "conn off";
+      if (ev.code === 4401 || ev.code === 4403) {
+        $("conn").textContent = "令牌无效";
+        return;
+      }
+      $("conn").textContent = "重连中…";
+      retry = Math.min(retry + 1, 6);
+      setTimeout(connect, 250 * 2 ** retry);
+    };
+  }
+
+  function handle(frame) {
+    switch (frame.type) {
+      case "hello":
+        $("conn").className = "conn on";
+        $("conn").textContent = "已连接";
+        document.body.dataset.wsReady = "1";
+        break;
+      case "ringing": showPop(frame); break;
+      case "answered": setCallState(frame.call_id, "answered", "通话中"); break;
+      case "ended": callEnded(frame); break;
+      case "agent_state": showAgentState(frame); break;
+      default: break;
+    }
+  }
+
+  function setCallState(callId, cls, label) {
+    if (!current || current.call_id !== callId) return;
+    $("pop").className = `card ${cls}`;
+    $("call-state").textContent = label;
+    document.body.dataset.callState = cls;
+  }
+
+  function callEnded(frame) {
+    if (!current || current.call_id !== frame.call_id) return;
+    const reason = { not_answered: "未接听", answered_elsewhere: "已由其他坐席接听" }[frame.reason];
+    setCallState(frame.call_id, "ended", reason ? `已结束（${reason}）` : "通话已结束");
+    if (frame.reason === "hangup") loadStats();
+  }
+
+  function showPop(frame) {
+    current = frame;
+    setCallStateRaw("ringing", "来电振铃中");
+    const c = frame.customer;
+    text($("customer-name"), c ? c.name || "（未留姓名）" : "新客户");
+    const tier = c ? c.tier : "new";
+    $("tier-badge").textContent = TIERS[tier] || tier;
+    $("tier-badge").className = `badge ${tier}`;
+    text($("caller-number"), frame.caller && frame.caller.number);
+    text($("caller-name"), frame.caller && frame.caller.name);
+    text($("call-id"), frame.call_id);
+    $("lookup-note").textContent = frame.lookup_error ? "客户资料查询失败，请手动查询" : "";
+
+    const tbody = $("orders").querySelector("tbody");
+    tbody.replaceChildren();
+    const orderSelect = $("ticket-order");
+    orderSelect.replaceChildren(new Option("（无）", ""));
+    for (const o of frame.orders || []) {
+      const tr = document.createElement("tr");
+      const items = (o.items || []).map((i) => `${i.name} ×${i.qty}`).join("，");
+      for (const v of [o.order_id, items, `${o.amount} ${o.currency === "CNY" ? "元" : o.currency}`,
+        ORDER_STATUS[o.status] || o.status, fmtTime(o.created_at)]) {
+        const td = document.createElement("td");
+        td.textContent = v;
+        tr.appendChild(td);
+      }
+      tr.dataset.orderId = o.order_id;
+      tbody.appendChild(tr);
+      const opt = new Option(`${o.order_id}（${items}）`, o.order_id);
+      opt.dataset.shop = o.shop;
+      orderSelect.appendChild(opt);
+    }
+    if (!(frame.orders || []).length) {
+      const tr = document.createElement("tr");
+      const td = document.createElement("td");
+      td.colSpan = 5;
+      td.textContent = "暂无订单";
+      tr.appendChild(td);
+      tbody.appendChild(tr);
+    }
+    const calls = $("last-calls");
+    calls.replaceChildren();
+    for (const call of frame.last_calls || []) {
+      const notes = (call.notes || []).map((n) => `${DISPOSITIONS[n.disposition] || n.disposition}${n.note ? "：" + n.note : ""}`).join("；");
+      li(calls, `${fmtTime(call.started_at)} ${OUTCOMES[call.outcome] || call.outcome} 坐席 ${call.agent || "—"}${notes ? "（" + notes + "）" : ""}`);
+    }
+    if (!calls.children.length) li(calls, "无");
+    const tickets = $("open-tickets");
+    tickets.replaceChildren();
+    for (const t of frame.open_tickets || []) {
+      li(tickets, `#${t.id} ${TICKET_TYPES[t.type] || t.type} · ${TICKET_STATUS[t.status] || t.status} · ${t.title}`);
+    }
+    if (!tickets.children.length) li(tickets, "无");
+    const history = $("history");
+    history.replaceChildren();
+    for (const h of frame.history || []) {
+      const what = { created: "新建", comment: "备注", status: "状态", assigned: "指派", updated: "更新" }[h.kind] || h.kind;
+      li(history, `${fmtTime(h.at)} 工单 #${h.ticket_id} ${what}：${h.body}（${h.actor}）`);
+    }
+    if (!history.children.length) li(history, "无");
+    $("note-result").textContent = "";
+    $("ticket-result").textContent = "";
+  }
+
+  function setCallStateRaw(cls, label) {
+    $("pop").className = `card ${cls}`;
+    $("call-state").textContent = label;
+    document.body.dataset.callState = cls;
+  }
+
+  function showAgentState(frame) {
+    let label = AGENT_STATES[frame.state] || frame.state;
+    if (frame.state === "paused" && frame.paused_reason) {
+      label += `（${$("pause-reason").querySelector(`option[value="${frame.paused_reason}"]`)?.textContent || frame.paused_reason}）`;
+    }
+    $("agent-state").textContent = label;
+  }
+
+  // --- notes, tickets, pause, stats ------------------------------------------------------
+  $("note-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!current) { $("note-result").textContent = "当前没有通话"; return; }
+    try {
+      await api("PUT", `/api/v1/calls/${encodeURIComponent(current.call_id)}/note`, {
+        disposition: $("disposition").value, note: $("note").value,
+      });
+      $("note-result").textContent = "已保存";
+    } catch (e) { $("note-result").textContent = `保存失败：${e.message}`; }
+  });
+
+  $("ticket-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = { type: $("ticket-type").value, title: $("ticket-title").value, description: $("ticket-desc").value };
+    if (current) {
+      body.linkedid = current.call_id;
+      if (current.customer) body.customer_id = current.customer.id;
+      else if (current.caller && current.caller.number) body.caller_number = current.caller.number;
+    }
+    const opt = $("ticket-order").selectedOptions[0];
+    if (opt && opt.value) { body.order_id = opt.value; body.shop = opt.dataset.shop; }
+    if ($("ticket-due").value) body.due_at = new Date($("ticket-due").value).toISOString();
+    try {
+      const t = await api("POST", "/api/v1/tickets", body);
+      $("ticket-result").textContent = `已创建工单 #${t.id}`;
+      $("ticket-result").dataset.ticketId = String(t.id);
+      $("ticket-title").value = "";
+      $("ticket-desc").value = "";
+    } catch (e) { $("ticket-result").textContent = `创建失败：${e.message}`; }
+  });
+
+  async function pause(on) {
+    try {
+      const path = `/api/v1/agents/${extension}/${on ? "pause" : "unpause"}`;
+      const a = await api("POST", path, on ? { reason: $("pause-reason").value } : undefined);
+      $("pause-result").textContent = on ? "已示忙" : "已示闲";
+      showAgentState({ state: a.state, paused_reason: a.paused_reason });
+    } catch (e) { $("pause-result").textContent = `失败：${e.message}`; }
+  }
+  $("pause").addEventListener("click", () => pause(true));
+  $("unpause").addEventListener("click", () => pause(false));
+
+  function showStats(s) {
+    $("stat-answered").textContent = String(s.answered);
+    $("stat-talk").textContent = fmtDur(s.talk_s);
+    $("stat-avg").textContent = s.avg_talk_s == null ? "—" : fmtDur(s.avg_talk_s);
+  }
+  async function loadStats() {
+    try { showStats(await api("GET", "/api/v1/desk/stats")); } catch (e) { /* shown on next refresh */ }
+  }
+  $("stats-refresh").addEventListener("click", loadStats);
+
+  if (token) login(token).catch(() => { sessionStorage.removeItem("cti_token"); token = ""; });
+})();

@@ -1,0 +1,1 @@
+"""Tickets (work orders): questions, complaints, returns, callbacks, order changes; call notes."""

@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from cti.auth.scopes import Scope
+from cti.auth.tokens import Principal
+from cti.http.deps import ContainerDep, SessionDep, bearer_token, principal_from_token
+from cti.http.errors import ApiError
+from cti.tickets.schemas import (
+    CallNoteIn,
+    CallNoteOut,
+    CallNotesOut,
+    CommentIn,
+    TicketDetailOut,
+    TicketEventOut,
+    TicketIn,
+    TicketOut,
+    TicketPage,
+    TicketPatch,
+    TicketStatus,
+    TicketType,
+)
+from cti.tickets.service import (
+    TicketError,
+    TicketFilter,
+    add_comment,
+    call_notes,
+    create_ticket,
+    get_ticket,
+    list_tickets,
+    save_call_note,
+    update_ticket,
+)
+
+router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+notes_router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
+
+
+def require_any(*scopes: Scope) -> Callable[[Request], Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        principal = await principal_from_token(request, bearer_token(request))
+        if not any(principal.has(s) for s in scopes):
+            wanted = " or ".join(repr(s.value) for s in scopes)
+            raise ApiError(403, f"token {principal.name!r} lacks scope {wanted}")
+        return principal
+
+    dependency.__name__ = "require_" + "_or_".join(s.name.lower() for s in scopes)
+    return dependency
+
+
+Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT))]
+AgentOnly = Annotated[Principal, Depends(require_any(Scope.AGENT))]
+TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Linkedid = Annotated[str, Path(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
+
+
+def actor(principal: Principal) -> str:
+    if principal.has(Scope.AGENT) and principal.agent_extension:
+        return f"agent {principal.agent_extension}"
+    return principal.name
+
+
+def _out(ticket: object) -> TicketOut:
+    return TicketOut.model_validate(ticket)
+
+
+@router.post("", response_model=TicketDetailOut, status_code=201, summary="Open a ticket")
+async def ticket_create(
+    body: TicketIn, who: Desk, container: ContainerDep, session: SessionDep
+) -> TicketDetailOut:
+    try:
+        async with session.begin():
+            ticket = await create_ticket(
+                session, body, actor(who), container.settings.default_region
+            )
+    except TicketError as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    return TicketDetailOut.model_validate(await get_ticket(session, ticket.id))
+
+
+@router.get("", response_model=TicketPage, summary="Tickets, newest first, with filters")
+async def ticket_index(
+    _: Desk,
+    session: SessionDep,
+    status: Annotated[list[TicketStatus] | None, Query()] = None,
+    type: TicketType | None = None,
+    assignee: Annotated[str | None, Query(pattern=r"^[0-9]{2,20}$")] = None,
+    customer_id: Annotated[int | None, Query(ge=1)] = None,
+    linkedid: Annotated[str | None, Query(max_length=64)] = None,
+    open: Annotated[bool, Query(description="only tickets not closed")] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> TicketPage:
+    f = TicketFilter(
+        status=[s.value for s in status or []],
+        type=type.value if type else None,
+        assignee=assignee,
+        customer_id=customer_id,
+        linkedid=linkedid,
+        open_only=open,
+    )
+    items, total = await list_tickets(session, f, limit, offset)
+    return TicketPage(items=[_out(t) for t in items], total=total, limit=limit, offset=offset)
+
+
+@router.get(
+    "/callbacks",
+    response_model=TicketPage,
+    summary="The back desk's callback list: open callback tasks, earliest due first",
+)
+async def callbacks(
+    _: Desk,
+    session: SessionDep,
+    assignee: Annotated[str | None, Query(pattern=r"^[0-9]{2,20}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> TicketPage:
+    f = TicketFilter(type=TicketType.CALLBACK.value, assignee=assignee, open_only=True)
+    items, total = await list_tickets(session, f, limit, offset, by_due=True)
+    return TicketPage(items=[_out(t) for t in items], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{ticket_id}", response_model=TicketDetailOut, summary="One ticket with its events")
+async def ticket_detail(ticket_id: TicketId, _: Desk, session: SessionDep) -> TicketDetailOut:
+    ticket = await get_ticket(session, ticket_id)
+    if ticket is None:
+        raise ApiError(404, f"no ticket {ticket_id}")
+    return TicketDetailOut.model_validate(ticket)
+
+
+@router.patch(
+    "/{ticket_id}",
+    response_model=TicketDetailOut,
+    summary="Change status, assignee, due time, title or description",
+    description="Scope tickets:write; an agent token may change tickets assigned to itself.",
+)
+async def ticket_patch(
+    ticket_id: TicketId, body: TicketPatch, who: Desk, session: SessionDep
+) -> TicketDetailOut:
+    async with session.begin():
+        ticket = await get_ticket(session, ticket_id)
+        if ticket is None:
+            raise ApiError(404, f"no ticket {ticket_id}")
+        if not who.has(Scope.TICKETS_WRITE) and ticket.assignee != who.agent_extension:
+            raise ApiError(403, "an agent may change only tickets assigned to itself")
+        await update_ticket(session, ticket, body, actor(who))
+    return TicketDetailOut.model_validate(await get_ticket(session, ticket_id))
+
+
+@router.post(
+    "/{ticket_id}/comments",
+    response_model=TicketEventOut,
+    status_code=201,
+    summary="Add a comment",
+)
+async def ticket_comment(
+    ticket_id: TicketId, body: CommentIn, who: Desk, session: SessionDep
+) -> TicketEventOut:
+    async with session.begin():
+        ticket = await get_ticket(session, ticket_id)
+        if ticket is None:
+            raise ApiError(404, f"no ticket {ticket_id}")
+        ev = await add_comment(session, ticket, body.body, actor(who))
+    return TicketEventOut.model_validate(ev)
+
+
+@notes_router.put(
+    "/{linkedid}/note",
+    response_model=CallNoteOut,
+    summary="The agent's own notes and disposition for a call (saving again replaces them)",
+)
+async def put_call_note(
+    linkedid: Linkedid, body: CallNoteIn, who: AgentOnly, session: SessionDep
+) -> CallNoteOut:
+    assert who.agent_extension is not None  # agent tokens are always bound
+    async with session.begin():
+        row = await save_call_note(session, linkedid, who.agent_extension, body)
+    return CallNoteOut.model_validate(row)
+
+
+@notes_router.get("/{linkedid}/notes", response_model=CallNotesOut, summary="Notes of a call")
+async def get_call_notes(linkedid: Linkedid, _: Desk, session: SessionDep) -> CallNotesOut:
+    rows = await call_notes(session, [linkedid])
+    return CallNotesOut(items=[CallNoteOut.model_validate(r) for r in rows])

@@ -1,0 +1,265 @@
+"""Tickets: create, change, comment, list; every change is a ticket event.
+
+Ticket events carry the customer id, so the next screen-pop of that customer
+shows them in the history with one indexed read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from cti.customers.models import Order
+from cti.customers.service import find_by_phone
+from cti.tickets.models import CallNote, Ticket, TicketEvent
+from cti.tickets.schemas import (
+    CallNoteIn,
+    TicketIn,
+    TicketPatch,
+    TicketStatus,
+    TicketType,
+)
+
+
+class TicketError(ValueError):
+    """A ticket request that cannot be done (the message says why)."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def _event(ticket: Ticket, kind: str, body: str, actor: str, at: datetime) -> TicketEvent:
+    ev = TicketEvent(kind=kind, body=body, actor=actor[:100], at=at, customer_id=ticket.customer_id)
+    ticket.events.append(ev)
+    return ev
+
+
+async def _resolve_order(session: AsyncSession, order_id: str, shop: str | None) -> tuple[str, int]:
+    stmt = select(Order.shop, Order.customer_id).where(Order.order_id == order_id)
+    if shop:
+        stmt = stmt.where(Order.shop == shop)
+    rows = (await session.execute(stmt.limit(2))).all()
+    if not rows:
+        raise TicketError(f"no order {order_id!r}" + (f" of shop {shop!r}" if shop else ""))
+    if len(rows) > 1:
+        raise TicketError(f"order {order_id!r} exists in several shops; give 'shop'")
+    return rows[0][0], rows[0][1]
+
+
+async def create_ticket(
+    session: AsyncSession, data: TicketIn, actor: str, region: str = "CN"
+) -> Ticket:
+    at = now_utc()
+    shop = data.shop
+    customer_id = data.customer_id
+    if data.order_id is not None:
+        shop, order_customer = await _resolve_order(session, data.order_id, data.shop)
+        if customer_id is None:
+            customer_id = order_customer
+    if customer_id is None and data.caller_number:
+        customer = await find_by_phone(session, data.caller_number, region)
+        customer_id = customer.id if customer is not None else None
+    elif customer_id is not None:
+        from cti.customers.models import Customer
+
+        if await session.get(Customer, customer_id) is None:
+            raise TicketError(f"no customer {customer_id}")
+    ticket = Ticket(
+        type=data.type.value,
+        status=data.status.value,
+        title=data.title,
+        description=data.description,
+        assignee=data.assignee,
+        due_at=data.due_at,
+        linkedid=data.linkedid,
+        customer_id=customer_id,
+        shop=shop,
+        order_id=data.order_id,
+        caller_number=data.caller_number,
+        created_by=actor[:100],
+        created_at=at,
+        updated_at=at,
+        closed_at=at if data.status is TicketStatus.CLOSED else None,
+        events=[],
+    )
+    session.add(ticket)
+    _event(ticket, "created", data.title, actor, at)
+    await session.flush()
+    return ticket
+
+
+async def create_callback_ticket(
+    session: AsyncSession,
+    caller_number: str | None,
+    recording_path: str | None,
+    linkedid: str | None,
+    note: str = "",
+    region: str = "CN",
+    due_at: datetime | None = None,
+) -> Ticket:
+    """A callback task from a voicemail, for the back desk's next shift."""
+    at = now_utc()
+    customer = await find_by_phone(session, caller_number, region) if caller_number else None
+    number = (caller_number or "").strip()[:64] or None
+    ticket = Ticket(
+        type=TicketType.CALLBACK.value,
+        status=TicketStatus.OPEN.value,
+        title=f"回电 {number or '未知号码'}",
+        description=note[:4000],
+        due_at=due_at,
+        linkedid=(linkedid or None) and linkedid[:64],
+        customer_id=customer.id if customer is not None else None,
+        caller_number=number,
+        recording_path=(recording_path or None) and recording_path[:500],
+        created_by="voicemail",
+        created_at=at,
+        updated_at=at,
+        events=[],
+    )
+    session.add(ticket)
+    _event(ticket, "created", ticket.title, "voicemail", at)
+    await session.flush()
+    return ticket
+
+
+async def get_ticket(session: AsyncSession, ticket_id: int) -> Ticket | None:
+    found: Ticket | None = (
+        await session.execute(
+            select(Ticket).where(Ticket.id == ticket_id).options(selectinload(Ticket.events))
+        )
+    ).scalar_one_or_none()
+    return found
+
+
+async def update_ticket(
+    session: AsyncSession, ticket: Ticket, patch: TicketPatch, actor: str
+) -> Ticket:
+    at = now_utc()
+    fields = patch.model_fields_set
+    changed = False
+    if "status" in fields and patch.status is not None and patch.status.value != ticket.status:
+        _event(ticket, "status", f"{ticket.status} → {patch.status.value}", actor, at)
+        ticket.status = patch.status.value
+        ticket.closed_at = at if patch.status is TicketStatus.CLOSED else None
+        changed = True
+    if "assignee" in fields and patch.assignee != ticket.assignee:
+        _event(ticket, "assigned", patch.assignee or "", actor, at)
+        ticket.assignee = patch.assignee
+        changed = True
+    for name in ("due_at", "title", "description"):
+        if name in fields and getattr(patch, name) is not None:
+            value = getattr(patch, name)
+            if value != getattr(ticket, name):
+                setattr(ticket, name, value)
+                _event(ticket, "updated", name, actor, at)
+                changed = True
+    if changed:
+        ticket.updated_at = at
+    await session.flush()
+    return ticket
+
+
+async def add_comment(session: AsyncSession, ticket: Ticket, body: str, actor: str) -> TicketEvent:
+    at = now_utc()
+    ev = _event(ticket, "comment", body, actor, at)
+    ticket.updated_at = at
+    await session.flush()
+    return ev
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFilter:
+    status: Sequence[str] = ()
+    type: str | None = None
+    assignee: str | None = None
+    customer_id: int | None = None
+    linkedid: str | None = None
+    open_only: bool = False
+
+
+def _filtered(stmt: Select[Any], f: TicketFilter) -> Select[Any]:
+    if f.status:
+        stmt = stmt.where(Ticket.status.in_(list(f.status)))
+    if f.open_only:
+        stmt = stmt.where(Ticket.status != TicketStatus.CLOSED.value)
+    if f.type:
+        stmt = stmt.where(Ticket.type == f.type)
+    if f.assignee:
+        stmt = stmt.where(Ticket.assignee == f.assignee)
+    if f.customer_id is not None:
+        stmt = stmt.where(Ticket.customer_id == f.customer_id)
+    if f.linkedid:
+        stmt = stmt.where(Ticket.linkedid == f.linkedid)
+    return stmt
+
+
+async def list_tickets(
+    session: AsyncSession, f: TicketFilter, limit: int = 50, offset: int = 0, by_due: bool = False
+) -> tuple[list[Ticket], int]:
+    total = await session.scalar(
+        _filtered(select(Ticket), f).with_only_columns(func.count(Ticket.id))
+    )
+    order = (
+        (Ticket.due_at.is_(None), Ticket.due_at, Ticket.created_at, Ticket.id)
+        if by_due
+        else (Ticket.created_at.desc(), Ticket.id.desc())
+    )
+    stmt = _filtered(select(Ticket), f).order_by(*order).limit(limit).offset(offset)
+    rows: list[Ticket] = list((await session.execute(stmt)).scalars())
+    return rows, int(total or 0)
+
+
+async def customer_ticket_events(
+    session: AsyncSession, customer_id: int, limit: int = 10
+) -> list[tuple[TicketEvent, Ticket]]:
+    rows = await session.execute(
+        select(TicketEvent, Ticket)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .where(TicketEvent.customer_id == customer_id)
+        .order_by(TicketEvent.at.desc(), TicketEvent.id.desc())
+        .limit(limit)
+    )
+    return [(ev, t) for ev, t in rows]
+
+
+# --- call notes -------------------------------------------------------------------------
+
+
+async def save_call_note(
+    session: AsyncSession, linkedid: str, agent: str, data: CallNoteIn
+) -> CallNote:
+    """One note per call and agent; saving again replaces it."""
+    at = now_utc()
+    row = (
+        await session.execute(
+            select(CallNote).where(CallNote.linkedid == linkedid, CallNote.agent == agent)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = CallNote(linkedid=linkedid, agent=agent, created_at=at)
+        session.add(row)
+    row.disposition = data.disposition.value
+    row.note = data.note
+    row.updated_at = at
+    await session.flush()
+    return row
+
+
+async def call_notes(session: AsyncSession, linkedids: Sequence[str]) -> list[CallNote]:
+    if not linkedids:
+        return []
+    rows = await session.execute(
+        select(CallNote).where(CallNote.linkedid.in_(list(linkedids))).order_by(CallNote.id)
+    )
+    return list(rows.scalars())

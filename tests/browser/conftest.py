@@ -1,0 +1,47 @@
+"""Fixtures for tests with a real browser (Chromium via Playwright) against a real stack."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, need
+from tests.integration.conftest import cti_env, cti_serve  # noqa: F401 - fixtures
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+READY = REPO / ".devstack" / "READY_FOR_TRACES"
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    need(CHROMIUM.exists() or shutil.which("chromium") is not None, "chromium is not installed")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need(False, "playwright is not installed (pip install -e '.[dev]')")
+        raise
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def shared_asterisk(devstack: Any) -> None:
+    """The shared Asterisk may be used (the lead says so with a marker file)."""
+    need(READY.exists(), f"{READY} not present: the shared Asterisk is not ready for tests")
