@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
@@ -21,15 +22,18 @@ from cti.acd.settings import load_acd_settings
 from cti.calls.schemas import CallDetailOut, CallEventOut, CallOut
 from cti.calls.service import utc
 from cti.calls.writer import CallRecordWriter
+from cti.customers.service import record_answered
 from cti.db.engine import create_engine, ping, session_factory
 from cti.db.migrate import upgrade_async
 from cti.metrics import Metrics
 from cti.screenpop.hub import ScreenPopHub
 from cti.screenpop.lookup import PopLookup
-from cti.settings import Settings
-from cti.tracking.events import CallSummary, DomainEvent, DomainEventType
+from cti.settings import Settings, load_section
+from cti.tickets.service import create_callback_ticket
+from cti.tracking.events import CallSummary, DomainEvent, DomainEventType, Outcome
 from ivr.fastagi import FastAgiServer
 from ivr.hotline import hotline_app
+from ivr.voicemail import Voicemail, voicemail_app
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,7 @@ class Container:
         self.engine: AsyncEngine = create_engine(settings.effective_database_url)
         self.session_maker: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.tracker = CallTracker()
-        self.writer = CallRecordWriter(self.session_maker)
+        self.writer = CallRecordWriter(self.session_maker, hooks=[self._remember_last_agent])
         self.ami: AmiLink | None = None
         self.agi: FastAgiServer | None = None
         self.hotline = HotlineRouter(
@@ -71,14 +75,44 @@ class Container:
             PopLookup(self.session_maker, self.hotline.policy, settings.default_region)
         )
         self.listeners.append(self.screenpop.on_event)
-        agent_settings = AgentSettings()
+        agent_settings = load_section(AgentSettings, "CTI_AGENT_")
         self.agent_states = AgentStateTracker(default_wrapup_s=agent_settings.wrapup_s)
         self.agents = AgentService(self.agent_states, lambda: self.ami, agent_settings)
         self.agent_listeners: list[Callable[[AgentStateChanged], None]] = []
         self.agent_listeners.append(self.screenpop.on_agent_state)
+        # The last agent is preferred for a returning caller only if free right now.
+        self.hotline.availability = self.agent_states
 
     def sessions(self) -> AbstractAsyncContextManager[AsyncSession]:
         return self.session_maker()
+
+    async def _remember_last_agent(self, session: AsyncSession, summary: CallSummary) -> None:
+        if summary.outcome is Outcome.ANSWERED and summary.agent and summary.caller_number:
+            await record_answered(
+                session,
+                summary.caller_number,
+                summary.agent,
+                utc(summary.ended_at),
+                self.settings.default_region,
+            )
+
+    async def on_voicemail(self, message: Voicemail) -> None:
+        """Every call sent to voicemail becomes a callback task for the next shift."""
+        what = "留言" if message.left_message else "未留言"
+        note = f"{what}; reason={message.reason}; caller={message.caller_name or '-'}"
+        async with self.sessions() as session, session.begin():
+            await create_callback_ticket(
+                session,
+                message.caller_number,
+                message.recording_path,
+                message.linkedid,
+                note,
+                self.settings.default_region,
+            )
+
+    def expire_wrapups(self) -> None:
+        """Asterisk sends nothing when a wrap-up ends; tell the listeners ourselves."""
+        self._publish_agents(self.agent_states.expire(time.time()))
 
     # --- AMI events in, domain events out -------------------------------------------------
 
@@ -89,7 +123,7 @@ class Container:
         self._publish_agents(self.agent_states.feed(message))
 
     def on_resync(self, snapshot: Any) -> None:
-        for event in self.tracker.resync(list(snapshot.channels)):
+        for event in self.tracker.resync(list(snapshot.channels), snapshot.queue_entries):
             self._publish(event)
         self._publish_agents(self.agent_states.resync(list(snapshot.queue_members)))
 
@@ -172,6 +206,15 @@ def _live_out(call: Any) -> CallOut:
     )
 
 
+async def _every(seconds: float, fn: Callable[[], None]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            fn()
+        except Exception:
+            log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
+
+
 @asynccontextmanager
 async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Container]:
     """Start every enabled part; stop them all, in reverse order, on exit."""
@@ -184,7 +227,10 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
             container.agi = FastAgiServer(
                 settings.agi_host,
                 settings.agi_port,
-                {"hotline": hotline_app(container.hotline.decide)},
+                {
+                    "hotline": hotline_app(container.hotline.decide),
+                    "voicemail": voicemail_app(container.on_voicemail),
+                },
             )
             await container.agi.start()
         if settings.ami_enabled:
@@ -195,7 +241,11 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
             )
             container.ami = client
             await client.start()
-        yield container
+        ticker = asyncio.create_task(_every(1.0, container.expire_wrapups), name="wrap-up")
+        try:
+            yield container
+        finally:
+            ticker.cancel()
     finally:
         if container.ami is not None:
             await container.ami.stop()

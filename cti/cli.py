@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cti.settings import Settings, SettingsError, load_settings
+from cti.settings import Settings, SettingsError, load_section, load_settings
 
 app = typer.Typer(help="CTI hotline service for e-commerce call centres.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
@@ -27,8 +27,15 @@ EnvFile = Annotated[
 
 
 def _settings(env_file: Path | None) -> Settings:
+    from cti.acd.settings import load_acd_settings
+    from cti.agents.config import AgentSettings
+
     try:
-        return load_settings(env_file)
+        settings = load_settings(env_file)
+        # The other sections are read later by the composition root; check them now too.
+        load_acd_settings()
+        load_section(AgentSettings, "CTI_AGENT_")
+        return settings
     except SettingsError as exc:
         typer.echo(f"cti: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -7,12 +7,15 @@ A wrong value stops the service at start with one line naming the setting
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 
 class SettingsError(Exception):
@@ -81,19 +84,47 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{self.data_dir / 'cti.sqlite3'}"
 
 
+def settings_error(exc: ValidationError, prefix: str) -> SettingsError:
+    """One line per wrong setting, naming its environment variable, never its value."""
+    lines = []
+    for err in exc.errors():
+        name = prefix + "_".join(str(p) for p in err["loc"]).upper()
+        lines.append(f"invalid setting {name}: {err['msg']}")
+    return SettingsError("; ".join(lines))
+
+
+M = TypeVar("M", bound=BaseSettings)
+
+
+def load_section(cls: type[M], prefix: str) -> M:
+    """Build a settings section (``CTI_ACD_*``, ``CTI_AGENT_*`` …) from the environment."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        raise settings_error(exc, prefix) from None
+    except PydanticSettingsError as exc:
+        # Raised for a complex (JSON) value that does not parse.
+        m = re.search(r'field "([^"]+)"', str(exc))
+        name = prefix + (m.group(1).upper() if m else "?")
+        cause = exc.__cause__
+        raise SettingsError(f"invalid setting {name}: not valid JSON ({cause})") from None
+
+
+def apply_env_file(env_file: Path) -> None:
+    """Put a settings file's ``CTI_*`` lines into the environment; real variables win."""
+    if not env_file.is_file():
+        raise SettingsError(f"settings file {env_file} does not exist")
+    for key, value in dotenv_values(env_file).items():
+        if key.startswith("CTI_") and value is not None:
+            os.environ.setdefault(key, value)
+
+
 def load_settings(env_file: Path | None = None) -> Settings:
     """Build settings from the environment (and ``env_file`` if given).
 
     Raises :class:`SettingsError` with one line per wrong setting, each naming
     the environment variable, never echoing a secret value.
     """
-    if env_file is not None and not env_file.is_file():
-        raise SettingsError(f"settings file {env_file} does not exist")
-    try:
-        return Settings(_env_file=env_file)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = "CTI_" + "_".join(str(p) for p in err["loc"]).upper()
-            lines.append(f"invalid setting {name}: {err['msg']}")
-        raise SettingsError("; ".join(lines)) from None
+    if env_file is not None:
+        apply_env_file(env_file)
+    return load_section(Settings, "CTI_")

@@ -12,11 +12,11 @@ import re
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cti.acd.hours import parse_ranges, parse_schedule
-from cti.settings import SettingsError
+from cti.settings import load_section
 
 HOTLINE_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -109,11 +109,4 @@ class AcdSettings(BaseSettings):
 
 def load_acd_settings() -> AcdSettings:
     """Like :func:`cti.settings.load_settings`: one line per wrong ``CTI_ACD_*`` setting."""
-    try:
-        return AcdSettings()
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = "CTI_ACD_" + str(err["loc"][0]).upper() if err["loc"] else "CTI_ACD"
-            lines.append(f"invalid setting {name}: {err['msg']}")
-        raise SettingsError("; ".join(lines)) from None
+    return load_section(AcdSettings, "CTI_ACD_")

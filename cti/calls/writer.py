@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -54,8 +54,14 @@ def _jsonable(data: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in data.items() if isinstance(v, str | int | float | bool | None)}
 
 
+WriteHook = Callable[[AsyncSession, CallSummary], Awaitable[None]]
+"""Runs in the same transaction as the call's insert, e.g. remembering the last agent."""
+
+
 async def write_batch(
-    sessions: async_sessionmaker[AsyncSession], batch: Sequence[CallSummary]
+    sessions: async_sessionmaker[AsyncSession],
+    batch: Sequence[CallSummary],
+    hooks: Sequence[WriteHook] = (),
 ) -> None:
     """Insert calls not yet stored; a retried batch never duplicates a call."""
     async with sessions() as session, session.begin():
@@ -73,6 +79,8 @@ async def write_batch(
                 continue
             seen.add(summary.linkedid)
             session.add(to_record(summary))
+            for hook in hooks:
+                await hook(session, summary)
 
 
 class CallRecordWriter:
@@ -82,8 +90,10 @@ class CallRecordWriter:
         batch_size: int = 200,
         retry_min: float = 0.2,
         retry_max: float = 10.0,
+        hooks: Sequence[WriteHook] = (),
     ) -> None:
         self._sessions = sessions
+        self._hooks = tuple(hooks)
         self._pending: deque[CallSummary] = deque()
         self._wakeup = asyncio.Event()
         self._batch_size = batch_size
@@ -134,7 +144,7 @@ class CallRecordWriter:
                 await self._wakeup.wait()
             batch = [self._pending[i] for i in range(min(self._batch_size, len(self._pending)))]
             try:
-                await write_batch(self._sessions, batch)
+                await write_batch(self._sessions, batch, self._hooks)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database down, slow, or refusing: keep and retry

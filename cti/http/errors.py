@@ -20,7 +20,9 @@ _CODES = {
     416: "range_not_satisfiable",
     422: "invalid_input",
     429: "too_many_requests",
+    502: "bad_gateway",
     503: "unavailable",
+    504: "gateway_timeout",
 }
 
 

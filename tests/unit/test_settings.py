@@ -33,6 +33,9 @@ def run_cti(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         ("CTI_TIMEZONE", "Mars/Olympus", "CTI_TIMEZONE"),
         ("CTI_DATABASE_URL", "mysql://x", "CTI_DATABASE_URL"),
         ("CTI_LOG_LEVEL", "LOUD", "CTI_LOG_LEVEL"),
+        ("CTI_ACD_PRIORITY_VIP", "high", "CTI_ACD_PRIORITY_VIP"),
+        ("CTI_ACD_HOTLINES", "{not json", "CTI_ACD_HOTLINES"),
+        ("CTI_AGENT_WRAPUP_S", "-5", "CTI_AGENT_WRAPUP_S"),
     ],
 )
 def test_serve_refuses_a_wrong_setting(
