@@ -98,8 +98,10 @@ class Container:
 
     async def on_voicemail(self, message: Voicemail) -> None:
         """Every call sent to voicemail becomes a callback task for the next shift."""
-        what = "留言" if message.left_message else "未留言"
-        note = f"{what}; reason={message.reason}; caller={message.caller_name or '-'}"
+        reasons = {"closed": "非工作时间", "holiday": "节假日", "busy": "坐席忙"}
+        what = "客户语音留言" if message.left_message else "客户未留言，需回电"
+        why = reasons.get(message.reason, message.reason)
+        note = f"{what}（{why}）；来电人：{message.caller_name or '未知'}"
         async with self.sessions() as session, session.begin():
             await create_callback_ticket(
                 session,

@@ -63,13 +63,15 @@ class AgiSession:
     def uniqueid(self) -> str:
         return self.env.get("agi_uniqueid", "")
 
-    async def command(self, line: str) -> AgiResult:
+    async def command(self, line: str, timeout: float | None = None) -> AgiResult:
+        """Send one AGI command; ``timeout`` for commands that play or record media."""
+        wait = self._timeout if timeout is None else timeout
         if "\n" in line or "\r" in line:
             raise AgiError("AGI command must be one line")
         self._writer.write(line.encode("utf-8") + b"\n")
         await self._writer.drain()
         while True:
-            raw = await _read_line(self._reader, self._timeout)
+            raw = await _read_line(self._reader, wait)
             if raw is None:
                 raise AgiHangup("connection closed")
             if raw.startswith("HANGUP"):

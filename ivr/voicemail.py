@@ -13,14 +13,18 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from ivr.fastagi import AgiError, AgiHangup, AgiSession
 
 log = logging.getLogger(__name__)
 
 CLOSED_REASONS = frozenset(("closed", "holiday"))
+PROMPT_TIMEOUT = 60.0
+"""Seconds a prompt may take to play; AGI answers STREAM FILE only when it ends."""
 _SAFE_ID = re.compile(r"^[0-9A-Za-z._-]{1,64}$")
+_ENDPOS = re.compile(r"endpos=(\d+)")
+MIN_MESSAGE_SAMPLES = 8000
+_SAFE_PATH = re.compile(r"^/[0-9A-Za-z/_.-]{1,200}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,6 @@ def voicemail_app(
     on_voicemail: OnVoicemail,
     recording_dir: str = "/var/spool/asterisk/monitor/cti/voicemail",
     max_seconds: int = 120,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Callable[[AgiSession], Awaitable[None]]:
     async def voicemail(session: AgiSession) -> None:
         uniqueid = session.uniqueid
@@ -58,6 +61,7 @@ def voicemail_app(
             raise AgiError(f"refusing odd uniqueid {uniqueid[:40]!r}")
         env = session.env
         recording: str | None = None
+        spoke = True
         linkedid: str | None = None
         reason = "busy"
         try:
@@ -70,18 +74,34 @@ def voicemail_app(
             )
             reason = (why or "busy").lower()
             prompt = "cti/cti-closed" if reason in CLOSED_REASONS else "cti/cti-busy"
-            await session.command(f'STREAM FILE {prompt} ""')
-            base = f"{recording_dir}/{clock():%Y%m%d}/{uniqueid}"
+            await session.command(f'STREAM FILE {prompt} ""', timeout=PROMPT_TIMEOUT)
+            # RECORD FILE does not create directories; the call's MixMonitor file has one.
+            mixmonitor = await session.get_variable("MIXMONITOR_FILENAME")
+            folder = mixmonitor.rpartition("/")[0] if mixmonitor else ""
+            if not _SAFE_PATH.match(folder):
+                folder = ""
+            base = f"{folder or recording_dir}/{uniqueid}-voicemail"
             try:
-                await session.command(f'RECORD FILE {base} wav "#" {max_seconds * 1000} 0 BEEP s=6')
-            finally:
+                reply = await session.command(
+                    f'RECORD FILE {base} wav "#" {max_seconds * 1000} 0 BEEP s=6',
+                    timeout=max_seconds + PROMPT_TIMEOUT,
+                )
+            except AgiHangup:
                 # Hanging up is how most callers end a message; what was recorded is kept.
                 recording = f"{base}.wav"
-            await session.command('STREAM FILE cti/cti-thanks ""')
+                raise
+            if reply.data == "writefile":
+                log.error("voicemail could not be written to %s.wav", base)
+            else:
+                recording = f"{base}.wav"
+                # endpos: samples kept after trailing silence is cut; under 1 s is no message.
+                m = _ENDPOS.search(reply.raw)
+                spoke = m is None or int(m.group(1)) >= MIN_MESSAGE_SAMPLES
+            await session.command('STREAM FILE cti/cti-thanks ""', timeout=PROMPT_TIMEOUT)
         except AgiHangup:
             pass
         finally:
-            left = recording is not None
+            left = recording is not None and spoke
             message = Voicemail(
                 uniqueid=uniqueid,
                 linkedid=_clean(linkedid) or uniqueid,
