@@ -15,7 +15,8 @@ Design choices:
   would be lossless, but it only moves the crash downstream: lone surrogates
   cannot be encoded to UTF-8, so a JSON line, a PostgreSQL row or a WebSocket
   frame carrying such a caller name would fail far away from the cause.
-* ``Key:`` with nothing after it is kept as an empty string.
+* ``Key:`` with nothing after it is kept as an empty string. A line is split
+  on its first ``": "`` (what Asterisk writes), or else on its first ``":"``.
 * Asterisk 22 never sends a line without a colon inside a message (the old
   ``Response: Follows`` body of the Command action became ``Output:`` headers in
   AMI 2.x), and every message it sends starts with ``Event:`` or ``Response:``.
