@@ -229,3 +229,14 @@ def test_timeout_and_abandon_told_apart_without_varset(trace: str, outcome: Outc
     msgs = [m for m in messages(trace) if m.get("Event") != "VarSet"]
     (call,) = summaries(run(CallTracker(), msgs))
     assert call.outcome is outcome
+
+
+def test_recorded_traffic_never_trips_the_safety_net(caplog: pytest.LogCaptureFixture) -> None:
+    # feed() logs and swallows a handler's exception; on real traffic there must be none
+    tracker = CallTracker()
+    with caplog.at_level("ERROR", logger="cti.tracking.tracker"):
+        for trace in TRACE_FILES:
+            run(tracker, messages(trace.name))
+        snapshot = messages("resync.snapshot.ami")
+        tracker.resync([m for m in snapshot if m.get("Event") == "CoreShowChannel"])
+    assert caplog.records == []
