@@ -118,7 +118,7 @@ def test_traces_are_present() -> None:
         assert (TRACES / f"{name}.cdr.csv").is_file()
     assert {
         "answered", "abandoned", "ringnoanswer", "timeout", "hold", "blind_transfer",
-        "attended_transfer", "resync", "concurrent", "preferred_agent",
+        "attended_transfer", "resync", "concurrent", "preferred_agent", "transfer_to_queue",
     } <= names  # fmt: skip
 
 

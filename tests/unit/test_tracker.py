@@ -240,3 +240,14 @@ def test_recorded_traffic_never_trips_the_safety_net(caplog: pytest.LogCaptureFi
         snapshot = messages("resync.snapshot.ami")
         tracker.resync([m for m in snapshot if m.get("Event") == "CoreShowChannel"])
     assert caplog.records == []
+
+
+def test_transfer_back_into_the_queue_keeps_the_first_answer() -> None:
+    call, kinds = kinds_of("transfer_to_queue.ami")
+    assert kinds.count(DomainEventType.QUEUED) == 2
+    answers = [e for e in call.timeline if e.type is DomainEventType.ANSWERED]
+    assert [a.data["agent"] for a in answers] == ["PJSIP/1001", "PJSIP/1002"]
+    assert answers[1].data.get("again") is True
+    # outcome, agent and wait belong to the first answer (queue_log's first CONNECT)
+    assert (call.outcome, call.agent) == (Outcome.ANSWERED, "PJSIP/1001")
+    assert call.wait_s is not None and call.wait_s < 3
