@@ -60,8 +60,10 @@ class AmiDecodeError(ValueError):
     :meth:`AmiDecoder.feed` call, so a caller can still use them.
     """
 
+    kind = "damaged"
+
     def __init__(self, offset: int, reason: str) -> None:
-        super().__init__(f"damaged AMI stream at byte offset {offset}: {reason}")
+        super().__init__(f"{self.kind} AMI stream at byte offset {offset}: {reason}")
         self.offset = offset
         self.reason = reason
         self.messages: list[AmiMessage] = []
@@ -69,6 +71,8 @@ class AmiDecodeError(ValueError):
 
 class AmiTruncatedError(AmiDecodeError):
     """The stream ended in the middle of a message starting at ``offset``."""
+
+    kind = "truncated"
 
 
 class AmiMessage(Mapping[str, str]):

@@ -45,10 +45,19 @@ def replay(stream: BinaryIO, chunk_size: int = 65536) -> Iterator[CallSummary]:
 
 
 def run_replay(path: Path, out: TextIO, err: TextIO, as_json: bool) -> int:
-    """The ``cti replay`` command: 0, or 2 after a one-line error on ``err``."""
+    """The ``cti replay`` command: 0, or 2 after a one-line error on ``err``.
+
+    The calls that ended before a damaged or truncated spot are printed first;
+    the error line names the byte offset of the damage.
+    """
     calls = 0
     try:
-        with path.open("rb") as stream:
+        stream = path.open("rb")
+    except OSError as exc:
+        err.write(f"cti replay: cannot read {path}: {exc.strerror or exc}\n")
+        return 2
+    try:
+        with stream:
             for summary in replay(stream):
                 calls += 1
                 if as_json:
@@ -57,12 +66,11 @@ def run_replay(path: Path, out: TextIO, err: TextIO, as_json: bool) -> int:
                     out.write(_line(summary) + "\n")
     except AmiDecodeError as exc:
         out.flush()
-        err.write(
-            f"cti replay: {path}: {exc} (after {calls} complete call{'s' if calls != 1 else ''})\n"
-        )
+        plural = "s" if calls != 1 else ""
+        err.write(f"cti replay: {path}: {exc} (after {calls} complete call{plural})\n")
         return 2
-    except OSError as exc:
-        err.write(f"cti replay: cannot read {path}: {exc.strerror or exc}\n")
+    except OSError as exc:  # the trace became unreadable half-way
+        err.write(f"cti replay: error reading {path}: {exc.strerror or exc}\n")
         return 2
     return 0
 
