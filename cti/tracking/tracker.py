@@ -14,10 +14,11 @@ Outcome rules (from app_queue's own behaviour, which is also what queue_log
 records):
 
 * ``answered`` -- ``AgentConnect`` (agent = the member's ``Interface``), or a
-  direct ``Dial()`` from the caller channel outside any queue that the callee
-  answered (``DialEnd`` ``ANSWER``; agent = the dialled interface, e.g. the
-  preferred agent ``PJSIP/1001``; queue stays None and ``wait_s`` is the ring
-  time from ``DialBegin`` to the answer).
+  direct ``Dial()`` from the caller channel, before it ever joined a queue,
+  that the callee answered (``DialEnd`` ``ANSWER``; agent = the dialled
+  interface, e.g. the preferred agent ``PJSIP/1001``; queue stays None and
+  ``wait_s`` is the ring time from ``DialBegin`` to the answer). A Dial after
+  a queue gave up does not overturn the queue's verdict, as in queue_log.
 * ``timeout`` -- the queue gave up on the caller: app_queue sets
   ``QUEUESTATUS`` to TIMEOUT (or LEAVEEMPTY/LEAVEUNAVAIL, also "left unanswered
   not by the caller") on the channel that ran ``Queue()``. app_queue emits
@@ -329,6 +330,15 @@ class CallTracker:
                 call.dnis = exten
             self._calls[linkedid] = call
             out.append(self._start(call))
+        elif uid == linkedid and call.caller_uid != uid:
+            # The channel that owns the Linkedid is the caller, even if a sibling
+            # (e.g. the ;2 half of a Local pair) was announced first.
+            call.caller_uid = uid
+            call.caller_number = _clean_id(msg.get("CallerIDNum")) or call.caller_number
+            call.caller_name = _clean_id(msg.get("CallerIDName")) or call.caller_name
+            exten = msg.get("Exten") or ""
+            if exten not in _SPECIAL_EXTENS:
+                call.dnis = exten
         channel = _Channel(uid, name, call)
         call.channels[uid] = channel
         self._channels[uid] = channel
@@ -651,10 +661,13 @@ class CallTracker:
             return []
         call = channel.call
         dest_uid = msg.get("DestUniqueid")
+        # Only a Dial from the caller before any queue (the preferred agent) can
+        # answer the call outside a queue; after a queue gave up, queue_log's
+        # verdict (timeout/abandoned) stands.
         if (
             dest_uid
             and call.answered_at is None
-            and not call.in_queue
+            and call.joined_at is None
             and channel.uniqueid == call.caller_uid
         ):
             call.dial_started[dest_uid] = ts
