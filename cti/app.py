@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from cti.acd.decision import RoutingDecision
 from cti.acd.service import HotlineRouter
 from cti.acd.settings import load_acd_settings
 from cti.calls.schemas import CallDetailOut, CallEventOut, CallOut
@@ -111,6 +112,22 @@ class Container:
                 note,
                 self.settings.default_region,
             )
+
+    async def route(self, env: Mapping[str, str]) -> RoutingDecision:
+        """The hotline AGI's question; the answer is also logged on the call's timeline."""
+        decision = await self.hotline.decide(env)
+        data: dict[str, Any] = {
+            "action": decision.action.value,
+            "queue": decision.queue,
+            "priority": decision.priority,
+            "preferred_agent": decision.preferred_agent,
+            "reason": decision.reason,
+            **{f"note_{k}": v for k, v in decision.notes.items()},
+        }
+        event = self.tracker.annotate(env.get("agi_uniqueid", ""), DomainEventType.ROUTED, data)
+        if event is not None:
+            self._publish(event)
+        return decision
 
     def expire_wrapups(self) -> None:
         """Asterisk sends nothing when a wrap-up ends; tell the listeners ourselves."""
@@ -230,7 +247,7 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
                 settings.agi_host,
                 settings.agi_port,
                 {
-                    "hotline": hotline_app(container.hotline.decide),
+                    "hotline": hotline_app(container.route),
                     "voicemail": voicemail_app(container.on_voicemail),
                 },
             )

@@ -14,6 +14,7 @@ from typing import Any
 
 class DomainEventType(StrEnum):
     CALL_STARTED = "call_started"
+    ROUTED = "routed"
     QUEUED = "queued"
     AGENT_RINGING = "agent_ringing"
     AGENT_RING_NO_ANSWER = "agent_ring_no_answer"

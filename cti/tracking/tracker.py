@@ -230,6 +230,19 @@ class CallTracker:
             self._pending_end.clear()
         return out
 
+    def annotate(
+        self, uniqueid: str, kind: DomainEventType, data: dict[str, Any]
+    ) -> DomainEvent | None:
+        """Put something we learnt outside AMI (the routing decision) on a live call's timeline.
+
+        ``uniqueid`` is any channel of the call (the AGI gives the caller's);
+        the time is the newest AMI timestamp, so the timeline stays on one clock.
+        """
+        channel = self._channels.get(uniqueid)
+        if channel is None:
+            return None
+        return self._emit(channel.call, kind, self.last_timestamp, data)
+
     def active_calls(self) -> list[LiveCall]:
         return [self._snapshot(call) for call in self._calls.values()]
 

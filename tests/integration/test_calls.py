@@ -61,9 +61,12 @@ def test_calls_are_recorded_across_ami_loss_and_asterisk_restart(
 
     detail = cti_serve.get(f"/api/v1/calls/{call['id']}", token).json()
     types = [e["type"] for e in detail["timeline"]]
-    for expected in ("call_started", "queued", "agent_ringing", "answered", "ended"):
+    for expected in ("call_started", "routed", "queued", "agent_ringing", "answered", "ended"):
         assert expected in types, types
-    assert types.index("queued") < types.index("answered") < types.index("ended")
+    assert types.index("routed") < types.index("queued") < types.index("answered")
+    assert types.index("answered") < types.index("ended")
+    routed = detail["timeline"][types.index("routed")]["data"]
+    assert routed["queue"] == "hotline" and routed["note_tier"] == "new", routed
 
     # 2. Nobody is logged in: an impatient caller abandons.
     stack.remove_queue_member("1001")

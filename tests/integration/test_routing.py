@@ -153,6 +153,9 @@ def test_returning_caller_reaches_last_agent_unless_busy(
     assert second["queue"] is None  # answered by the direct Dial, before any queue
     detail = cti_serve.get(f"/api/v1/calls/{second['id']}", token).json()
     assert "queued" not in [e["type"] for e in detail["timeline"]]
+    routed = [e["data"] for e in detail["timeline"] if e["type"] == "routed"]
+    assert routed and routed[0]["preferred_agent"] == last_agent, detail["timeline"]
+    assert routed[0]["note_tier"] == "returning"
 
     # The last agent is now busy on another call (a colleague's, through Asterisk directly);
     # 老王 calls again: he goes to the queue at once and the other agent answers.
