@@ -684,6 +684,24 @@ class CallTracker:
             and channel.uniqueid == call.caller_uid
         ):
             call.dial_started[dest_uid] = ts
+            # The preferred agent's phone rings outside any queue (no AgentCalled):
+            # it is still an agent ringing, and their desktop must pop.
+            dest_name = msg.get("DestChannel") or ""
+            call.state = CallState.AGENT_RINGING
+            return [
+                self._emit(
+                    call,
+                    DomainEventType.AGENT_RINGING,
+                    ts,
+                    {
+                        "queue": None,
+                        "interface": _interface_of(dest_name) if dest_name else None,
+                        "member_name": None,
+                        "agent_channel": dest_name,
+                        "direct": True,
+                    },
+                )
+            ]
         return []
 
     def _on_dial_end(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
@@ -693,6 +711,25 @@ class CallTracker:
         call = channel.call
         dest_uid = msg.get("DestUniqueid") or ""
         started = call.dial_started.pop(dest_uid, None)
+        dest_name = msg.get("DestChannel") or ""
+        if started is not None and msg.get("DialStatus") != "ANSWER":
+            if call.answered_at is None and not call.in_queue:
+                call.state = CallState.STARTED
+            return [
+                self._emit(
+                    call,
+                    DomainEventType.AGENT_RING_NO_ANSWER,
+                    ts,
+                    {
+                        "queue": None,
+                        "interface": _interface_of(dest_name) if dest_name else None,
+                        "member_name": None,
+                        "ring_s": max(0.0, ts - started),
+                        "dial_status": msg.get("DialStatus"),
+                        "direct": True,
+                    },
+                )
+            ]
         if (
             started is None
             or msg.get("DialStatus") != "ANSWER"
@@ -701,7 +738,6 @@ class CallTracker:
             or dest_uid in call.agent_channels
         ):
             return []
-        dest_name = msg.get("DestChannel") or ""
         call.answered_at = ts
         call.agent = _interface_of(dest_name) if dest_name else None
         call.wait_s = max(0.0, ts - started)
