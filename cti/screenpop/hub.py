@@ -115,6 +115,13 @@ class _CallInfo:
     caller_name: str | None
     rung: set[str] = field(default_factory=set)
     answered_by: str | None = None
+    prefetch: asyncio.Task[Payload] | None = None
+    prefetched_at: float = 0.0
+
+
+MAX_PREFETCHING = 50
+PREFETCH_MAX_AGE_S = 30.0
+"""A lookup started when the call arrived serves the pop if it is at most this old."""
 
 
 class ScreenPopHub:
@@ -138,6 +145,7 @@ class ScreenPopHub:
         self._supervisors: set[Subscriber] = set()
         self.frames_sent = 0
         self.lookup_failures = 0
+        self._prefetching: set[asyncio.Task[Payload]] = set()
 
     # --- in: domain events and agent states (called on the AMI path; never awaits) -------
 
@@ -158,9 +166,10 @@ class ScreenPopHub:
                 }
             )
         if kind is DomainEventType.CALL_STARTED:
-            self._calls[event.linkedid] = _CallInfo(
+            arriving = self._calls[event.linkedid] = _CallInfo(
                 event.data.get("caller_number"), event.data.get("caller_name")
             )
+            self._prefetch(arriving)
         elif kind is DomainEventType.AGENT_RINGING:
             self._on_ringing(event)
         elif kind is DomainEventType.ANSWERED:
@@ -216,13 +225,18 @@ class ScreenPopHub:
         }
         lookup = self.lookup
         number = call.caller_number
+        prefetch = call.prefetch
+        if prefetch is not None and self._clock() - call.prefetched_at > PREFETCH_MAX_AGE_S:
+            prefetch = None  # the caller waited long: orders or tickets may have changed
 
         async def job() -> Payload:
             if lookup is None:
                 return base
             try:
                 async with asyncio.timeout(self.lookup_timeout_s):
-                    found = await lookup(number)
+                    found = await _prefetched(prefetch)
+                    if found is None:
+                        found = await lookup(number)
             except Exception as exc:
                 # The pop still shows the caller; the page says the lookup failed.
                 self.lookup_failures += 1
@@ -231,6 +245,33 @@ class ScreenPopHub:
             return {**base, **found}
 
         self._enqueue(ext, job)
+
+    def _prefetch(self, call: _CallInfo) -> None:
+        """Look the caller up as the call arrives, so the pop is ready when a phone rings."""
+        lookup = self.lookup
+        if lookup is None or not call.caller_number or self._stopped:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if len(self._prefetching) >= MAX_PREFETCHING:
+            return  # a burst of arrivals: look up at ring time instead
+
+        async def bounded(number: str) -> Payload:
+            async with asyncio.timeout(self.lookup_timeout_s):
+                return await lookup(number)
+
+        task = loop.create_task(bounded(call.caller_number), name="screenpop-prefetch")
+        self._prefetching.add(task)
+        task.add_done_callback(self._prefetch_done)
+        call.prefetch = task
+        call.prefetched_at = self._clock()
+
+    def _prefetch_done(self, task: asyncio.Task[Payload]) -> None:
+        self._prefetching.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("screen-pop prefetch failed: %s", task.exception())
 
     def _on_answered(self, event: DomainEvent) -> None:
         data = event.data
@@ -373,6 +414,8 @@ class ScreenPopHub:
 
     async def stop(self) -> None:
         self._stopped = True
+        for pending in list(self._prefetching):
+            pending.cancel()
         tasks = [f.worker for f in self._feeds.values() if f.worker is not None]
         for task in tasks:
             task.cancel()
@@ -398,6 +441,21 @@ _SUPERVISED = frozenset(
         DomainEventType.ENDED,
     }
 )
+
+
+async def _prefetched(task: asyncio.Task[Payload] | None) -> Payload | None:
+    """The result of a lookup started on arrival (shared by every agent rung), if it worked."""
+    if task is None:
+        return None
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # we are being cancelled, not just the prefetch
+        return None
+    except Exception:
+        return None  # the pop looks up again and reports a failure itself
 
 
 def _ended(event: DomainEvent, reason: str) -> Payload:

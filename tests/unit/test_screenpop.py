@@ -12,6 +12,7 @@ import pytest
 
 from cti.ami.codec import AmiDecoder
 from cti.screenpop.hub import ScreenPopHub, Subscriber, extension_of
+from cti.tracking.events import DomainEventType
 from cti.tracking.tracker import CallTracker
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
@@ -233,3 +234,28 @@ async def test_agent_state_changes_reach_that_agent_only() -> None:
     kinds = [f["type"] if f["type"] != "agent_state" else f"state:{f['state']}" for f in frames]
     assert kinds.index("ringing") < kinds.index("state:on_call")
     assert all(f["extension"] != "1001" for f in drained(other) if f["type"] == "agent_state")
+
+
+async def test_caller_is_looked_up_once_as_the_call_arrives() -> None:
+    # ringnoanswer.ami: agent 1001 rings unanswered, then 1002 answers. One caller,
+    # one database lookup, started on arrival and shared by both pops.
+    lookup = FakeLookup(delay=0.01)
+    hub = ScreenPopHub(lookup)
+    subs = {ext: hub.subscribe(ext)[0] for ext in ("1001", "1002")}
+    tracker = CallTracker()
+    first_ring = None
+    calls = 0
+    for msg in messages("ringnoanswer.ami"):
+        for event in tracker.feed(msg):
+            if event.type is DomainEventType.AGENT_RINGING and first_ring is None:
+                first_ring = len(lookup.asked)
+            calls += event.type is DomainEventType.CALL_STARTED
+            hub.on_event(event)
+        await asyncio.sleep(0)  # events arrive over many socket reads; the loop runs between
+    await hub.drain()
+    assert calls == 1
+    assert first_ring == 1  # already asked before the first phone rang
+    assert len(lookup.asked) == 1
+    pops = [f for s in subs.values() for f in drained(s) if f["type"] == "ringing"]
+    assert len(pops) == 2
+    assert all(f["customer"]["name"] == f"customer of {lookup.asked[0]}" for f in pops)
