@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from cti.settings import Settings, SettingsError, load_section, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 app = typer.Typer(help="CTI hotline service for e-commerce call centres.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
@@ -62,6 +65,30 @@ def db_upgrade(env_file: EnvFile = None) -> None:
     typer.echo("database is up to date")
 
 
+T = TypeVar("T")
+
+
+def _in_transaction(
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[T]], migrate: bool = True
+) -> T:
+    """Run ``work`` in one transaction on the configured database, then dispose of it."""
+
+    async def run() -> T:
+        from cti.db.engine import create_engine, session_factory
+        from cti.db.migrate import upgrade_async
+
+        if migrate:
+            await upgrade_async(settings.effective_database_url)
+        engine = create_engine(settings.effective_database_url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Option("--name", help="who uses it, e.g. shop-a")],
@@ -76,21 +103,11 @@ def token_create(
 
     settings = _settings(env_file)
 
-    async def run() -> str:
-        from cti.db.engine import create_engine, session_factory
-        from cti.db.migrate import upgrade_async
-
-        await upgrade_async(settings.effective_database_url)
-        engine = create_engine(settings.effective_database_url)
-        try:
-            async with session_factory(engine)() as session, session.begin():
-                issued = await create_token(session, name, scope, agent)
-                return issued.token
-        finally:
-            await engine.dispose()
+    async def create(session: AsyncSession) -> str:
+        return (await create_token(session, name, scope, agent)).token
 
     try:
-        token = asyncio.run(run())
+        token = _in_transaction(settings, create, migrate=True)
     except TokenError as exc:
         typer.echo(f"cti: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -102,25 +119,16 @@ def token_list(env_file: EnvFile = None) -> None:
     """List tokens (never their secrets)."""
     from cti.auth.tokens import list_tokens
 
-    settings = _settings(env_file)
-
-    async def run() -> list[str]:
-        from cti.db.engine import create_engine, session_factory
-
-        engine = create_engine(settings.effective_database_url)
-        try:
-            async with session_factory(engine)() as session:
-                rows = await list_tokens(session)
-        finally:
-            await engine.dispose()
+    async def rows(session: AsyncSession) -> list[str]:
         return [
             f"{r.id}\t{r.prefix}\t{r.name}\t{','.join(r.scopes)}\t"
             f"{r.agent_extension or '-'}\t{'revoked' if r.revoked_at else 'active'}"
-            for r in rows
+            for r in await list_tokens(session)
         ]
 
+    lines = _in_transaction(_settings(env_file), rows)
     typer.echo("id\tprefix\tname\tscopes\tagent\tstate")
-    for line in asyncio.run(run()):
+    for line in lines:
         typer.echo(line)
 
 
@@ -131,21 +139,11 @@ def token_revoke(
     """Revoke a token by id or prefix."""
     from cti.auth.tokens import TokenError, revoke_token
 
-    settings = _settings(env_file)
-
-    async def run() -> str:
-        from cti.db.engine import create_engine, session_factory
-
-        engine = create_engine(settings.effective_database_url)
-        try:
-            async with session_factory(engine)() as session, session.begin():
-                row = await revoke_token(session, key)
-                return row.name
-        finally:
-            await engine.dispose()
+    async def revoke(session: AsyncSession) -> str:
+        return (await revoke_token(session, key)).name
 
     try:
-        name = asyncio.run(run())
+        name = _in_transaction(_settings(env_file), revoke)
     except TokenError as exc:
         typer.echo(f"cti: {exc}", err=True)
         raise typer.Exit(2) from None

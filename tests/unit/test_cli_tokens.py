@@ -1,0 +1,48 @@
+"""`cti token create/list/revoke` as an operator uses them (embedded SQLite)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+
+def cti(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
+    env["CTI_DATA_DIR"] = str(tmp_path)
+    return subprocess.run(
+        [sys.executable, "-m", "cti", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_token_is_printed_once_and_only_its_hash_is_stored(tmp_path: Path) -> None:
+    listed = cti(tmp_path, "token", "list")
+    assert listed.returncode == 0 and listed.stdout.splitlines() == [
+        "id\tprefix\tname\tscopes\tagent\tstate"
+    ]
+    made = cti(tmp_path, "token", "create", "--name", "shop-a", "--scope", "orders:write")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("cti_")
+    listed = cti(tmp_path, "token", "list").stdout
+    assert "shop-a\torders:write\t-\tactive" in listed and token not in listed
+    dump = "\n".join(sqlite3.connect(tmp_path / "cti.sqlite3").iterdump())
+    assert token not in dump and token.split("_")[-1] not in dump
+    prefix = token.split("_")[1]
+    assert cti(tmp_path, "token", "revoke", prefix).returncode == 0
+    assert "shop-a\torders:write\t-\trevoked" in cti(tmp_path, "token", "list").stdout
+
+
+def test_bad_scope_or_unbound_agent_token_is_refused(tmp_path: Path) -> None:
+    bad = cti(tmp_path, "token", "create", "--name", "x", "--scope", "everything")
+    assert bad.returncode == 2 and "unknown scope(s) everything" in bad.stderr
+    unbound = cti(tmp_path, "token", "create", "--name", "a", "--scope", "agent")
+    assert unbound.returncode == 2 and "agent extension" in unbound.stderr
+    assert cti(tmp_path, "token", "revoke", "nope").returncode == 2
