@@ -63,6 +63,33 @@ def main() -> int:
         text=True,
         check=True,
     ).stdout.strip()
+    agent_tokens = {
+        ext: subprocess.run(
+            [
+                *cti,
+                "token",
+                "create",
+                "--name",
+                f"demo-agent-{ext}",
+                "--scope",
+                "agent",
+                "--agent",
+                ext,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for ext in ("1001", "1002")
+    }
+    shop_token = subprocess.run(
+        [*cti, "token", "create", "--name", "demo-shop", "--scope", "orders:write"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     log_path = REPO / ".devstack" / "demo-cti.log"
     print(f"== starting cti serve (log: {log_path}) ==")
     with open(log_path, "ab") as log:
@@ -72,6 +99,7 @@ def main() -> int:
         import httpx
 
         stack.wait_for(lambda: _ready(httpx, base), timeout=60)
+        _push_orders(httpx, base, shop_token)
         stack.devstack("reset-queues")
         for ext in ("1001", "1002"):
             stack.add_queue_member(ext)
@@ -88,6 +116,8 @@ def main() -> int:
             f"  readiness        {base}/readyz\n"
             f"  calls (live+history)  curl -H 'Authorization: Bearer {token}' {base}/api/v1/calls\n"
             f"  metrics          {base}/metrics\n"
+            f"  agent desktop    {base}/agent  (token for 1001: {agent_tokens['1001']},\n"
+            f"                   1002: {agent_tokens['1002']})\n"
             f"  Asterisk CLI     {stack.DEVSTACK} asterisk-cli 'queue show hotline'\n"
             f"  queue_log        {env_vars['CTI_ASTERISK_QUEUE_LOG']}\n"
             f"  recordings       {env_vars.get('CTI_ASTERISK_RECORDINGS', '')}\n"
@@ -129,6 +159,36 @@ def _wait(callers: list[object]) -> None:
     time.sleep(2)
 
 
+def _push_orders(httpx: object, base: str, token: str) -> None:
+    """A few customers with orders, so the pops show something."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+08:00")
+    orders = [
+        ("DEMO-1001", "13800138000", "张伟", "vip", "iPhone 手机壳", "89.00"),
+        ("DEMO-1002", "13900139000", "李娜", None, "龙井茶 250g", "128.00"),
+        ("DEMO-1003", "+86 137 0013 7000", "刘洋", None, "蓝牙耳机", "399.00"),
+    ]
+    for order_id, phone, name, tier, item, amount in orders:
+        customer = {"phone": phone, "name": name, **({"tier": tier} if tier else {})}
+        httpx.put(  # type: ignore[attr-defined]
+            f"{base}/api/v1/orders/{order_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "shop": "demo-shop",
+                "customer": customer,
+                "items": [{"sku": order_id, "name": item, "qty": 1, "price": amount}],
+                "amount": amount,
+                "status": "paid",
+                "created_at": now,
+                "updated_at": now,
+            },
+            timeout=10,
+        ).raise_for_status()
+
+
+def _seconds(value: object) -> str:
+    return "-" if value is None else f"{float(value):.1f}s"  # type: ignore[arg-type]
+
+
 def _print_calls(httpx: object, base: str, token: str) -> None:
     r = httpx.get(  # type: ignore[attr-defined]
         f"{base}/api/v1/calls", headers={"Authorization": f"Bearer {token}"}, timeout=10
@@ -136,7 +196,8 @@ def _print_calls(httpx: object, base: str, token: str) -> None:
     for call in r.json()["items"]:
         print(
             f"   {call['caller_name']} <{call['caller_number']}>: {call['outcome']}"
-            f" agent={call['agent']} wait={call['wait_s']}s talk={call['talk_s']}s"
+            f" agent={call['agent'] or '-'} wait={_seconds(call['wait_s'])}"
+            f" talk={_seconds(call['talk_s'])}"
         )
 
 
