@@ -33,7 +33,8 @@
   function fmtTime(iso) {
     if (!iso) return "—";
     const d = typeof iso === "number" ? new Date(iso * 1000) : new Date(iso);
-    return d.toLocaleString("zh-CN", { hour12: false });
+    // The centre works on Beijing time, whatever the PC clock is set to.
+    return d.toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
   }
   function fmtDur(s) {
     s = Math.round(s || 0);

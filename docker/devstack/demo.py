@@ -134,6 +134,7 @@ def main() -> int:
     finally:
         print("== stopping ==")
         stack.cleanup()
+        stack.devstack("reset-queues", check=False)  # the demo's agents log out
         serve.send_signal(signal.SIGTERM)
         serve.wait(30)
         if not was_running:
