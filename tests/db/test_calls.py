@@ -1,0 +1,126 @@
+"""Call records from recorded Asterisk traffic: the API, its filters, and durable writing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cti.ami.codec import AmiDecoder
+from cti.app import Container
+from cti.calls.models import CallRecord
+from cti.calls.writer import CallRecordWriter
+from cti.tracking.replay import replay
+
+TRACES = Path(__file__).resolve().parent.parent / "fixtures" / "traces"
+
+
+def feed_trace(container: Container, name: str) -> None:
+    decoder = AmiDecoder()
+    for msg in decoder.feed((TRACES / name).read_bytes()):
+        container.on_ami_event(msg)
+
+
+def expected(name: str) -> dict[str, dict[str, Any]]:
+    with (TRACES / name).open("rb") as fh:
+        return {c.linkedid: c.to_json_dict() for c in replay(fh)}
+
+
+async def test_recorded_calls_are_listed_filtered_and_paginated(
+    container: Container, client: httpx.AsyncClient, make_token: Callable[..., Any]
+) -> None:
+    feed_trace(container, "concurrent.ami")
+    feed_trace(container, "timeout.ami")
+    await container.writer.flush()
+    want = {**expected("concurrent.ami"), **expected("timeout.ami")}
+    auth = {"Authorization": f"Bearer {await make_token('stats:read')}"}
+
+    page = (await client.get("/api/v1/calls", headers=auth, params={"limit": 500})).json()
+    assert page["total"] == len(want) and page["active"] == []
+    got = {c["id"]: c for c in page["items"]}
+    assert set(got) == set(want)
+    for linkedid, call in want.items():
+        for key in ("caller_number", "caller_name", "queue", "outcome", "agent", "hangup_cause"):
+            assert got[linkedid][key] == call[key], (linkedid, key)
+    # Newest first, then pages that add up to the whole list.
+    starts = [c["started_at"] for c in page["items"]]
+    assert starts == sorted(starts, reverse=True)
+    first = (await client.get("/api/v1/calls", headers=auth, params={"limit": 2})).json()
+    rest = (await client.get("/api/v1/calls", headers=auth, params={"offset": 2})).json()
+    assert [c["id"] for c in first["items"] + rest["items"]] == [c["id"] for c in page["items"]]
+
+    for outcome in ("answered", "abandoned", "timeout"):
+        r = await client.get("/api/v1/calls", headers=auth, params={"outcome": outcome})
+        ids = {c["id"] for c in r.json()["items"]}
+        assert ids == {k for k, v in want.items() if v["outcome"] == outcome}, outcome
+    agent = next(v["agent"] for v in want.values() if v["agent"])
+    r = await client.get("/api/v1/calls", headers=auth, params={"agent": agent})
+    assert {c["agent"] for c in r.json()["items"]} == {agent}
+    some = next(iter(want.values()))
+    r = await client.get("/api/v1/calls", headers=auth, params={"caller": some["caller_number"]})
+    assert some["linkedid"] in {c["id"] for c in r.json()["items"]}
+
+    oldest = min(starts)
+    r = await client.get("/api/v1/calls", headers=auth, params={"until": oldest})
+    assert r.json()["items"] == []
+    r = await client.get("/api/v1/calls", headers=auth, params={"since": oldest})
+    assert r.json()["total"] == len(want)
+    naive = await client.get("/api/v1/calls", headers=auth, params={"since": "2026-11-23T09:00:00"})
+    assert naive.status_code == 422 and "time zone" in naive.json()["message"]
+    bad = await client.get("/api/v1/calls", headers=auth, params={"outcome": "lost"})
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_input"
+
+    detail = (await client.get(f"/api/v1/calls/{some['linkedid']}", headers=auth)).json()
+    assert detail["timeline"][0]["type"] == "call_started"
+    assert detail["timeline"][-1]["type"] == "ended"
+    missing = await client.get("/api/v1/calls/1234.5", headers=auth)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+
+
+class FlakySessions:
+    """A session factory whose database is down for the first ``failures`` uses."""
+
+    def __init__(
+        self, real: Callable[[], AbstractAsyncContextManager[AsyncSession]], failures: int
+    ):
+        self.real = real
+        self.failures = failures
+        self.calls = 0
+
+    def __call__(self) -> AbstractAsyncContextManager[AsyncSession]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise OperationalError("SELECT 1", {}, Exception("database is down"))
+        return self.real()
+
+
+async def test_database_outage_loses_no_call_and_never_blocks(container: Container) -> None:
+    flaky = FlakySessions(container.session_maker, failures=3)
+    writer = CallRecordWriter(flaky, retry_min=0.01, retry_max=0.05)  # type: ignore[arg-type]
+    container.writer = writer
+    writer.start()
+    try:
+        feed_trace(container, "concurrent.ami")  # returns at once: the AMI path never waits
+        want = expected("concurrent.ami")
+        assert writer.pending == len(want)
+        async with asyncio.timeout(30):
+            await writer.flush()
+        assert writer.failures == 3 and writer.last_error is None
+        # A replayed trace (e.g. resent after a reconnect) does not duplicate calls.
+        feed_trace(container, "concurrent.ami")
+        async with asyncio.timeout(30):
+            await writer.flush()
+    finally:
+        await writer.stop()
+    async with container.sessions() as session:
+        rows = (await session.execute(select(CallRecord.linkedid, CallRecord.outcome))).all()
+        count = (await session.execute(select(func.count()).select_from(CallRecord))).scalar()
+    assert count == len(want)
+    assert {r.linkedid: r.outcome for r in rows} == {k: v["outcome"] for k, v in want.items()}
