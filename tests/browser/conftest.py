@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, need
+from tests.conftest import need
 from tests.integration.conftest import cti_env, cti_serve  # noqa: F401 - fixtures
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -22,7 +22,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-READY = REPO / ".devstack" / "READY_FOR_TRACES"
 
 
 @pytest.fixture
@@ -43,5 +42,4 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def shared_asterisk(devstack: Any) -> None:
-    """The shared Asterisk may be used (the lead says so with a marker file)."""
-    need(READY.exists(), f"{READY} not present: the shared Asterisk is not ready for tests")
+    """The devstack's Asterisk, up (started by the session fixture if needed)."""
