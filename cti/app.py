@@ -247,7 +247,7 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
                 settings.agi_host,
                 settings.agi_port,
                 {
-                    "hotline": hotline_app(container.route),
+                    "hotline": hotline_app(container.route, settings.agi_deadline),
                     "voicemail": voicemail_app(container.on_voicemail),
                 },
             )

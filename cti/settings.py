@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     agi_enabled: bool = True
     agi_host: str = "127.0.0.1"
     agi_port: int = Field(default=4573, ge=1, le=65535)
+    agi_deadline: float = Field(default=1.0, gt=0, le=10)
+    """Seconds the hotline AGI may take to decide; past it the dialplan's defaults apply."""
 
     http_enabled: bool = True
     http_host: str = "127.0.0.1"

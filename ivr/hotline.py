@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -17,9 +18,26 @@ async def default_decide(env: dict[str, str]) -> RoutingDecision:
     return RoutingDecision()
 
 
-def hotline_app(decide: Decide = default_decide) -> Callable[[AgiSession], Awaitable[None]]:
+def hotline_app(
+    decide: Decide = default_decide, deadline_s: float = 1.0
+) -> Callable[[AgiSession], Awaitable[None]]:
+    """``deadline_s`` bounds the routing decision: a caller never waits on a slow lookup.
+
+    Past it the app returns without setting anything, and the dialplan queues
+    the call unchanged (its defaults), exactly as when the CTI is down.
+    """
+
     async def hotline(session: AgiSession) -> None:
-        decision = await decide(dict(session.env))
+        try:
+            async with asyncio.timeout(deadline_s):
+                decision = await decide(dict(session.env))
+        except TimeoutError:
+            log.warning(
+                "hotline call %s: no routing decision within %.1fs, dialplan defaults apply",
+                session.uniqueid,
+                deadline_s,
+            )
+            return
         for name, value in decision.channel_variables().items():
             await session.set_variable(name, value)
         log.info(

@@ -102,3 +102,21 @@ async def test_unsafe_variable_value_never_reaches_asterisk() -> None:
         with pytest.raises(Exception, match="unsafe"):
             await session.set_variable("CTI_QUEUE", bad)
     assert sent == []
+
+
+async def test_slow_routing_decision_leaves_the_dialplan_defaults() -> None:
+    async def slow(env: dict[str, str]) -> RoutingDecision:
+        await asyncio.sleep(5)
+        return RoutingDecision(queue="vip-only", priority=10)
+
+    srv = FastAgiServer("127.0.0.1", 0, {"hotline": hotline_app(slow, deadline_s=0.2)})
+    await srv.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(HEADERS)
+        commands = await asyncio.wait_for(_answer_commands(reader, writer), 3)
+        writer.close()
+    finally:
+        await srv.stop()
+    assert commands == []  # nothing set: the dialplan queues the call unchanged
+    assert srv.handled == 1
