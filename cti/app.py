@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -275,6 +276,22 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
         await container.engine.dispose()
 
 
+class StartupError(Exception):
+    """A part of the service cannot start (e.g. its port is taken); the message says which."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 async def serve(settings: Settings) -> None:
     """``cti serve``: run until SIGTERM or SIGINT, then shut down cleanly."""
     from cti.http.app import create_http_app
@@ -283,21 +300,26 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Bind the HTTP port first: a port in use is one clear error, before anything starts.
+    http_socket = _listen(settings.http_host, settings.http_port) if settings.http_enabled else None
     async with running(settings) as container:
         server: uvicorn.Server | None = None
         server_task: asyncio.Task[None] | None = None
-        if settings.http_enabled:
+        if http_socket is not None:
             config = uvicorn.Config(
                 create_http_app(container),
                 host=settings.http_host,
                 port=settings.http_port,
                 log_level=settings.log_level.lower(),
                 lifespan="off",
+                # uvicorn's loggers go through our handler, which masks tokens in
+                # access-log query strings (WebSocket clients may pass ?token=).
+                log_config=None,
             )
             # uvicorn briefly takes SIGTERM/SIGINT while serving and re-raises them when it
             # exits, so our own handlers still see them and stop the other parts.
             server = uvicorn.Server(config)
-            server_task = asyncio.create_task(server.serve(), name="http")
+            server_task = asyncio.create_task(server.serve(sockets=[http_socket]), name="http")
         log.info("cti serve running")
         stop_task = asyncio.create_task(stop.wait())
         waiters: set[asyncio.Task[Any]] = {stop_task}

@@ -47,12 +47,18 @@ def _settings(env_file: Path | None) -> Settings:
 @app.command()
 def serve(env_file: EnvFile = None) -> None:
     """Run the AMI client, the FastAGI server and the HTTP API until SIGTERM/SIGINT."""
+    from cti.app import StartupError
     from cti.app import serve as serve_async
     from cti.logging import setup_logging
+    from ivr.fastagi import AgiError
 
     settings = _settings(env_file)
     setup_logging(settings.log_level)
-    asyncio.run(serve_async(settings))
+    try:
+        asyncio.run(serve_async(settings))
+    except (StartupError, AgiError) as exc:
+        typer.echo(f"cti: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @db_app.command("upgrade")

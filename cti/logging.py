@@ -5,15 +5,22 @@ from __future__ import annotations
 import logging
 import re
 
-_SECRET = re.compile(r"(?i)(secret|password|authorization|token)(\s*[:=]\s*)(\S+)")
+# ``secret: x``, ``password=x``, ``token=x`` (query strings of access logs) ...
+_SECRET = re.compile(r"(?i)\b(secret|password|authorization|token)(\s*[:=]\s*)([^\s&\"',;]+)")
+# ... and our bearer tokens wherever they appear (cti_<prefix>_<secret>).
+_TOKEN = re.compile(r"\b(cti_[0-9a-f]{8}_)[A-Za-z0-9_-]+")
+
+
+def redact(message: str) -> str:
+    return _TOKEN.sub(r"\1***", _SECRET.sub(r"\1\2***", message))
 
 
 class RedactSecrets(logging.Filter):
-    """Masks ``secret: …``-style values in case a library logs an AMI Login action."""
+    """Masks secrets in every record, also those of libraries (AMI Login, uvicorn access)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = _SECRET.sub(r"\1\2***", message)
+        redacted = redact(message)
         if redacted != message:
             record.msg = redacted
             record.args = None

@@ -171,9 +171,14 @@ class FastAgiServer:
         return self._server is not None and self._server.is_serving()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._on_connect, self.host, self.port, limit=MAX_LINE
-        )
+        try:
+            self._server = await asyncio.start_server(
+                self._on_connect, self.host, self.port, limit=MAX_LINE
+            )
+        except OSError as exc:
+            raise AgiError(
+                f"cannot listen for FastAGI on {self.host}:{self.port}: {exc.strerror}"
+            ) from None
         sock = self._server.sockets[0].getsockname()
         self.port = int(sock[1])
         log.info("FastAGI listening on %s:%s", self.host, self.port)
