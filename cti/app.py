@@ -11,7 +11,8 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
@@ -84,6 +85,7 @@ class Container:
         self.agent_listeners.append(self.screenpop.on_agent_state)
         # The last agent is preferred for a returning caller only if free right now.
         self.hotline.availability = self.agent_states
+        self.pending_callbacks: deque[Voicemail] = deque()
 
     def sessions(self) -> AbstractAsyncContextManager[AsyncSession]:
         return self.session_maker()
@@ -99,7 +101,22 @@ class Container:
             )
 
     async def on_voicemail(self, message: Voicemail) -> None:
-        """Every call sent to voicemail becomes a callback task for the next shift."""
+        """Every call sent to voicemail becomes a callback task for the next shift.
+
+        If the database is down the task is kept and written when it is back
+        (:meth:`retry_callbacks`): a caller's message is never lost.
+        """
+        try:
+            await self._write_callback(message)
+        except Exception as exc:
+            log.warning(
+                "callback task for %s kept for retry: %s",
+                message.caller_number or "withheld",
+                type(exc).__name__,
+            )
+            self.pending_callbacks.append(message)
+
+    async def _write_callback(self, message: Voicemail) -> None:
         reasons = {"closed": "非工作时间", "holiday": "节假日", "busy": "坐席忙"}
         what = "客户语音留言" if message.left_message else "客户未留言，需回电"
         why = reasons.get(message.reason, message.reason)
@@ -113,6 +130,16 @@ class Container:
                 note,
                 self.settings.default_region,
             )
+
+    async def retry_callbacks(self) -> None:
+        """Write the callback tasks kept while the database was down, oldest first."""
+        while self.pending_callbacks:
+            message = self.pending_callbacks[0]
+            try:
+                await self._write_callback(message)
+            except Exception:
+                return  # still down; the next round tries again
+            self.pending_callbacks.popleft()
 
     async def route(self, env: Mapping[str, str]) -> RoutingDecision:
         """The hotline AGI's question; the answer is also logged on the call's timeline."""
@@ -235,6 +262,15 @@ async def _every(seconds: float, fn: Callable[[], None]) -> None:
             log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
 
 
+async def _every_async(seconds: float, fn: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await fn()
+        except Exception:
+            log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
+
+
 @asynccontextmanager
 async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Container]:
     """Start every enabled part; stop them all, in reverse order, on exit."""
@@ -261,11 +297,21 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
             )
             container.ami = client
             await client.start()
-        ticker = asyncio.create_task(_every(1.0, container.expire_wrapups), name="wrap-up")
+        tickers = [
+            asyncio.create_task(_every(1.0, container.expire_wrapups), name="wrap-up"),
+            asyncio.create_task(_every_async(5.0, container.retry_callbacks), name="callbacks"),
+        ]
         try:
             yield container
         finally:
-            ticker.cancel()
+            for ticker in tickers:
+                ticker.cancel()
+            await container.retry_callbacks()
+            if container.pending_callbacks:
+                log.error(
+                    "stopping with %d callback tasks not written (database down)",
+                    len(container.pending_callbacks),
+                )
     finally:
         if container.ami is not None:
             await container.ami.stop()
