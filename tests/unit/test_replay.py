@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cti.ami.codec import AmiDecodeError, AmiTruncatedError
-from cti.tracking.events import CallSummary
+from cti.ami.codec import AmiDecodeError, AmiDecoder, AmiTruncatedError
+from cti.tracking.events import CallSummary, DomainEventType
 from cti.tracking.replay import replay, run_replay
+from cti.tracking.tracker import CallTracker
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
 # Event streams recorded with Asterisk's queue_log/CDR of the same run (other
@@ -190,6 +191,44 @@ def test_transferred_calls_talk_until_the_caller_hangs_up(trace: Path) -> None:
         assert abs(call.talk_s - (end - expected.connected_at)) <= 1.5
         kinds = [e.data.get("kind") for e in call.timeline if e.type.value == "transferred"]
         assert kinds
+
+
+def _separately() -> dict[str, dict[str, object]]:
+    calls: dict[str, dict[str, object]] = {}
+    for trace in TRACE_FILES:
+        for call in as_json(replay_file(trace)):
+            assert call["linkedid"] not in calls, "Linkedids must be unique across traces"
+            calls[str(call["linkedid"])] = call
+    return calls
+
+
+def test_all_traces_in_one_stream_give_the_same_calls_as_separately() -> None:
+    # One long-running tracker over every recorded run back to back: state left
+    # over from one call (or one run) must never change another call's result.
+    stream = io.BytesIO(b"".join(p.read_bytes() for p in TRACE_FILES))
+    together = as_json(list(replay(stream)))
+    assert {str(c["linkedid"]): c for c in together} == _separately()
+    assert len(together) == len(_separately())
+
+
+def test_all_traces_interleaved_give_the_same_calls_as_separately() -> None:
+    # Harder: the runs' events interleaved one by one (each keeps its own order
+    # and timestamps), as if all those calls had been live at once.
+    decoded = []
+    for trace in TRACE_FILES:
+        decoder = AmiDecoder()
+        decoded.append(decoder.feed(trace.read_bytes()))
+        decoder.finish()
+    tracker = CallTracker()
+    together = []
+    for i in range(max(len(msgs) for msgs in decoded)):
+        for msgs in decoded:
+            if i < len(msgs):
+                for event in tracker.feed(msgs[i]):
+                    if event.type is DomainEventType.ENDED:
+                        together.append(event.data["summary"])
+    assert {str(c["linkedid"]): c for c in as_json(together)} == _separately()
+    assert tracker.active_calls() == []
 
 
 def test_every_byte_boundary_of_a_small_trace_gives_the_same_calls() -> None:
