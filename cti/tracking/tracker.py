@@ -29,6 +29,16 @@ records):
   waiting or while an agent rang).
 * ``not_queued`` -- never joined a queue and never answered.
 
+Caller id as Asterisk holds it (what CDR ``src``/``clid`` and queue_log show):
+
+* AMI C-escapes ``CallerIDName`` in every channel-state block (``ast_escape_c``:
+  ``O'Brien`` arrives as ``O\\'Brien``, ``\\`` as ``\\\\``); it is unescaped.
+* AMI shows an *empty* caller number as ``<unknown>`` too, so a literal
+  ``<unknown>`` from the trunk cannot be told from no number by the channel
+  headers. Our dialplan's first step, ``NoOp(CTI hotline EXTEN from "NAME" <NUM>)``
+  (a ``Newexten`` with the raw values), settles it: ``<>`` is no number,
+  ``<<unknown>>`` the literal. Without that step ``<unknown>`` means no number.
+
 ``wait_s`` runs from the join of the queue entry that decided the outcome to
 the answer or the leave; ``talk_s`` from the answer to the end of the call.
 After a first answer, later queue entries (a transfer back into a queue) show
@@ -130,6 +140,38 @@ def _clean_id(value: str | None) -> str | None:
     if value is None or value in _UNKNOWN_IDS:
         return None
     return value
+
+
+_C_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _unescape_c(value: str) -> str:
+    """Undo ``ast_escape_c`` (AMI's escaping of caller/connected names)."""
+    if "\\" not in value:
+        return value
+    out: list[str] = []
+    chars = iter(value)
+    for ch in chars:
+        if ch == "\\":
+            nxt = next(chars, "")
+            out.append(_C_ESCAPES.get(nxt, nxt) if nxt else ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _clean_name(value: str | None) -> str | None:
+    """``CallerIDName`` of a channel-state block: unescaped, None if unknown/empty."""
+    value = _clean_id(value)
+    return None if value is None else (_unescape_c(value) or None)
+
+
+def _hotline_noop_number(app_data: str) -> str | None:
+    """The raw caller number of ``CTI hotline EXTEN from "NAME" <NUM>``, or None if not it."""
+    if not app_data.startswith("CTI hotline ") or not app_data.endswith(">"):
+        return None
+    _, sep, number = app_data.rpartition('" <')
+    return number[:-1] if sep else None
 
 
 def _interface_of(channel_name: str) -> str:
@@ -336,7 +378,7 @@ class CallTracker:
                 started_at=ts,
                 caller_uid=uid,
                 caller_number=_clean_id(msg.get("CallerIDNum")),
-                caller_name=_clean_id(msg.get("CallerIDName")),
+                caller_name=_clean_name(msg.get("CallerIDName")),
             )
             exten = msg.get("Exten") or ""
             if exten not in _SPECIAL_EXTENS:
@@ -348,7 +390,7 @@ class CallTracker:
             # (e.g. the ;2 half of a Local pair) was announced first.
             call.caller_uid = uid
             call.caller_number = _clean_id(msg.get("CallerIDNum")) or call.caller_number
-            call.caller_name = _clean_id(msg.get("CallerIDName")) or call.caller_name
+            call.caller_name = _clean_name(msg.get("CallerIDName")) or call.caller_name
             exten = msg.get("Exten") or ""
             if exten not in _SPECIAL_EXTENS:
                 call.dnis = exten
@@ -363,10 +405,18 @@ class CallTracker:
         if channel is None:
             return []
         call = channel.call
-        if call.dnis is None and uid == call.caller_uid:
+        if uid != call.caller_uid:
+            return []
+        if call.dnis is None:
             exten = msg.get("Exten") or ""
             if exten not in _SPECIAL_EXTENS:
                 call.dnis = exten
+        if call.caller_number is None and msg.get("CallerIDNum") in _UNKNOWN_IDS:
+            # "<unknown>" in AMI is also how an empty number is shown: the
+            # dialplan's NoOp has the raw value (module docstring).
+            raw = _hotline_noop_number(msg.get("AppData") or "")
+            if raw:
+                call.caller_number = raw
         return []
 
     def _on_newcallerid(self, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
@@ -375,7 +425,7 @@ class CallTracker:
             return []
         call = channel.call
         number = _clean_id(msg.get("CallerIDNum"))
-        name = _clean_id(msg.get("CallerIDName"))
+        name = _clean_name(msg.get("CallerIDName"))
         if number is not None:
             call.caller_number = number
         if name is not None:
@@ -922,7 +972,7 @@ class CallTracker:
                 started_at=started,
                 caller_uid=uid,
                 caller_number=_clean_id(info.get("CallerIDNum")),
-                caller_name=_clean_id(info.get("CallerIDName")),
+                caller_name=_clean_name(info.get("CallerIDName")),
             )
             exten = info.get("Exten") or ""
             if exten not in _SPECIAL_EXTENS:

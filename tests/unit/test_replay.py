@@ -120,6 +120,7 @@ def test_traces_are_present() -> None:
     assert {
         "answered", "abandoned", "ringnoanswer", "timeout", "hold", "blind_transfer",
         "attended_transfer", "resync", "concurrent", "preferred_agent", "transfer_to_queue",
+        "burst", "pauses", "ringall", "refer_transfer",
     } <= names  # fmt: skip
 
 
@@ -157,10 +158,16 @@ def test_replay_matches_cdr(trace: Path) -> None:
         call = calls[uniqueid]
         assert call.dnis == own[0]["dst"] or own[0]["dcontext"] != "cti-hotline"
         assert call.caller_number == (own[0]["src"] or None)
-        # clid is '"name" <number>'; Asterisk leaves the name out when it is empty
+        # clid is '"name" <number>' (ast_callerid_merge: '"' and '\\' escaped by a
+        # backslash, the whole cut to 80 bytes); the name is left out when empty
         clid = own[0]["clid"]
         if call.caller_name:
-            assert clid.startswith(f'"{call.caller_name}"'), (clid, call.caller_name)
+            quoted = call.caller_name.replace("\\", "\\\\").replace('"', '\\"')
+            full = f'"{quoted}" <{own[0]["src"]}>'
+            assert clid == full or (full.startswith(clid) and len(clid.encode()) >= 79), (
+                clid,
+                call.caller_name,
+            )
         # the caller channel's last CDR ends when the call does
         end = max(cdr_epoch(r["end"]) for r in own)
         assert abs(call.ended_at - end) <= 1.0

@@ -251,3 +251,33 @@ def test_transfer_back_into_the_queue_keeps_the_first_answer() -> None:
     # outcome, agent and wait belong to the first answer (queue_log's first CONNECT)
     assert (call.outcome, call.agent) == (Outcome.ANSWERED, "PJSIP/1001")
     assert call.wait_s is not None and call.wait_s < 3
+
+
+def test_odd_caller_ids_come_out_as_asterisk_holds_them() -> None:
+    calls = summaries(run(CallTracker(), messages("burst.ami")))
+    assert len({c.linkedid for c in calls}) == len(calls) == 14
+    by_name = {c.caller_name: c for c in calls}
+    # AMI C-escapes CallerIDName (O\'Brien); CDR has Asterisk's own value
+    assert by_name["O'Brien"].caller_number == "13800138108"
+    assert by_name['Wang, \\"Boss\\" Jr'].caller_number == "13800138101"
+    # AMI shows both as "<unknown>"; the dialplan's first NoOp tells them apart
+    assert by_name["Unknown"].caller_number == "<unknown>"
+    assert by_name["无号码"].caller_number is None
+    assert by_name["张三"].caller_number == "+86 138 0013 8000"
+    outcomes = {c.outcome for c in calls}
+    assert outcomes == {Outcome.ANSWERED, Outcome.ABANDONED, Outcome.TIMEOUT}
+
+
+def test_blind_transfer_by_sip_refer_from_the_agent_phone() -> None:
+    for call in summaries(run(CallTracker(), messages("refer_transfer.ami"))):
+        transfer = next(e for e in call.timeline if e.type is DomainEventType.TRANSFERRED)
+        assert transfer.data["kind"] == "blind" and transfer.data["exten"] == "1002"
+        assert (call.outcome, call.agent) == (Outcome.ANSWERED, "PJSIP/1001")
+
+
+def test_ringall_member_removed_while_ringing_still_answers() -> None:
+    ringall = summaries(run(CallTracker(), messages("ringall.ami")))
+    assert sorted(str(c.agent) for c in ringall) == ["None", "PJSIP/1001", "PJSIP/1002"]
+    paused = summaries(run(CallTracker(), messages("pauses.ami")))
+    # 1003 logged in (QueueAdd), was removed while ringing, and answered anyway
+    assert "PJSIP/1003" in {c.agent for c in paused}
