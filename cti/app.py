@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from cti.acd.decision import RoutingDecision
 from cti.acd.service import HotlineRouter
 from cti.acd.settings import load_acd_settings
-from cti.calls.schemas import CallDetailOut, CallEventOut, CallOut
-from cti.calls.service import utc
+from cti.calls.schemas import CallDetailOut, CallOut
+from cti.calls.service import live_detail, live_out, utc
 from cti.calls.writer import CallRecordWriter
 from cti.customers.service import record_answered
 from cti.db.engine import create_engine, ping, session_factory
@@ -198,18 +198,14 @@ class Container:
     # --- views for the HTTP layer ---------------------------------------------------------
 
     def live_calls(self) -> list[CallOut]:
-        calls = [_live_out(c) for c in self.tracker.active_calls()]
+        calls = [live_out(c) for c in self.tracker.active_calls()]
         self.metrics.calls_active.set(len(calls))
         return calls
 
     def live_call(self, linkedid: str) -> CallDetailOut | None:
         for call in self.tracker.active_calls():
             if call.linkedid == linkedid:
-                timeline = [
-                    CallEventOut(type=e.type.value, at=utc(e.timestamp), data=_plain(e.data))
-                    for e in getattr(call, "timeline", [])
-                ]
-                return CallDetailOut(**_live_out(call).model_dump(), timeline=timeline)
+                return live_detail(call)
         return None
 
     async def readiness(self) -> dict[str, dict[str, Any]]:
@@ -227,30 +223,6 @@ class Container:
                 reason = (self.ami.last_error if self.ami else None) or "not logged in yet"
                 checks["ami"] = {"ok": False, "reason": f"AMI not logged in: {reason}"}
         return checks
-
-
-def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if isinstance(v, str | int | float | bool | None)}
-
-
-def _live_out(call: Any) -> CallOut:
-    return CallOut(
-        id=call.linkedid,
-        linkedid=call.linkedid,
-        active=True,
-        caller_number=call.caller_number,
-        caller_name=call.caller_name,
-        dnis=call.dnis,
-        queue=call.queue,
-        agent=call.agent,
-        outcome=None,
-        state=str(call.state),
-        started_at=utc(call.started_at),
-        ended_at=None,
-        wait_s=None,
-        talk_s=None,
-        hangup_cause=None,
-    )
 
 
 async def _every(seconds: float, fn: Callable[[], None]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,8 @@ from sqlalchemy.orm import selectinload
 
 from cti.calls.models import CallRecord
 from cti.calls.schemas import CallDetailOut, CallEventOut, CallOut
+from cti.tracking.events import DomainEvent
+from cti.tracking.tracker import LiveCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +97,38 @@ async def get_call(session: AsyncSession, linkedid: str) -> CallDetailOut | None
 
 def utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def plain_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON-safe part of a domain event's data (drops e.g. the ENDED summary object)."""
+    return {k: v for k, v in data.items() if isinstance(v, str | int | float | bool | None)}
+
+
+def event_out(event: DomainEvent) -> CallEventOut:
+    return CallEventOut(type=event.type.value, at=utc(event.timestamp), data=plain_data(event.data))
+
+
+def live_out(call: LiveCall) -> CallOut:
+    return CallOut(
+        id=call.linkedid,
+        linkedid=call.linkedid,
+        active=True,
+        caller_number=call.caller_number,
+        caller_name=call.caller_name,
+        dnis=call.dnis,
+        queue=call.queue,
+        agent=call.agent,
+        outcome=None,
+        state=str(call.state),
+        started_at=utc(call.started_at),
+        ended_at=None,
+        wait_s=None,
+        talk_s=None,
+        hangup_cause=None,
+    )
+
+
+def live_detail(call: LiveCall) -> CallDetailOut:
+    return CallDetailOut(
+        **live_out(call).model_dump(), timeline=[event_out(e) for e in call.timeline]
+    )

@@ -13,19 +13,15 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.calls.models import CallEventRecord, CallRecord
+from cti.calls.service import plain_data, utc
 from cti.tracking.events import CallSummary
 
 log = logging.getLogger(__name__)
-
-
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
 
 
 def to_record(summary: CallSummary) -> CallRecord:
@@ -37,21 +33,17 @@ def to_record(summary: CallSummary) -> CallRecord:
         queue=summary.queue,
         agent=summary.agent,
         outcome=summary.outcome.value,
-        started_at=_dt(summary.started_at),
-        ended_at=_dt(summary.ended_at),
+        started_at=utc(summary.started_at),
+        ended_at=utc(summary.ended_at),
         wait_s=summary.wait_s,
         talk_s=summary.talk_s,
         hangup_cause=summary.hangup_cause,
     )
     record.events = [
-        CallEventRecord(seq=i, type=ev.type.value, at=_dt(ev.timestamp), data=_jsonable(ev.data))
+        CallEventRecord(seq=i, type=ev.type.value, at=utc(ev.timestamp), data=plain_data(ev.data))
         for i, ev in enumerate(summary.timeline)
     ]
     return record
-
-
-def _jsonable(data: dict[str, object]) -> dict[str, object]:
-    return {k: v for k, v in data.items() if isinstance(v, str | int | float | bool | None)}
 
 
 WriteHook = Callable[[AsyncSession, CallSummary], Awaitable[None]]

@@ -128,7 +128,6 @@ def test_resync_ends_calls_whose_hangup_was_missed() -> None:
     assert tracker.active_calls() == []
 
 
-@pytest.mark.skipif(not (TRACES / "resync.snapshot.ami").exists(), reason="no snapshot recorded")
 def test_resync_from_recorded_core_show_channels_rebuilds_the_live_call() -> None:
     msgs = messages("resync.ami")
     snapshot = messages("resync.snapshot.ami")
