@@ -138,3 +138,35 @@ def _parse(text: str, region: str) -> NormalizedNumber | None:
         kind,
         phonenumbers.region_code_for_number(number),
     )
+
+
+class PhoneNormalizer:
+    """The service's one normaliser: region and local area code from the settings, cached.
+
+    Built once by the composition root and injected everywhere a number is
+    turned into a key (routing, screen-pop, last agent, tickets, orders), so a
+    caller is the same customer on every path.
+    """
+
+    def __init__(
+        self, region: str = "CN", local_area_code: str = "", cache_size: int = 200_000
+    ) -> None:
+        self.region = region
+        self.local_area_code = local_area_code
+        self._cache: dict[str, NormalizedNumber] = {}
+        self._cache_size = cache_size
+
+    def __call__(self, raw: str | None) -> NormalizedNumber:
+        if raw is None:
+            return WITHHELD
+        found = self._cache.get(raw)
+        if found is None:
+            found = normalize(raw, self.region, self.local_area_code)
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[raw] = found
+        return found
+
+    def e164(self, raw: str | None) -> str | None:
+        """The E.164 key of ``raw``, or None when it is not a customer's phone."""
+        return self(raw).e164
