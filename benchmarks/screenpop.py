@@ -3,7 +3,7 @@
 Everything runs over real loopback sockets in one process: a fake AMI server
 writes recorded Asterisk 22 traffic (tests/fixtures/traces/*.ami, ids rewritten
 per copy) to the service's own AMI protocol (cti.ami.protocol.AmiProtocol ->
-Container.on_ami_event -> tracker -> screen-pop hub -> database lookup), and a
+EventPipeline.on_ami_event -> tracker -> screen-pop hub -> database lookup), and a
 WebSocket client logged in as agent 1001 on ``/ws/agent`` (uvicorn) waits for
 the pop. Meanwhile the same socket carries the event load of ``--load-calls``
 concurrent calls (the traces' own events per call and call length; their
@@ -42,10 +42,12 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from cti.ami.codec import AmiDecoder  # noqa: E402
 from cti.ami.protocol import AmiProtocol  # noqa: E402
-from cti.app import Container, running  # noqa: E402
+from cti.app import running  # noqa: E402
 from cti.auth.tokens import create_token  # noqa: E402
+from cti.container import Container  # noqa: E402
+from cti.customers.phones import PhoneNormalizer  # noqa: E402
 from cti.http.app import create_http_app  # noqa: E402
-from cti.orders.service import OrderImport, PhoneNormalizer, parse_line, upsert_orders  # noqa: E402
+from cti.orders.service import OrderImport, OrderPhones, parse_line, upsert_orders  # noqa: E402
 from cti.settings import Settings  # noqa: E402
 from cti.tracking.events import DomainEventType  # noqa: E402
 from cti.tracking.tracker import CallTracker  # noqa: E402
@@ -137,7 +139,7 @@ async def seed_sqlite(container: Container, orders: int, customers: int) -> dict
         for i, line in enumerate(lines, 1):
             yield i, line
 
-    job = OrderImport(container.session_maker, batch_size=2000)
+    job = OrderImport(container.session_maker, container.phones, batch_size=2000)
     t0 = time.perf_counter()
     report = await job.run(numbered())
     elapsed = time.perf_counter() - t0
@@ -146,7 +148,7 @@ async def seed_sqlite(container: Container, orders: int, customers: int) -> dict
 
 
 async def seed_target(container: Container) -> None:
-    phones = PhoneNormalizer()
+    phones = OrderPhones(PhoneNormalizer())
     batch = []
     for i in range(8):
         line = {
@@ -170,7 +172,7 @@ async def measure(container: Container, args: argparse.Namespace) -> dict[str, A
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_http_app(container),
+            create_http_app(container.http_services()),
             host="127.0.0.1",
             port=port,
             lifespan="off",
@@ -196,7 +198,7 @@ async def measure(container: Container, args: argparse.Namespace) -> dict[str, A
     ami_port = ami_server.sockets[0].getsockname()[1]
     loop = asyncio.get_running_loop()
     ami_link, _ = await loop.create_connection(
-        lambda: AmiProtocol(container.on_ami_event), "127.0.0.1", ami_port
+        lambda: AmiProtocol(container.pipeline.on_ami_event), "127.0.0.1", ami_port
     )
     await connected.wait()
     assert peer is not None

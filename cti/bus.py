@@ -43,7 +43,7 @@ class EventBus:
         self, kind: type[E], handler: Callable[[E], object], *, name: str | None = None
     ) -> None:
         """Call ``handler`` for every published event that is an instance of ``kind``."""
-        label = name or getattr(handler, "__qualname__", repr(handler))
+        label = name or str(getattr(handler, "__qualname__", repr(handler)))
         self._subs[kind].append(_Subscription(label, handler))
 
     def subscribers(self, kind: type[Any]) -> list[str]:
@@ -60,6 +60,24 @@ class EventBus:
                     continue
                 if inspect.isawaitable(result):
                     self._spawn(sub.name, event, result)
+
+    async def deliver(self, event: object) -> None:
+        """Hand ``event`` to its subscribers and wait for all of them (async ones too).
+
+        For events whose sender must know the work is done before it answers,
+        e.g. a voicemail that must be on durable storage before the AGI returns.
+        A failing subscriber is isolated as in :meth:`publish`.
+        """
+        for kind in type(event).__mro__:
+            for sub in self._subs.get(kind, ()):
+                try:
+                    result = sub.handler(event)
+                    if inspect.isawaitable(result):
+                        await result
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    self._failed(sub.name, event)
 
     def _spawn(self, name: str, event: object, awaitable: Awaitable[object]) -> None:
         async def run() -> None:

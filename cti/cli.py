@@ -211,6 +211,7 @@ def orders_import(
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from cti.container import phone_normalizer
     from cti.orders.schemas import ImportReport
     from cti.orders.service import OrderImport
 
@@ -236,7 +237,7 @@ def orders_import(
                 description=f"{report.imported} imported, {report.rejected} rejected",
             )
 
-        job = OrderImport(session_factory(engine), settings.default_region, batch_size, show)
+        job = OrderImport(session_factory(engine), phone_normalizer(settings), batch_size, show)
 
         async def lines() -> AsyncIterator[tuple[int, bytes]]:
             nonlocal read

@@ -26,6 +26,21 @@ class Metrics:
             "Finished calls waiting to be written",
             registry=self.registry,
         )
+        self.tracker_errors = Counter(
+            "cti_tracker_errors_total",
+            "AMI events a tracker failed on (skipped, logged)",
+            ["tracker"],
+            registry=self.registry,
+        )
+        self.subscriber_failures = Counter(
+            "cti_subscriber_failures_total",
+            "Domain event subscribers that raised (isolated, logged)",
+            ["subscriber"],
+            registry=self.registry,
+        )
         self.agi_requests = Counter(
             "cti_agi_requests_total", "FastAGI requests", ["script"], registry=self.registry
         )
+
+    def subscriber_failed(self, subscriber: str) -> None:
+        self.subscriber_failures.labels(subscriber).inc()

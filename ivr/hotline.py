@@ -7,24 +7,31 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from cti.acd.decision import RoutingDecision
+from cti.events import RouteDecided
 from ivr.fastagi import AgiSession
 
 log = logging.getLogger(__name__)
 
 Decide = Callable[[dict[str, str]], Awaitable[RoutingDecision]]
+OnDecided = Callable[[RouteDecided], None]
 
 
 async def default_decide(env: dict[str, str]) -> RoutingDecision:
     return RoutingDecision()
 
 
+def _ignore(_: RouteDecided) -> None:
+    return None
+
+
 def hotline_app(
-    decide: Decide = default_decide, deadline_s: float = 1.0
+    decide: Decide = default_decide, deadline_s: float = 1.0, on_decided: OnDecided = _ignore
 ) -> Callable[[AgiSession], Awaitable[None]]:
     """``deadline_s`` bounds the routing decision: a caller never waits on a slow lookup.
 
     Past it the app returns without setting anything, and the dialplan queues
     the call unchanged (its defaults), exactly as when the CTI is down.
+    ``on_decided`` hears every decision (it goes on the call's timeline).
     """
 
     async def hotline(session: AgiSession) -> None:
@@ -38,6 +45,7 @@ def hotline_app(
                 deadline_s,
             )
             return
+        on_decided(RouteDecided(session.uniqueid, decision))
         for name, value in decision.channel_variables().items():
             await session.set_variable(name, value)
         log.info(

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
+from cti.events import Voicemail
 from ivr.fastagi import AgiError, AgiHangup, AgiSession
+
+__all__ = ["Voicemail", "voicemail_app"]
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +27,6 @@ _SAFE_ID = re.compile(r"^[0-9A-Za-z._-]{1,64}$")
 _ENDPOS = re.compile(r"endpos=(\d+)")
 MIN_MESSAGE_SAMPLES = 8000
 _SAFE_PATH = re.compile(r"^/[0-9A-Za-z/_.-]{1,200}$")
-
-
-@dataclass(frozen=True, slots=True)
-class Voicemail:
-    uniqueid: str
-    linkedid: str | None
-    caller_number: str | None
-    caller_name: str | None
-    dnis: str | None
-    reason: str
-    recording_path: str | None
-    """Where Asterisk wrote the message (its own file system), with extension."""
-    left_message: bool
 
 
 OnVoicemail = Callable[[Voicemail], Awaitable[None]]

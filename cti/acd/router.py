@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -11,10 +11,13 @@ from cti.acd import holidays
 from cti.acd.schemas import HotlineDayIn, HotlineDayList, HotlineDayOut
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
-from cti.http.deps import ContainerDep, SessionDep, require_scope
-from cti.http.errors import ApiError
+from cti.errors import InvalidInput, NotFound
+from cti.http.deps import ClockDep, HotlineDep, SessionDep, require_scope
+from cti.http.errors import error_responses
 
-router = APIRouter(prefix="/api/v1/hotlines", tags=["hotlines"])
+router = APIRouter(
+    prefix="/api/v1/hotlines", tags=["hotlines"], responses=error_responses(401, 403, 404, 422)
+)
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.STATS_READ))]
 Supervisor = Annotated[Principal, Depends(require_scope(Scope.AGENTS_WRITE))]
@@ -24,16 +27,16 @@ DayParam = Annotated[date, Path(description="the local date, e.g. 2026-10-01")]
 _FIRST_YEAR, _LAST_YEAR = 2000, 2100
 
 
-def _known_hotline(container: ContainerDep, hotline: str) -> str:
-    known = container.hotline.policy.hotlines
+def _known_hotline(router: HotlineDep, hotline: str) -> str:
+    known = router.hotline_names
     if hotline not in known:
-        raise ApiError(404, f"no hotline {hotline!r}; known: {', '.join(sorted(known))}")
+        raise NotFound(f"no hotline {hotline!r}; known: {', '.join(sorted(known))}")
     return hotline
 
 
 def _sane_day(day: date) -> date:
     if not _FIRST_YEAR <= day.year <= _LAST_YEAR:
-        raise ApiError(422, f"invalid date: {day.isoformat()} is not between 2000 and 2100")
+        raise InvalidInput(f"invalid date: {day.isoformat()} is not between 2000 and 2100")
     return day
 
 
@@ -41,24 +44,24 @@ def _sane_day(day: date) -> date:
 async def list_holidays(
     hotline: HotlineParam,
     _: Reader,
-    container: ContainerDep,
+    hotlines: HotlineDep,
     session: SessionDep,
     since: Annotated[date | None, Query(alias="from", description="first date")] = None,
     until: Annotated[date | None, Query(alias="to", description="last date")] = None,
 ) -> HotlineDayList:
-    name = _known_hotline(container, hotline)
+    name = _known_hotline(hotlines, hotline)
     rows = await holidays.list_days(session, name, since, until)
     return HotlineDayList(hotline=name, items=[holidays.day_out(r) for r in rows])
 
 
 @router.get("/{hotline}/holidays/{day}", response_model=HotlineDayOut, summary="One special day")
 async def get_holiday(
-    hotline: HotlineParam, day: DayParam, _: Reader, container: ContainerDep, session: SessionDep
+    hotline: HotlineParam, day: DayParam, _: Reader, hotlines: HotlineDep, session: SessionDep
 ) -> HotlineDayOut:
-    name = _known_hotline(container, hotline)
+    name = _known_hotline(hotlines, hotline)
     row = await holidays.get_day(session, name, _sane_day(day))
     if row is None:
-        raise ApiError(404, f"{day.isoformat()} is not a special day of hotline {name!r}")
+        raise NotFound(f"{day.isoformat()} is not a special day of hotline {name!r}")
     return holidays.day_out(row)
 
 
@@ -73,17 +76,16 @@ async def put_holiday(
     day: DayParam,
     body: HotlineDayIn,
     _: Supervisor,
-    container: ContainerDep,
+    hotlines: HotlineDep,
     session: SessionDep,
+    clock: ClockDep,
     response: Response,
 ) -> HotlineDayOut:
-    name = _known_hotline(container, hotline)
+    name = _known_hotline(hotlines, hotline)
     async with session.begin():
-        row, created = await holidays.put_day(
-            session, name, _sane_day(day), body, datetime.now(UTC)
-        )
+        row, created = await holidays.put_day(session, name, _sane_day(day), body, clock.now())
         out = holidays.day_out(row)
-    container.hotline.invalidate_calendar()
+    hotlines.invalidate_calendar()
     response.status_code = 201 if created else 200
     return out
 
@@ -93,13 +95,13 @@ async def delete_holiday(
     hotline: HotlineParam,
     day: DayParam,
     _: Supervisor,
-    container: ContainerDep,
+    hotlines: HotlineDep,
     session: SessionDep,
 ) -> Response:
-    name = _known_hotline(container, hotline)
+    name = _known_hotline(hotlines, hotline)
     async with session.begin():
         removed = await holidays.delete_day(session, name, _sane_day(day))
     if not removed:
-        raise ApiError(404, f"{day.isoformat()} is not a special day of hotline {name!r}")
-    container.hotline.invalidate_calendar()
+        raise NotFound(f"{day.isoformat()} is not a special day of hotline {name!r}")
+    hotlines.invalidate_calendar()
     return Response(status_code=204)

@@ -129,6 +129,10 @@ class HotlineRouter:
         self.decisions = 0
         self.fallbacks = 0
 
+    @property
+    def hotline_names(self) -> frozenset[str]:
+        return frozenset(self.policy.hotlines)
+
     def invalidate_calendar(self) -> None:
         """Read the calendar again on the next call (after an API change)."""
         self._calendar_loaded_at = None

@@ -7,27 +7,26 @@ Supervisors and admin tools use ``agents:write``; the agent desktop's token
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from cti.agents.schemas import AgentIn, AgentOut, AgentPage, PauseIn
-from cti.agents.service import AgentError, AgentService
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
+from cti.errors import Forbidden
 from cti.http.deps import (
-    ContainerDep,
+    AgentServiceDep,
     SessionDep,
     bearer_token,
     principal_from_token,
     require_scope,
 )
-from cti.http.errors import ApiError
+from cti.http.errors import error_responses
 
-if TYPE_CHECKING:
-    from cti.app import Container
-
-router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"], responses=error_responses(401, 403))
+_ONE = error_responses(404, 422)
+_AMI = error_responses(404, 409, 422, 502, 503, 504)
 
 
 def _self_or(scope: Scope) -> Callable[[Request, str], Awaitable[Principal]]:
@@ -40,12 +39,11 @@ def _self_or(scope: Scope) -> Callable[[Request, str], Awaitable[Principal]]:
         if principal.has(Scope.AGENT):
             if principal.agent_extension == extension:
                 return principal
-            raise ApiError(
-                403,
+            raise Forbidden(
                 f"token {principal.name!r} may act for agent "
-                f"{principal.agent_extension} only, not {extension[:20]}",
+                f"{principal.agent_extension} only, not {extension[:20]}"
             )
-        raise ApiError(403, f"token {principal.name!r} lacks scope {scope.value!r}")
+        raise Forbidden(f"token {principal.name!r} lacks scope {scope.value!r}")
 
     dependency.__name__ = f"require_{scope.name.lower()}_or_self"
     return dependency
@@ -57,92 +55,74 @@ SelfReader = Annotated[Principal, Depends(_self_or(Scope.STATS_READ))]
 SelfWriter = Annotated[Principal, Depends(_self_or(Scope.AGENTS_WRITE))]
 
 
-def _service(container: Container) -> AgentService:
-    service: AgentService = container.agents
-    return service
-
-
-def _api_error(exc: AgentError) -> ApiError:
-    return ApiError(exc.status, exc.message, exc.details)
-
-
 @router.get("", response_model=AgentPage, summary="Every agent with its live state")
-async def agents_index(_: Reader, container: ContainerDep, session: SessionDep) -> AgentPage:
-    service = _service(container)
+async def agents_index(_: Reader, agents: AgentServiceDep, session: SessionDep) -> AgentPage:
     return AgentPage(
-        items=await service.list_agents(session),
-        pause_reasons=list(service.settings.pause_reasons),
+        items=await agents.list_agents(session),
+        pause_reasons=list(agents.settings.pause_reasons),
     )
 
 
-@router.get("/{extension}", response_model=AgentOut, summary="One agent with its live state")
+@router.get(
+    "/{extension}", response_model=AgentOut, summary="One agent with its live state", responses=_ONE
+)
 async def agent_detail(
-    extension: str, _: SelfReader, container: ContainerDep, session: SessionDep
+    extension: str, _: SelfReader, agents: AgentServiceDep, session: SessionDep
 ) -> AgentOut:
-    try:
-        return await _service(container).get_agent(session, extension)
-    except AgentError as exc:
-        raise _api_error(exc) from None
+    return await agents.get_agent(session, extension)
 
 
 @router.put(
     "/{extension}",
     response_model=AgentOut,
     summary="Create or update an agent",
-    responses={201: {"model": AgentOut, "description": "created"}},
+    responses={201: {"model": AgentOut, "description": "created"}, **error_responses(409, 422)},
 )
 async def agent_put(
     extension: str,
     body: AgentIn,
     _: Writer,
-    container: ContainerDep,
+    agents: AgentServiceDep,
     session: SessionDep,
     response: Response,
 ) -> AgentOut:
-    try:
-        out, created = await _service(container).put_agent(session, extension, body)
-    except AgentError as exc:
-        raise _api_error(exc) from None
+    out, created = await agents.put_agent(session, extension, body)
     if created:
         response.status_code = 201
     return out
 
 
-@router.post("/{extension}/login", response_model=AgentOut, summary="Join the skill queues")
+@router.post(
+    "/{extension}/login", response_model=AgentOut, summary="Join the skill queues", responses=_AMI
+)
 async def agent_login(
-    extension: str, _: SelfWriter, container: ContainerDep, session: SessionDep
+    extension: str, _: SelfWriter, agents: AgentServiceDep, session: SessionDep
 ) -> AgentOut:
-    try:
-        return await _service(container).login(session, extension)
-    except AgentError as exc:
-        raise _api_error(exc) from None
+    return await agents.login(session, extension)
 
 
-@router.post("/{extension}/logout", response_model=AgentOut, summary="Leave every queue")
+@router.post(
+    "/{extension}/logout", response_model=AgentOut, summary="Leave every queue", responses=_AMI
+)
 async def agent_logout(
-    extension: str, _: SelfWriter, container: ContainerDep, session: SessionDep
+    extension: str, _: SelfWriter, agents: AgentServiceDep, session: SessionDep
 ) -> AgentOut:
-    try:
-        return await _service(container).logout(session, extension)
-    except AgentError as exc:
-        raise _api_error(exc) from None
+    return await agents.logout(session, extension)
 
 
-@router.post("/{extension}/pause", response_model=AgentOut, summary="Pause with a reason")
+@router.post(
+    "/{extension}/pause", response_model=AgentOut, summary="Pause with a reason", responses=_AMI
+)
 async def agent_pause(
-    extension: str, body: PauseIn, _: SelfWriter, container: ContainerDep, session: SessionDep
+    extension: str, body: PauseIn, _: SelfWriter, agents: AgentServiceDep, session: SessionDep
 ) -> AgentOut:
-    try:
-        return await _service(container).pause(session, extension, body.reason)
-    except AgentError as exc:
-        raise _api_error(exc) from None
+    return await agents.pause(session, extension, body.reason)
 
 
-@router.post("/{extension}/unpause", response_model=AgentOut, summary="Take calls again")
+@router.post(
+    "/{extension}/unpause", response_model=AgentOut, summary="Take calls again", responses=_AMI
+)
 async def agent_unpause(
-    extension: str, _: SelfWriter, container: ContainerDep, session: SessionDep
+    extension: str, _: SelfWriter, agents: AgentServiceDep, session: SessionDep
 ) -> AgentOut:
-    try:
-        return await _service(container).unpause(session, extension)
-    except AgentError as exc:
-        raise _api_error(exc) from None
+    return await agents.unpause(session, extension)

@@ -40,6 +40,7 @@ from cti.ami.protocol import (
     AmiConnectionLost,
     AmiNotConnected,
 )
+from cti.errors import DomainError
 
 __all__ = [
     "AgentConflict",
@@ -53,41 +54,39 @@ __all__ = [
 ]
 
 
-class AgentError(Exception):
+class AgentError(DomainError):
     """A request the service refuses; ``status`` is the HTTP status it maps to."""
 
-    status = 400
+    default_status = 400
 
     def __init__(self, message: str, details: object = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
+        super().__init__(message, details=details)
 
 
 class AgentNotFound(AgentError):
-    status = 404
+    default_status = 404
 
 
 class AgentInputError(AgentError):
-    status = 422
+    default_status = 422
 
 
 class AgentConflict(AgentError):
-    status = 409
+    default_status = 409
 
 
 class AsteriskFailed(AgentError):
     """Asterisk answered the action with an error (its message is kept)."""
 
-    status = 502
+    default_status = 502
 
 
 class AsteriskUnavailable(AgentError):
-    status = 503
+    default_status = 503
 
 
 class AsteriskTimeout(AgentError):
-    status = 504
+    default_status = 504
 
 
 # Asterisk's answers that mean "already done" (app_queue.c, manager_*_queue_member).

@@ -9,10 +9,11 @@ from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
 from cti.calls.schemas import CallDetailOut, CallPage
 from cti.calls.service import CallFilter, get_call, list_calls
-from cti.http.deps import ContainerDep, SessionDep, require_scope
-from cti.http.errors import ApiError
+from cti.errors import InvalidInput, NotFound
+from cti.http.deps import LiveCallsDep, SessionDep, require_scope
+from cti.http.errors import error_responses
 
-router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
+router = APIRouter(prefix="/api/v1/calls", tags=["calls"], responses=error_responses(401, 403, 422))
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.STATS_READ))]
 OutcomeParam = Literal["answered", "abandoned", "timeout", "not_queued"]
@@ -21,7 +22,7 @@ OutcomeParam = Literal["answered", "abandoned", "timeout", "not_queued"]
 @router.get("", response_model=CallPage, summary="Active calls and call history")
 async def calls_index(
     _: Reader,
-    container: ContainerDep,
+    live_calls: LiveCallsDep,
     session: SessionDep,
     since: Annotated[datetime | None, Query(description="calls started at or after")] = None,
     until: Annotated[datetime | None, Query(description="calls started before")] = None,
@@ -34,14 +35,14 @@ async def calls_index(
 ) -> CallPage:
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
-            raise ApiError(422, f"invalid {name}: give a time zone, e.g. 2026-11-23T09:00:00+08:00")
+            raise InvalidInput(f"invalid {name}: give a time zone, e.g. 2026-11-23T09:00:00+08:00")
     f = CallFilter(
         since=since, until=until, caller=caller, agent=agent, queue=queue, outcome=outcome
     )
     items, total = await list_calls(session, f, limit, offset)
     active = [
         c
-        for c in container.live_calls()
+        for c in live_calls.all()
         if (caller is None or c.caller_number == caller)
         and (agent is None or c.agent == agent)
         and (queue is None or c.queue == queue)
@@ -49,16 +50,21 @@ async def calls_index(
     return CallPage(items=items, active=active, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{call_id}", response_model=CallDetailOut, summary="One call with its timeline")
+@router.get(
+    "/{call_id}",
+    response_model=CallDetailOut,
+    summary="One call with its timeline",
+    responses=error_responses(404),
+)
 async def call_detail(
-    call_id: str, _: Reader, container: ContainerDep, session: SessionDep
+    call_id: str, _: Reader, live_calls: LiveCallsDep, session: SessionDep
 ) -> CallDetailOut:
     if len(call_id) > 64:
-        raise ApiError(404, f"no call {call_id[:64]!r}")
-    live = container.live_call(call_id)
+        raise NotFound(f"no call {call_id[:64]!r}")
+    live = live_calls.get(call_id)
     if live is not None:
         return live
     found = await get_call(session, call_id)
     if found is None:
-        raise ApiError(404, f"no call {call_id!r}")
+        raise NotFound(f"no call {call_id!r}")
     return found

@@ -96,6 +96,10 @@ class CallRecordWriter:
         self.failures = 0
         self.last_error: str | None = None
 
+    def add_hook(self, hook: WriteHook) -> None:
+        """Run ``hook`` for every call inserted, in the insert's transaction."""
+        self._hooks = (*self._hooks, hook)
+
     @property
     def pending(self) -> int:
         return len(self._pending)

@@ -14,11 +14,12 @@ from sqlalchemy.orm import selectinload
 
 from cti.customers.models import Customer, CustomerPhone, Order
 from cti.customers.phones import NormalizedNumber, normalize
+from cti.errors import InvalidInput
 
 TIERS = ("new", "returning", "vip")
 
 
-class CustomerError(ValueError):
+class CustomerError(InvalidInput):
     """Input that cannot make a customer or an order (the message says why)."""
 
 

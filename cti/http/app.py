@@ -1,8 +1,6 @@
-"""The FastAPI application; the composition root hands it the container."""
+"""The FastAPI application; the composition root hands it the services routers may use."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -10,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from cti.acd.router import router as hotlines_router
 from cti.agents.router import router as agents_router
 from cti.calls.router import router as calls_router
+from cti.http.deps import HttpServices
 from cti.http.errors import install_error_handlers
 from cti.http.health import router as health_router
 from cti.orders.router import router as orders_router
@@ -18,18 +17,15 @@ from cti.screenpop.router import router as screenpop_router
 from cti.tickets.router import notes_router
 from cti.tickets.router import router as tickets_router
 
-if TYPE_CHECKING:
-    from cti.app import Container
 
-
-def create_http_app(container: Container) -> FastAPI:
+def create_http_app(services: HttpServices) -> FastAPI:
     app = FastAPI(
         title="CTI hotline service",
         version="1",
         description="Hotline routing, screen-pop, call records and order confirmation "
         "for e-commerce call centres on Asterisk.",
     )
-    app.state.container = container
+    app.state.services = services
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(calls_router)

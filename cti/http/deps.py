@@ -1,35 +1,116 @@
-"""FastAPI dependencies: the service container and bearer-token scopes."""
+"""FastAPI dependencies: the services a router may use, and bearer-token scopes.
+
+The composition root hands :func:`cti.http.app.create_http_app` one
+:class:`HttpServices`; routers ask for the single service they need through the
+``...Dep`` aliases below and never see the container.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
 
+from cti.acd.service import HotlineRouter
+from cti.agents.service import AgentService
+from cti.agents.state import AgentStateTracker
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal, authenticate
-from cti.http.errors import ApiError
-
-if TYPE_CHECKING:
-    from cti.app import Container
-
+from cti.calls.live import LiveCalls
+from cti.clock import Clock
+from cti.customers.phones import PhoneNormalizer
+from cti.errors import Forbidden, Unauthorized
+from cti.metrics import Metrics
+from cti.readiness import Readiness
+from cti.screenpop.hub import ScreenPopHub
+from cti.settings import Settings
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def get_container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+@dataclass(frozen=True, slots=True)
+class HttpServices:
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    sessions: async_sessionmaker[AsyncSession]
+    phones: PhoneNormalizer
+    readiness: Readiness
+    live_calls: LiveCalls
+    agents: AgentService
+    agent_states: AgentStateTracker
+    hotline: HotlineRouter
+    screenpop: ScreenPopHub
 
 
-ContainerDep = Annotated["Container", Depends(get_container)]
+def services_of(conn: HTTPConnection) -> HttpServices:
+    services: HttpServices = conn.app.state.services
+    return services
+
+
+def _settings(conn: HTTPConnection) -> Settings:
+    return services_of(conn).settings
+
+
+def _clock(conn: HTTPConnection) -> Clock:
+    return services_of(conn).clock
+
+
+def _metrics(conn: HTTPConnection) -> Metrics:
+    return services_of(conn).metrics
+
+
+def _sessions(conn: HTTPConnection) -> async_sessionmaker[AsyncSession]:
+    return services_of(conn).sessions
+
+
+def _phones(conn: HTTPConnection) -> PhoneNormalizer:
+    return services_of(conn).phones
+
+
+def _readiness(conn: HTTPConnection) -> Readiness:
+    return services_of(conn).readiness
+
+
+def _live_calls(conn: HTTPConnection) -> LiveCalls:
+    return services_of(conn).live_calls
+
+
+def _agents(conn: HTTPConnection) -> AgentService:
+    return services_of(conn).agents
+
+
+def _agent_states(conn: HTTPConnection) -> AgentStateTracker:
+    return services_of(conn).agent_states
+
+
+def _hotline(conn: HTTPConnection) -> HotlineRouter:
+    return services_of(conn).hotline
+
+
+def _screenpop(conn: HTTPConnection) -> ScreenPopHub:
+    return services_of(conn).screenpop
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+ClockDep = Annotated[Clock, Depends(_clock)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+SessionMakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
+PhonesDep = Annotated[PhoneNormalizer, Depends(_phones)]
+ReadinessDep = Annotated[Readiness, Depends(_readiness)]
+LiveCallsDep = Annotated[LiveCalls, Depends(_live_calls)]
+AgentServiceDep = Annotated[AgentService, Depends(_agents)]
+AgentStatesDep = Annotated[AgentStateTracker, Depends(_agent_states)]
+HotlineDep = Annotated[HotlineRouter, Depends(_hotline)]
+ScreenPopDep = Annotated[ScreenPopHub, Depends(_screenpop)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    container = get_container(request)
-    async with container.sessions() as session:
+    async with services_of(request).sessions() as session:
         yield session
 
 
@@ -40,27 +121,37 @@ def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(
-            401, "missing bearer token (Authorization: Bearer <token>)", headers=_CHALLENGE
+        raise Unauthorized(
+            "missing bearer token (Authorization: Bearer <token>)", headers=_CHALLENGE
         )
     return token.strip()
 
 
+async def principal_of(sessions: async_sessionmaker[AsyncSession], token: str) -> Principal | None:
+    async with sessions() as session:
+        return await authenticate(session, token)
+
+
 async def principal_from_token(request: Request, token: str) -> Principal:
-    container = get_container(request)
-    async with container.sessions() as session:
-        principal = await authenticate(session, token)
+    principal = await principal_of(services_of(request).sessions, token)
     if principal is None:
-        raise ApiError(401, "invalid or revoked token", headers=_CHALLENGE)
+        raise Unauthorized("invalid or revoked token", headers=_CHALLENGE)
     return principal
 
 
-def require_scope(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
+def require_any(*scopes: Scope) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency: a valid token carrying at least one of ``scopes``."""
+
     async def dependency(request: Request) -> Principal:
         principal = await principal_from_token(request, bearer_token(request))
-        if not principal.has(scope):
-            raise ApiError(403, f"token {principal.name!r} lacks scope {scope.value!r}")
+        if not any(principal.has(s) for s in scopes):
+            wanted = " or ".join(repr(s.value) for s in scopes)
+            raise Forbidden(f"token {principal.name!r} lacks scope {wanted}")
         return principal
 
-    dependency.__name__ = f"require_{scope.name.lower()}"
+    dependency.__name__ = "require_" + "_or_".join(s.name.lower() for s in scopes)
     return dependency
+
+
+def require_scope(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
+    return require_any(scope)

@@ -1,4 +1,8 @@
-"""Every error leaves the API as JSON: ``{"error": <code>, "message": <text>}``."""
+"""Every error leaves the API as JSON: ``{"error": <code>, "message": <text>}``.
+
+This is the one place a :class:`cti.errors.DomainError` becomes an HTTP
+response; routers never catch.
+"""
 
 from __future__ import annotations
 
@@ -7,52 +11,57 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    416: "range_not_satisfiable",
-    422: "invalid_input",
-    429: "too_many_requests",
-    502: "bad_gateway",
-    503: "unavailable",
-    504: "gateway_timeout",
+from cti.errors import CODES, DomainError
+
+
+class ErrorOut(BaseModel):
+    """The body of every error response."""
+
+    error: str
+    message: str
+    details: Any = None
+
+
+_DESCRIPTIONS = {
+    401: "no token, or an invalid or revoked one",
+    403: "the token lacks the scope, or may act for another agent only",
+    404: "not found",
+    409: "conflicts with the current state",
+    413: "the body is too large",
+    422: "invalid input",
+    502: "Asterisk refused the action",
+    503: "a part the service depends on is unavailable; try again",
+    504: "Asterisk did not answer in time",
 }
 
 
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        details: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.details = details
-        self.headers = headers
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the error statuses a route can return."""
+    return {
+        status: {"model": ErrorOut, "description": _DESCRIPTIONS.get(status, CODES[status])}
+        for status in statuses
+    }
 
 
-def error_body(status: int, message: str, details: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": _CODES.get(status, "error"), "message": message}
+def error_body(
+    status: int, message: str, details: Any = None, code: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": code or CODES.get(status, "error"), "message": message}
     if details is not None:
         body["details"] = details
     return body
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse(
-            error_body(exc.status, exc.message, exc.details), exc.status, headers=exc.headers
+            error_body(exc.status, exc.message, exc.details, exc.code),
+            exc.status,
+            headers=exc.headers,
         )
 
     @app.exception_handler(StarletteHTTPException)

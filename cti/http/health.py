@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from cti.http.deps import ContainerDep
+from cti.http.deps import MetricsDep, ReadinessDep
 
 router = APIRouter(tags=["health"])
 
@@ -14,9 +14,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="AMI logged in and database reachable")
-async def readyz(container: ContainerDep) -> JSONResponse:
-    checks = await container.readiness()
+@router.get(
+    "/readyz",
+    summary="AMI logged in and database reachable",
+    responses={503: {"description": "not ready; `reason` says why"}},
+)
+async def readyz(readiness: ReadinessDep) -> JSONResponse:
+    checks = await readiness.checks()
     ready = all(c["ok"] for c in checks.values())
     reasons = [f"{name}: {c['reason']}" for name, c in checks.items() if not c["ok"]]
     body = {"status": "ready" if ready else "not ready", "checks": checks}
@@ -26,5 +30,5 @@ async def readyz(container: ContainerDep) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
-async def metrics(container: ContainerDep) -> Response:
-    return Response(generate_latest(container.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(metrics: MetricsDep) -> Response:
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

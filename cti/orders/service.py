@@ -26,7 +26,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.customers.models import Customer, CustomerPhone, Order
-from cti.customers.phones import normalize
+from cti.customers.phones import PhoneNormalizer
+from cti.errors import InvalidInput
 from cti.orders.schemas import ImportReport, OrderIn, OrderLine, OrderOut, RejectedLine
 
 #: Lines per transaction in bulk imports.
@@ -39,7 +40,7 @@ MAX_LINE_BYTES = 256 * 1024
 _IN_CHUNK = 900
 
 
-class LineError(ValueError):
+class LineError(InvalidInput):
     """A line or order that cannot be imported; the message says why."""
 
 
@@ -76,21 +77,14 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts) or "invalid order"
 
 
-class PhoneNormalizer:
-    """Normalizes customer phones, remembering answers (imports repeat customers)."""
+class OrderPhones:
+    """A customer's phone as the orders table keys it, or :class:`LineError` with why not."""
 
-    def __init__(self, region: str = "CN", cache_size: int = 200_000) -> None:
-        self._region = region
-        self._cache: dict[str, str | None] = {}
-        self._cache_size = cache_size
+    def __init__(self, phones: PhoneNormalizer) -> None:
+        self._phones = phones
 
     def __call__(self, raw: str) -> str:
-        e164 = self._cache.get(raw, "")
-        if e164 == "":
-            e164 = normalize(raw, self._region).e164
-            if len(self._cache) >= self._cache_size:
-                self._cache.clear()
-            self._cache[raw] = e164
+        e164 = self._phones.e164(raw)
         if e164 is None:
             raise LineError(f"customer.phone: {raw!r} is not a valid phone number")
         return e164
@@ -354,12 +348,12 @@ class OrderImport:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        region: str = "CN",
+        phones: PhoneNormalizer,
         batch_size: int = BATCH_SIZE,
         on_progress: Callable[[ImportReport], None] | None = None,
     ) -> None:
         self.sessions = sessions
-        self.phones = PhoneNormalizer(region)
+        self.phones = OrderPhones(phones)
         self.batch_size = batch_size
         self.on_progress = on_progress
         self.report = ImportReport()

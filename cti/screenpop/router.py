@@ -7,7 +7,7 @@ import contextlib
 import json
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
@@ -15,13 +15,22 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
+from cti.agents.state import AgentStateTracker
 from cti.auth.scopes import Scope
-from cti.auth.tokens import Principal, authenticate
+from cti.auth.tokens import Principal
 from cti.calls.models import CallRecord
-from cti.http.deps import ContainerDep, SessionDep, require_scope
-
-if TYPE_CHECKING:
-    from cti.app import Container
+from cti.http.deps import (
+    AgentStatesDep,
+    ClockDep,
+    LiveCallsDep,
+    ScreenPopDep,
+    SessionDep,
+    SessionMakerDep,
+    SettingsDep,
+    principal_of,
+    require_scope,
+)
+from cti.http.errors import error_responses
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 AUTH_TIMEOUT_S = 10.0
@@ -34,16 +43,14 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
 
 
-async def _principal(container: Container, token: str) -> Principal | None:
-    async with container.sessions() as session:
-        return await authenticate(session, token)
-
-
 async def _authenticate_ws(
-    ws: WebSocket, token: str | None, last_event_id: int | None, scope: Scope
+    ws: WebSocket,
+    sessions: SessionMakerDep,
+    token: str | None,
+    last_event_id: int | None,
+    scope: Scope,
 ) -> tuple[Principal, int | None] | None:
     """Token from the query string, or from the first message ``{"token": ...}``."""
-    container: Container = ws.app.state.container
     if token is None:
         await ws.accept()
         try:
@@ -60,7 +67,7 @@ async def _authenticate_ws(
         accepted = True
     else:
         accepted = False
-    principal = await _principal(container, token) if token else None
+    principal = await principal_of(sessions, token) if token else None
     if principal is None:
         await _refuse(ws, CLOSE_UNAUTHORIZED, "invalid or revoked token", accepted)
         return None
@@ -87,16 +94,18 @@ async def _refuse(ws: WebSocket, code: int, message: str, accepted: bool = True)
 
 @router.websocket("/ws/agent")
 async def ws_agent(
-    ws: WebSocket, token: str | None = None, last_event_id: int | None = None
+    ws: WebSocket,
+    hub: ScreenPopDep,
+    sessions: SessionMakerDep,
+    token: str | None = None,
+    last_event_id: int | None = None,
 ) -> None:
-    container: Container = ws.app.state.container
-    auth = await _authenticate_ws(ws, token, last_event_id, Scope.AGENT)
+    auth = await _authenticate_ws(ws, sessions, token, last_event_id, Scope.AGENT)
     if auth is None:
         return
     principal, last_event_id = auth
     ext = principal.agent_extension
     assert ext is not None
-    hub = container.screenpop
     sub, backlog, gap = hub.subscribe(ext, last_event_id)
     try:
         hello = {"type": "hello", "extension": ext, "last_id": hub.last_id, "gap": gap}
@@ -139,19 +148,24 @@ async def _pump(ws: WebSocket, queue: asyncio.Queue[str | None]) -> None:
 
 
 @router.websocket("/ws/supervisor")
-async def ws_supervisor(ws: WebSocket, token: str | None = None) -> None:
+async def ws_supervisor(
+    ws: WebSocket,
+    hub: ScreenPopDep,
+    sessions: SessionMakerDep,
+    live_calls: LiveCallsDep,
+    agent_states: AgentStatesDep,
+    token: str | None = None,
+) -> None:
     """Live calls and agent states: a snapshot, then every change."""
-    container: Container = ws.app.state.container
-    auth = await _authenticate_ws(ws, token, None, Scope.STATS_READ)
+    auth = await _authenticate_ws(ws, sessions, token, None, Scope.STATS_READ)
     if auth is None:
         return
-    hub = container.screenpop
     sub = hub.subscribe_supervisor()
     try:
         snapshot = {
             "type": "snapshot",
-            "calls": [c.model_dump(mode="json") for c in container.live_calls()],
-            "agents": container_agent_states(container),
+            "calls": [c.model_dump(mode="json") for c in live_calls.all()],
+            "agents": agent_state_list(agent_states),
         }
         await ws.send_text(json.dumps(snapshot, ensure_ascii=False, default=str))
         await _pump(ws, sub.queue)
@@ -159,10 +173,7 @@ async def ws_supervisor(ws: WebSocket, token: str | None = None) -> None:
         hub.unsubscribe(sub)
 
 
-def container_agent_states(container: Container) -> list[dict[str, Any]]:
-    states = getattr(container, "agent_states", None)
-    if states is None:
-        return []
+def agent_state_list(states: AgentStateTracker) -> list[dict[str, Any]]:
     return [
         {
             "interface": s.interface,
@@ -193,13 +204,14 @@ AgentPrincipal = Annotated[Principal, Depends(require_scope(Scope.AGENT))]
     "/api/v1/desk/stats",
     response_model=DeskStats,
     summary="The calling agent's own answered calls and talk time today (agent token)",
+    responses=error_responses(401, 403),
 )
 async def desk_stats(
-    who: AgentPrincipal, container: ContainerDep, session: SessionDep
+    who: AgentPrincipal, settings: SettingsDep, clock: ClockDep, session: SessionDep
 ) -> DeskStats:
     ext = who.agent_extension or ""
-    tz = ZoneInfo(container.settings.timezone)
-    today = datetime.now(tz).date()
+    tz = ZoneInfo(settings.timezone)
+    today = clock.now().astimezone(tz).date()
     start = datetime.combine(today, time(0), tz)
     end = start + timedelta(days=1)
     agents = [ext, f"PJSIP/{ext}", f"SIP/{ext}", f"Local/{ext}"]

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
-from cti.http.deps import ContainerDep, SessionDep, bearer_token, principal_from_token
-from cti.http.errors import ApiError
+from cti.errors import Forbidden, NotFound
+from cti.http.deps import PhonesDep, SessionDep, require_any
+from cti.http.errors import error_responses
 from cti.tickets.schemas import (
     CallNoteIn,
     CallNoteOut,
@@ -24,7 +24,6 @@ from cti.tickets.schemas import (
     TicketType,
 )
 from cti.tickets.service import (
-    TicketError,
     TicketFilter,
     add_comment,
     call_notes,
@@ -35,20 +34,13 @@ from cti.tickets.service import (
     update_ticket,
 )
 
-router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
-notes_router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
-
-
-def require_any(*scopes: Scope) -> Callable[[Request], Awaitable[Principal]]:
-    async def dependency(request: Request) -> Principal:
-        principal = await principal_from_token(request, bearer_token(request))
-        if not any(principal.has(s) for s in scopes):
-            wanted = " or ".join(repr(s.value) for s in scopes)
-            raise ApiError(403, f"token {principal.name!r} lacks scope {wanted}")
-        return principal
-
-    dependency.__name__ = "require_" + "_or_".join(s.name.lower() for s in scopes)
-    return dependency
+router = APIRouter(
+    prefix="/api/v1/tickets", tags=["tickets"], responses=error_responses(401, 403, 422)
+)
+notes_router = APIRouter(
+    prefix="/api/v1/calls", tags=["calls"], responses=error_responses(401, 403, 422)
+)
+_MISSING = error_responses(404)
 
 
 Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT))]
@@ -69,15 +61,10 @@ def _out(ticket: object) -> TicketOut:
 
 @router.post("", response_model=TicketDetailOut, status_code=201, summary="Open a ticket")
 async def ticket_create(
-    body: TicketIn, who: Desk, container: ContainerDep, session: SessionDep
+    body: TicketIn, who: Desk, phones: PhonesDep, session: SessionDep
 ) -> TicketDetailOut:
-    try:
-        async with session.begin():
-            ticket = await create_ticket(
-                session, body, actor(who), container.settings.default_region
-            )
-    except TicketError as exc:
-        raise ApiError(exc.status, str(exc)) from None
+    async with session.begin():
+        ticket = await create_ticket(session, body, actor(who), phones.region)
     return TicketDetailOut.model_validate(await get_ticket(session, ticket.id))
 
 
@@ -123,11 +110,16 @@ async def callbacks(
     return TicketPage(items=[_out(t) for t in items], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{ticket_id}", response_model=TicketDetailOut, summary="One ticket with its events")
+@router.get(
+    "/{ticket_id}",
+    response_model=TicketDetailOut,
+    summary="One ticket with its events",
+    responses=_MISSING,
+)
 async def ticket_detail(ticket_id: TicketId, _: Desk, session: SessionDep) -> TicketDetailOut:
     ticket = await get_ticket(session, ticket_id)
     if ticket is None:
-        raise ApiError(404, f"no ticket {ticket_id}")
+        raise NotFound(f"no ticket {ticket_id}")
     return TicketDetailOut.model_validate(ticket)
 
 
@@ -136,6 +128,7 @@ async def ticket_detail(ticket_id: TicketId, _: Desk, session: SessionDep) -> Ti
     response_model=TicketDetailOut,
     summary="Change status, assignee, due time, title or description",
     description="Scope tickets:write; an agent token may change tickets assigned to itself.",
+    responses=_MISSING,
 )
 async def ticket_patch(
     ticket_id: TicketId, body: TicketPatch, who: Desk, session: SessionDep
@@ -143,9 +136,9 @@ async def ticket_patch(
     async with session.begin():
         ticket = await get_ticket(session, ticket_id)
         if ticket is None:
-            raise ApiError(404, f"no ticket {ticket_id}")
+            raise NotFound(f"no ticket {ticket_id}")
         if not who.has(Scope.TICKETS_WRITE) and ticket.assignee != who.agent_extension:
-            raise ApiError(403, "an agent may change only tickets assigned to itself")
+            raise Forbidden("an agent may change only tickets assigned to itself")
         await update_ticket(session, ticket, body, actor(who))
     return TicketDetailOut.model_validate(await get_ticket(session, ticket_id))
 
@@ -155,6 +148,7 @@ async def ticket_patch(
     response_model=TicketEventOut,
     status_code=201,
     summary="Add a comment",
+    responses=_MISSING,
 )
 async def ticket_comment(
     ticket_id: TicketId, body: CommentIn, who: Desk, session: SessionDep
@@ -162,7 +156,7 @@ async def ticket_comment(
     async with session.begin():
         ticket = await get_ticket(session, ticket_id)
         if ticket is None:
-            raise ApiError(404, f"no ticket {ticket_id}")
+            raise NotFound(f"no ticket {ticket_id}")
         ev = await add_comment(session, ticket, body.body, actor(who))
     return TicketEventOut.model_validate(ev)
 

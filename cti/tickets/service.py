@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from cti.customers.models import Order
 from cti.customers.service import find_by_phone
+from cti.errors import InvalidInput
 from cti.tickets.models import CallNote, Ticket, TicketEvent
 from cti.tickets.schemas import (
     CallNoteIn,
@@ -27,12 +28,8 @@ from cti.tickets.schemas import (
 )
 
 
-class TicketError(ValueError):
+class TicketError(InvalidInput):
     """A ticket request that cannot be done (the message says why)."""
-
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def now_utc() -> datetime:

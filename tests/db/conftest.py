@@ -6,8 +6,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cti.app import Container, running
+from cti.app import running
 from cti.auth.tokens import create_token
+from cti.container import Container
 from cti.http.app import create_http_app
 from cti.settings import Settings
 
@@ -23,7 +24,7 @@ async def container(database_url: str, tmp_path: Path) -> AsyncIterator[Containe
 
 @pytest.fixture
 async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_http_app(container)
+    app = create_http_app(container.http_services())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://cti.test") as c:
         yield c

@@ -22,7 +22,7 @@ from cti.ami.protocol import (
     AmiConnectionLost,
     Headers,
 )
-from cti.app import Container
+from cti.container import Container
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
 
@@ -347,7 +347,7 @@ async def test_logout_also_leaves_queues_joined_elsewhere(
     """A member added by hand to a queue outside its skills is removed from it too."""
     await put_agent(client, admin, skills=["vip"])
     for msg in trace("agent_states.ami"):
-        container.on_ami_event(msg)
+        container.pipeline.on_ami_event(msg)
         if msg.get("Event") == "QueueMemberAdded":
             break
     await client.post("/api/v1/agents/1001/logout", headers=bearer(admin))
@@ -466,11 +466,11 @@ async def test_list_shows_live_state_from_ami_events(
     await put_agent(client, admin)
     await put_agent(client, admin, ext="1002", name="李娜")
     heard: list[AgentStateChanged] = []
-    container.agent_listeners.append(heard.append)
+    container.bus.subscribe(AgentStateChanged, heard.append)
     msgs = trace("agent_states.ami")
     pause = next(m for m in msgs if m.get("Event") == "QueueMemberPause")
     for msg in msgs[: msgs.index(pause) + 1]:
-        container.on_ami_event(msg)
+        container.pipeline.on_ami_event(msg)
     r = await client.get("/api/v1/agents", headers=bearer(admin))
     one, two = r.json()["items"]
     assert one["state"] == "paused" and one["paused_reason"] == "lunch"
@@ -485,7 +485,7 @@ async def test_list_shows_live_state_from_ami_events(
     ]
     # ... the rest of the recording: two calls, then a logout
     for msg in msgs[msgs.index(pause) + 1 :]:
-        container.on_ami_event(msg)
+        container.pipeline.on_ami_event(msg)
     r = await client.get("/api/v1/agents/1001", headers=bearer(admin))
     assert r.json()["state"] == "logged_out" and r.json()["calls_taken"] == 0
     assert heard[-1].state.value == "logged_out"
@@ -500,11 +500,11 @@ async def test_resync_rebuilds_the_state(
     members = [
         m for m in trace("agent_states.paused.snapshot.ami") if m.get("Event") == "QueueMember"
     ]
-    container.on_resync(ResyncSnapshot([], [], members, [], []))
+    container.pipeline.on_resync(ResyncSnapshot([], [], members, [], []))
     r = await client.get("/api/v1/agents/1001", headers=bearer(admin))
     body = r.json()
     assert (body["state"], body["paused_reason"]) == ("paused", "lunch")
     assert body["queues"][0]["logged_in_since"] is not None
-    container.on_resync(ResyncSnapshot([], [], [], [], []))
+    container.pipeline.on_resync(ResyncSnapshot([], [], [], [], []))
     r = await client.get("/api/v1/agents/1001", headers=bearer(admin))
     assert r.json()["state"] == "logged_out"

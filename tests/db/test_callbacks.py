@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cti.app import Container
+from cti.container import Container
 from cti.tickets.schemas import TicketType
 from cti.tickets.service import TicketFilter, list_tickets
 from ivr.voicemail import Voicemail
@@ -43,7 +43,7 @@ async def callbacks(container: Container) -> list[object]:
 
 
 async def test_voicemail_becomes_a_callback_ticket(container: Container) -> None:
-    await container.on_voicemail(MESSAGE)
+    await container.bus.deliver(MESSAGE)
     [ticket] = await callbacks(container)
     assert ticket.caller_number == "13812345678"  # type: ignore[attr-defined]
     assert ticket.recording_path == MESSAGE.recording_path  # type: ignore[attr-defined]
@@ -51,13 +51,14 @@ async def test_voicemail_becomes_a_callback_ticket(container: Container) -> None
 
 
 async def test_callback_survives_a_database_outage(container: Container) -> None:
-    real = container.session_maker
-    container.session_maker = DownFor(real, 2)  # type: ignore[assignment]
-    await container.on_voicemail(MESSAGE)  # does not raise: the AGI call ends normally
-    assert len(container.pending_callbacks) == 1
-    await container.retry_callbacks()  # still down
-    assert len(container.pending_callbacks) == 1
-    await container.retry_callbacks()  # back
-    assert not container.pending_callbacks
-    container.session_maker = real
+    outbox = container.callbacks
+    real = outbox.sessions
+    outbox.sessions = DownFor(real, 2)  # type: ignore[assignment]
+    await container.bus.deliver(MESSAGE)  # does not raise: the AGI call ends normally
+    assert len(outbox.pending) == 1
+    await outbox.retry()  # still down
+    assert len(outbox.pending) == 1
+    await outbox.retry()  # back
+    assert not outbox.pending
+    outbox.sessions = real
     assert len(await callbacks(container)) == 1

@@ -13,19 +13,25 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cti.agents.state import AgentStateTracker
 from cti.ami.codec import AmiDecoder
-from cti.app import Container
+from cti.bus import EventBus
+from cti.calls import subscribers as calls_subscribers
 from cti.calls.models import CallRecord
 from cti.calls.writer import CallRecordWriter
+from cti.container import Container
+from cti.pipeline import EventPipeline
 from cti.tracking.replay import replay
+from cti.tracking.tracker import CallTracker
 
 TRACES = Path(__file__).resolve().parent.parent / "fixtures" / "traces"
 
 
-def feed_trace(container: Container, name: str) -> None:
+def feed_trace(container: Container | EventPipeline, name: str) -> None:
+    pipeline = container if isinstance(container, EventPipeline) else container.pipeline
     decoder = AmiDecoder()
     for msg in decoder.feed((TRACES / name).read_bytes()):
-        container.on_ami_event(msg)
+        pipeline.on_ami_event(msg)
 
 
 def expected(name: str) -> dict[str, dict[str, Any]]:
@@ -104,17 +110,19 @@ class FlakySessions:
 async def test_database_outage_loses_no_call_and_never_blocks(container: Container) -> None:
     flaky = FlakySessions(container.session_maker, failures=3)
     writer = CallRecordWriter(flaky, retry_min=0.01, retry_max=0.05)  # type: ignore[arg-type]
-    container.writer = writer
+    bus = EventBus()
+    calls_subscribers.register(bus, writer, container.metrics)
+    pipeline = EventPipeline(CallTracker(), AgentStateTracker(), bus, container.metrics)
     writer.start()
     try:
-        feed_trace(container, "concurrent.ami")  # returns at once: the AMI path never waits
+        feed_trace(pipeline, "concurrent.ami")  # returns at once: the AMI path never waits
         want = expected("concurrent.ami")
         assert writer.pending == len(want)
         async with asyncio.timeout(30):
             await writer.flush()
         assert writer.failures == 3 and writer.last_error is None
         # A replayed trace (e.g. resent after a reconnect) does not duplicate calls.
-        feed_trace(container, "concurrent.ami")
+        feed_trace(pipeline, "concurrent.ami")
         async with asyncio.timeout(30):
             await writer.flush()
     finally:

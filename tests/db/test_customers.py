@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from cti.app import Container
+from cti.container import Container
 from cti.customers.service import (
     CustomerError,
     OrderData,

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from cti.app import Container
+from cti.container import Container
 from cti.customers.models import Customer, CustomerPhone, Order
 from cti.customers.service import find_by_phone
 

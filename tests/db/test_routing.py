@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,9 +17,10 @@ import pytest
 from cti.acd.decision import Action
 from cti.acd.service import HotlineRouter
 from cti.acd.settings import AcdSettings, HotlineSettings
-from cti.app import Container
+from cti.container import Container
 from cti.customers.service import OrderData, record_answered, upsert_customer, upsert_order
 from cti.db.engine import create_engine, session_factory
+from cti.http.app import create_http_app
 from ivr.fastagi import FastAgiServer
 from ivr.hotline import hotline_app
 
@@ -144,18 +146,18 @@ async def test_last_agent_is_preferred_when_available(container: Container) -> N
     assert busy.priority == 5
 
 
-async def test_closed_and_holiday_go_to_voicemail(
-    container: Container, client: httpx.AsyncClient, make_token: Any
-) -> None:
+async def test_closed_and_holiday_go_to_voicemail(container: Container, make_token: Any) -> None:
     await _seed(container)
     sunday = router(container, clock=lambda: NOW - timedelta(days=1))
     closed = await sunday.decide(env(VIP_BY_SPEND))
     assert (closed.action, closed.reason) == (Action.VOICEMAIL, "closed")
     assert closed.channel_variables()["CTI_ACTION"] == "voicemail"
 
-    # The API's write is seen at once by the router the container owns.
-    container.hotline = router(container, settings=AcdSettings(calendar_ttl=3600))
-    assert (await container.hotline.decide(env(VIP_BY_SPEND))).action is Action.QUEUE
+    # The API's write is seen at once by the router the HTTP layer was given.
+    hotline = router(container, settings=AcdSettings(calendar_ttl=3600))
+    assert (await hotline.decide(env(VIP_BY_SPEND))).action is Action.QUEUE
+    app = create_http_app(dataclasses.replace(container.http_services(), hotline=hotline))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cti.test")
     headers = {"Authorization": f"Bearer {await make_token('agents:write')}"}
     r = await client.put(
         "/api/v1/hotlines/hotline/holidays/2026-11-23",
@@ -163,13 +165,14 @@ async def test_closed_and_holiday_go_to_voicemail(
         headers=headers,
     )
     assert r.status_code == 201
-    holiday = await container.hotline.decide(env(VIP_BY_SPEND))
+    holiday = await hotline.decide(env(VIP_BY_SPEND))
     assert (holiday.action, holiday.reason) == (Action.VOICEMAIL, "holiday")
     assert holiday.notes["day"] == "店庆"
     assert holiday.notes["tier"] == "vip"
     r = await client.delete("/api/v1/hotlines/hotline/holidays/2026-11-23", headers=headers)
     assert r.status_code == 204
-    assert (await container.hotline.decide(env(VIP_BY_SPEND))).action is Action.QUEUE
+    assert (await hotline.decide(env(VIP_BY_SPEND))).action is Action.QUEUE
+    await client.aclose()
 
 
 async def test_make_up_working_day_opens_the_weekend(container: Container) -> None:

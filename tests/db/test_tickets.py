@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from cti.app import Container
+from cti.container import Container
 from cti.tickets.service import create_callback_ticket
 
 

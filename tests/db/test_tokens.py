@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from cti.app import Container
 from cti.auth.models import ApiToken
 from cti.auth.tokens import revoke_token
+from cti.container import Container
 
 
 async def test_missing_token_is_401_json(client: httpx.AsyncClient) -> None:

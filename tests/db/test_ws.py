@@ -16,7 +16,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from cti.ami.codec import AmiDecoder
-from cti.app import Container
+from cti.container import Container
 from cti.http.app import create_http_app
 from cti.tickets.schemas import TicketIn, TicketType
 from cti.tickets.service import create_ticket
@@ -41,7 +41,11 @@ def free_port() -> int:
 async def server(container: Container) -> AsyncIterator[str]:
     port = free_port()
     config = uvicorn.Config(
-        create_http_app(container), host="127.0.0.1", port=port, lifespan="off", log_level="error"
+        create_http_app(container.http_services()),
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="error",
     )
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())
@@ -66,7 +70,7 @@ async def until(ws: ClientConnection, kind: str) -> dict[str, Any]:
 
 def feed(container: Container, msgs: list[Mapping[str, str]]) -> None:
     for msg in msgs:
-        container.on_ami_event(msg)
+        container.pipeline.on_ami_event(msg)
 
 
 async def seed_customer(container: Container, client: Any, make_token: Any) -> int:

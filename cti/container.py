@@ -1,0 +1,139 @@
+"""The composition root: builds every piece from the settings and wires them. Nothing else.
+
+Starting and stopping the pieces is :mod:`cti.app`'s job. Each domain registers
+its own subscribers on the bus (``cti/<domain>/subscribers.py``); routers get
+the services they need through :mod:`cti.http.deps`, never this module.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from cti.acd import subscribers as acd_subscribers
+from cti.acd.service import HotlineRouter
+from cti.acd.settings import AcdSettings, load_acd_settings
+from cti.agents.config import AgentSettings
+from cti.agents.service import AgentService
+from cti.agents.state import AgentStateTracker
+from cti.ami.client import AmiClient
+from cti.bus import EventBus
+from cti.calls import subscribers as calls_subscribers
+from cti.calls.live import LiveCalls
+from cti.calls.writer import CallRecordWriter
+from cti.clock import SYSTEM_CLOCK, Clock
+from cti.customers import subscribers as customers_subscribers
+from cti.customers.phones import PhoneNormalizer
+from cti.db.engine import create_engine, session_factory
+from cti.http.deps import HttpServices
+from cti.metrics import Metrics
+from cti.pipeline import EventPipeline
+from cti.readiness import Readiness
+from cti.screenpop import subscribers as screenpop_subscribers
+from cti.screenpop.hub import ScreenPopHub
+from cti.screenpop.lookup import PopLookup
+from cti.settings import Settings, load_section
+from cti.tickets import subscribers as tickets_subscribers
+from cti.tickets.subscribers import CallbackOutbox
+from cti.tracking.tracker import CallTracker
+from ivr.fastagi import FastAgiServer
+from ivr.hotline import hotline_app
+from ivr.voicemail import voicemail_app
+
+
+def phone_normalizer(settings: Settings, acd: AcdSettings | None = None) -> PhoneNormalizer:
+    """The one normaliser: the service's region and the trunk's local area code."""
+    acd = acd if acd is not None else load_acd_settings()
+    return PhoneNormalizer(settings.default_region, acd.local_area_code)
+
+
+class Container:
+    """Every long-lived piece of one ``cti serve``, built once from the settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        acd: AcdSettings | None = None,
+        agent_settings: AgentSettings | None = None,
+    ) -> None:
+        acd = acd if acd is not None else load_acd_settings()
+        agent_settings = (
+            agent_settings
+            if agent_settings is not None
+            else load_section(AgentSettings, "CTI_AGENT_")
+        )
+        self.settings = settings
+        self.clock = clock
+        self.metrics = Metrics()
+        self.bus = EventBus(on_failure=self.metrics.subscriber_failed)
+        self.phones = phone_normalizer(settings, acd)
+        self.engine: AsyncEngine = create_engine(settings.effective_database_url)
+        self.session_maker: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+
+        self.tracker = CallTracker()
+        self.agent_states = AgentStateTracker(default_wrapup_s=agent_settings.wrapup_s)
+        self.pipeline = EventPipeline(self.tracker, self.agent_states, self.bus, self.metrics)
+        self.live_calls = LiveCalls(self.tracker, self.metrics.calls_active)
+
+        self.writer = CallRecordWriter(self.session_maker)
+        self.hotline = HotlineRouter(
+            self.session_maker,
+            acd,
+            region=settings.default_region,
+            availability=self.agent_states,
+        )
+        self.screenpop = ScreenPopHub(
+            PopLookup(self.session_maker, self.hotline.policy, settings.default_region)
+        )
+        self.callbacks = CallbackOutbox(self.session_maker, self.phones)
+
+        self.ami: AmiClient | None = None
+        if settings.ami_enabled:
+            self.ami = AmiClient(
+                settings,
+                on_event=self.pipeline.on_ami_event,
+                on_resync=self.pipeline.on_resync,
+            )
+        self.agents = AgentService(self.agent_states, lambda: self.ami, agent_settings)
+        self.readiness = Readiness(self.engine, settings.ami_enabled, lambda: self.ami)
+
+        self.agi: FastAgiServer | None = None
+        if settings.agi_enabled:
+            self.agi = FastAgiServer(
+                settings.agi_host,
+                settings.agi_port,
+                {
+                    "hotline": hotline_app(
+                        self.hotline.decide, settings.agi_deadline, on_decided=self.bus.publish
+                    ),
+                    "voicemail": voicemail_app(self.bus.deliver),
+                },
+            )
+
+        # Each domain hears what it needs; registration order is delivery order.
+        calls_subscribers.register(self.bus, self.writer, self.metrics)
+        customers_subscribers.register(self.writer, self.phones)
+        screenpop_subscribers.register(self.bus, self.screenpop)
+        acd_subscribers.register(self.bus, self.pipeline.annotate)
+        tickets_subscribers.register(self.bus, self.callbacks)
+
+    def sessions(self) -> AsyncSession:
+        """A new session (``async with container.sessions() as session``)."""
+        return self.session_maker()
+
+    def http_services(self) -> HttpServices:
+        """What the HTTP routers may use, and nothing more."""
+        return HttpServices(
+            settings=self.settings,
+            clock=self.clock,
+            metrics=self.metrics,
+            sessions=self.session_maker,
+            phones=self.phones,
+            readiness=self.readiness,
+            live_calls=self.live_calls,
+            agents=self.agents,
+            agent_states=self.agent_states,
+            hotline=self.hotline,
+            screenpop=self.screenpop,
+        )

@@ -1,0 +1,35 @@
+"""Domain events that cross domains, published once on the :mod:`cti.bus`.
+
+Call events from the tracker are :class:`cti.tracking.events.DomainEvent`;
+agent state changes are :class:`cti.agents.state.AgentStateChanged`. The ones
+here are raised by the FastAGI apps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cti.acd.decision import RoutingDecision
+
+
+@dataclass(frozen=True, slots=True)
+class Voicemail:
+    """A caller the hotline could not serve left a message (or hung up at the prompt)."""
+
+    uniqueid: str
+    linkedid: str | None
+    caller_number: str | None
+    caller_name: str | None
+    dnis: str | None
+    reason: str
+    recording_path: str | None
+    """Where Asterisk wrote the message (its own file system), with extension."""
+    left_message: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecided:
+    """The hotline AGI's routing decision for the channel ``uniqueid``."""
+
+    uniqueid: str
+    decision: RoutingDecision
