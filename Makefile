@@ -24,6 +24,7 @@ lint: venv
 	$(BIN)/ruff check cti ivr tests benchmarks migrations docker
 	$(BIN)/ruff format --check cti ivr tests benchmarks migrations docker
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: install lint
 	$(BIN)/pytest -q -p no:cacheprovider --durations=15

@@ -42,11 +42,11 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from cti.ami.codec import AmiDecoder  # noqa: E402
 from cti.ami.protocol import AmiProtocol  # noqa: E402
+from cti.api import create_http_app  # noqa: E402
 from cti.app import running  # noqa: E402
 from cti.auth.tokens import create_token  # noqa: E402
 from cti.container import Container  # noqa: E402
 from cti.customers.phones import PhoneNormalizer  # noqa: E402
-from cti.http.app import create_http_app  # noqa: E402
 from cti.orders.service import OrderImport, OrderPhones, parse_line, upsert_orders  # noqa: E402
 from cti.settings import Settings  # noqa: E402
 from cti.tracking.events import DomainEventType  # noqa: E402

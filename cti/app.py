@@ -17,9 +17,9 @@ from typing import Any
 
 import uvicorn
 
+from cti.api import create_http_app
 from cti.container import Container
 from cti.db.migrate import upgrade_async
-from cti.http.app import create_http_app
 from cti.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,15 +1,14 @@
 """Domain events that cross domains, published once on the :mod:`cti.bus`.
 
 Call events from the tracker are :class:`cti.tracking.events.DomainEvent`;
-agent state changes are :class:`cti.agents.state.AgentStateChanged`. The ones
-here are raised by the FastAGI apps.
+agent state changes are :class:`cti.agents.state.AgentStateChanged`; routing
+decisions are :class:`cti.acd.decision.RouteDecided`. The ones here are raised
+by the FastAGI apps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from cti.acd.decision import RoutingDecision
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +24,3 @@ class Voicemail:
     recording_path: str | None
     """Where Asterisk wrote the message (its own file system), with extension."""
     left_message: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RouteDecided:
-    """The hotline AGI's routing decision for the channel ``uniqueid``."""
-
-    uniqueid: str
-    decision: RoutingDecision

@@ -6,8 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from cti.acd.decision import RoutingDecision
-from cti.events import RouteDecided
+from cti.acd.decision import RouteDecided, RoutingDecision
 from ivr.fastagi import AgiSession
 
 log = logging.getLogger(__name__)

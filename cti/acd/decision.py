@@ -38,3 +38,11 @@ class RoutingDecision:
         if self.queue_timeout is not None:
             out["CTI_QUEUE_TIMEOUT"] = str(self.queue_timeout)
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecided:
+    """Published when the hotline AGI has decided where the channel ``uniqueid`` goes."""
+
+    uniqueid: str
+    decision: RoutingDecision

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from cti.acd.decision import RouteDecided
 from cti.bus import EventBus
-from cti.events import RouteDecided
 from cti.tracking.events import DomainEventType
 
 Annotate = Callable[[str, DomainEventType, dict[str, Any]], None]

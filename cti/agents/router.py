@@ -17,6 +17,7 @@ from cti.auth.tokens import Principal
 from cti.errors import Forbidden
 from cti.http.deps import (
     AgentServiceDep,
+    BearerCredentials,
     SessionDep,
     bearer_token,
     principal_from_token,
@@ -29,10 +30,10 @@ _ONE = error_responses(404, 422)
 _AMI = error_responses(404, 409, 422, 502, 503, 504)
 
 
-def _self_or(scope: Scope) -> Callable[[Request, str], Awaitable[Principal]]:
+def _self_or(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """``scope``, or an ``agent`` token bound to the ``{extension}`` of the path."""
 
-    async def dependency(request: Request, extension: str) -> Principal:
+    async def dependency(request: Request, extension: str, _: BearerCredentials) -> Principal:
         principal = await principal_from_token(request, bearer_token(request))
         if principal.has(scope):
             return principal

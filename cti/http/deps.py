@@ -1,6 +1,6 @@
 """FastAPI dependencies: the services a router may use, and bearer-token scopes.
 
-The composition root hands :func:`cti.http.app.create_http_app` one
+The composition root hands :func:`cti.api.create_http_app` one
 :class:`HttpServices`; routers ask for the single service they need through the
 ``...Dep`` aliases below and never see the container.
 """
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
@@ -117,6 +118,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerAuth",
+    description="An API token from `cti token create`, e.g. `Authorization: Bearer cti_...`",
+)
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
 def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -139,10 +148,12 @@ async def principal_from_token(request: Request, token: str) -> Principal:
     return principal
 
 
-def require_any(*scopes: Scope) -> Callable[[Request], Awaitable[Principal]]:
+def require_any(*scopes: Scope) -> Callable[..., Awaitable[Principal]]:
     """A dependency: a valid token carrying at least one of ``scopes``."""
 
-    async def dependency(request: Request) -> Principal:
+    async def dependency(request: Request, _: BearerCredentials) -> Principal:
+        # HTTPBearer only declares the scheme in the OpenAPI; the header is read here so
+        # a missing or malformed one gets our JSON 401, not FastAPI's.
         principal = await principal_from_token(request, bearer_token(request))
         if not any(principal.has(s) for s in scopes):
             wanted = " or ".join(repr(s.value) for s in scopes)
@@ -153,5 +164,5 @@ def require_any(*scopes: Scope) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
-def require_scope(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
+def require_scope(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     return require_any(scope)

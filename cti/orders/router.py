@@ -36,7 +36,7 @@ def _check_order_id(order_id: str) -> None:
     "/orders/{order_id}",
     response_model=OrderOut,
     summary="Create or update an order (idempotent; a newer stored copy is kept)",
-    responses={201: {"model": OrderOut, "description": "created"}},
+    responses={201: {"model": OrderOut, "description": "created"}, **error_responses(503)},
 )
 async def put_order(
     order_id: OrderId,

@@ -6,10 +6,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cti.api import create_http_app
 from cti.app import running
 from cti.auth.tokens import create_token
 from cti.container import Container
-from cti.http.app import create_http_app
 from cti.settings import Settings
 
 

@@ -17,10 +17,10 @@ import pytest
 from cti.acd.decision import Action
 from cti.acd.service import HotlineRouter
 from cti.acd.settings import AcdSettings, HotlineSettings
+from cti.api import create_http_app
 from cti.container import Container
 from cti.customers.service import OrderData, record_answered, upsert_customer, upsert_order
 from cti.db.engine import create_engine, session_factory
-from cti.http.app import create_http_app
 from ivr.fastagi import FastAgiServer
 from ivr.hotline import hotline_app
 

@@ -16,8 +16,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from cti.ami.codec import AmiDecoder
+from cti.api import create_http_app
 from cti.container import Container
-from cti.http.app import create_http_app
 from cti.tickets.schemas import TicketIn, TicketType
 from cti.tickets.service import create_ticket
 

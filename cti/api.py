@@ -1,4 +1,7 @@
-"""The FastAPI application; the composition root hands it the services routers may use."""
+"""The FastAPI application: every router, the error contract and the static pages.
+
+The composition root hands it the services routers may use (:class:`HttpServices`).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Imports every domain's models so Base.metadata is complete (Alembic, tests)."""
+"""Every domain's models in one place, so Base.metadata is complete (Alembic, tests)."""
 
 from cti.acd.models import HotlineDay
 from cti.agents.models import Agent
