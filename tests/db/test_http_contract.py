@@ -21,6 +21,7 @@ from cti.errors import (
     UpstreamFailed,
     UpstreamTimeout,
 )
+from cti.events import Voicemail
 
 
 def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -110,3 +111,17 @@ async def test_a_service_error_reaches_the_client_without_a_router_catching_it(
     assert r.status_code == 422
     assert r.json()["error"] == "invalid_input"
     assert "NO-SUCH-ORDER" in r.json()["message"]
+
+
+async def test_a_failing_subscriber_shows_in_metrics(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    def broken(_: object) -> None:
+        raise RuntimeError("bug")
+
+    container.bus.subscribe(Voicemail, broken, name="tickets.broken_probe")
+    await container.bus.deliver(
+        Voicemail("1.1", None, None, None, None, "closed", None, left_message=False)
+    )
+    body = (await client.get("/metrics")).text
+    assert 'cti_subscriber_failures_total{subscriber="tickets.broken_probe"} 1.0' in body
