@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -15,6 +16,8 @@ from cti.settings import Settings, SettingsError, load_section, load_settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from cti.jobs.models import Job
+
 app = typer.Typer(help="CTI hotline service for e-commerce call centres.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -22,6 +25,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 orders_app = typer.Typer(help="Orders from shop backends.", no_args_is_help=True)
 app.add_typer(orders_app, name="orders")
+jobs_app = typer.Typer(help="Durable jobs: callbacks, dialling, webhooks.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 
 EnvFile = Annotated[
     Path | None,
@@ -32,12 +37,14 @@ EnvFile = Annotated[
 def _settings(env_file: Path | None) -> Settings:
     from cti.acd.settings import load_acd_settings
     from cti.agents.config import AgentSettings
+    from cti.jobs.config import JobSettings
 
     try:
         settings = load_settings(env_file)
         # The other sections are read later by the composition root; check them now too.
         load_acd_settings()
         load_section(AgentSettings, "CTI_AGENT_")
+        load_section(JobSettings, "CTI_JOBS_")
         return settings
     except SettingsError as exc:
         typer.echo(f"cti: {exc}", err=True)
@@ -154,6 +161,95 @@ def token_revoke(
         typer.echo(f"cti: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"revoked token {name!r}")
+
+
+class JobStatusOption(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    dead = "dead"
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[
+        JobStatusOption | None, typer.Option("--status", help="only jobs in this state")
+    ] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="only jobs of this kind")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per job")] = False,
+    env_file: EnvFile = None,
+) -> None:
+    """List jobs, newest first; a failed job shows its last error."""
+    import json
+
+    from cti.jobs.models import JobStatus
+    from cti.jobs.service import list_jobs
+    from cti.jobs.spool import spool_dir, spooled_count
+
+    settings = _settings(env_file)
+    wanted = JobStatus(status.value) if status is not None else None
+
+    async def rows(session: AsyncSession) -> list[dict[str, Any]]:
+        found = await list_jobs(session, status=wanted, kind=kind, limit=limit)
+        return [_job_row(job) for job in found]
+
+    jobs = _in_transaction(settings, rows)
+    if as_json:
+        for row in jobs:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        typer.echo("id\tkind\tstatus\tattempts\trun_after\tkey\tlast_error")
+        for row in jobs:
+            typer.echo(
+                f"{row['id']}\t{row['kind']}\t{row['status']}\t"
+                f"{row['attempts']}/{row['max_attempts']}\t{row['run_after']}\t"
+                f"{row['key']}\t{row['last_error'] or '-'}"
+            )
+    waiting = spooled_count(spool_dir(settings.data_dir))
+    if waiting:
+        typer.echo(
+            f"{waiting} job(s) wait in {spool_dir(settings.data_dir)} for the database "
+            "(a running service moves them in)",
+            err=True,
+        )
+
+
+def _job_row(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "key": job.key,
+        "status": job.status,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "run_after": job.run_after.isoformat(timespec="seconds"),
+        "lease_owner": job.lease_owner,
+        "lease_expires_at": (
+            job.lease_expires_at.isoformat(timespec="seconds") if job.lease_expires_at else None
+        ),
+        "last_error": job.last_error,
+        "created_at": job.created_at.isoformat(timespec="seconds"),
+        "updated_at": job.updated_at.isoformat(timespec="seconds"),
+        "payload": job.payload,
+    }
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[int, typer.Argument(help="id of a dead job")], env_file: EnvFile = None
+) -> None:
+    """Give a dead job a fresh set of attempts, due now (once its cause is fixed)."""
+    from cti.clock import SYSTEM_CLOCK
+    from cti.jobs.service import requeue
+
+    async def retry(session: AsyncSession) -> bool:
+        return await requeue(session, job_id=job_id, now=SYSTEM_CLOCK.now()) is not None
+
+    if not _in_transaction(_settings(env_file), retry):
+        typer.echo(f"cti: no dead job {job_id}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"job {job_id} queued again")
 
 
 @app.command("record-trace")

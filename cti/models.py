@@ -6,6 +6,7 @@ from cti.auth.models import ApiToken
 from cti.calls.models import CallEventRecord, CallRecord
 from cti.customers.models import Customer, CustomerPhone, Order
 from cti.db.base import Base
+from cti.jobs.models import Job
 from cti.tickets.models import CallNote, Ticket, TicketEvent
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Customer",
     "CustomerPhone",
     "HotlineDay",
+    "Job",
     "Order",
     "Ticket",
     "TicketEvent",

@@ -1,0 +1,205 @@
+"""The job runner: one asyncio task that drains the spool, leases due jobs, runs handlers.
+
+A handler runs in the transaction that marks its job done, so a job whose
+effect is in our database (a callback ticket) and its completion commit
+together: a crash in between leaves neither, and the retry does it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.clock import Clock
+from cti.jobs.errors import InvalidJob, describe
+from cti.jobs.models import Job, JobStatus
+from cti.jobs.service import Backoff, complete, fail, hold, lease
+from cti.jobs.spool import JobSpool
+
+log = logging.getLogger(__name__)
+
+JobHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
+
+
+class LeaseLost(Exception):
+    """Another worker took the job back while its handler ran; this run is rolled back."""
+
+
+def default_owner() -> str:
+    """Names the worker in the table: host, process, and a tag telling restarts apart."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class JobRunner:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        clock: Clock,
+        handlers: Mapping[str, JobHandler] | None = None,
+        spool: JobSpool | None = None,
+        owner: str | None = None,
+        poll_interval: float = 1.0,
+        lease_seconds: float = 60.0,
+        batch: int = 20,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._handlers: dict[str, JobHandler] = dict(handlers or {})
+        self._spool = spool
+        self.owner = owner or default_owner()
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self.batch = batch
+        self.backoff = backoff or Backoff()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    def register(self, kind: str, handler: JobHandler) -> None:
+        if kind in self._handlers:
+            raise ValueError(f"a handler for job kind {kind!r} is already registered")
+        self._handlers[kind] = handler
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(self._handlers)
+
+    async def run_once(self) -> int:
+        """Drain the spool, then run up to ``batch`` due jobs; return how many ran.
+
+        Database errors are raised (the loop logs them and tries again later).
+        """
+        if self._spool is not None:
+            await self._spool.drain()
+        ran = 0
+        while ran < self.batch and not self._stopping.is_set():
+            job = await self._lease_one()
+            if job is None:
+                break
+            await self._run(job)
+            ran += 1
+        return ran
+
+    async def _lease_one(self) -> Job | None:
+        if not self._handlers:
+            return None
+        async with self._sessions() as session, session.begin():
+            jobs = await lease(
+                session,
+                owner=self.owner,
+                now=self._clock.now(),
+                lease_for=timedelta(seconds=self.lease_seconds),
+                kinds=self.kinds,
+                limit=1,
+            )
+        return jobs[0] if jobs else None
+
+    async def _run(self, job: Job) -> None:
+        handler = self._handlers[job.kind]
+        try:
+            async with self._sessions() as session, session.begin():
+                if not await hold(session, job_id=job.id, owner=self.owner):
+                    log.warning("job %d (%s): lease taken back before it ran", job.id, job.kind)
+                    return
+                # The handler must not outlive its lease, or a second worker could run it too.
+                async with asyncio.timeout(self.lease_seconds):
+                    await handler(session, dict(job.payload))
+                done = await complete(
+                    session, job_id=job.id, owner=self.owner, now=self._clock.now()
+                )
+                if not done:
+                    raise LeaseLost(f"job {job.id} was taken back while it ran")
+        except LeaseLost:
+            log.warning("job %d (%s): lease taken back while it ran; undone", job.id, job.kind)
+            return
+        except Exception as exc:
+            await self._failed(job, exc)
+            return
+        log.info("job %d (%s) done after %d attempt(s)", job.id, job.kind, job.attempts)
+
+    async def _failed(self, job: Job, exc: Exception) -> None:
+        error = describe(exc)
+        if isinstance(exc, TimeoutError):
+            error = f"{error} (handler ran past its lease of {self.lease_seconds:g} s)"
+        async with self._sessions() as session, session.begin():
+            after = await fail(
+                session,
+                job_id=job.id,
+                owner=self.owner,
+                error=error,
+                now=self._clock.now(),
+                backoff=self.backoff,
+                permanent=isinstance(exc, InvalidJob),
+            )
+        if after is None:
+            log.warning(
+                "job %d (%s) failed after its lease was taken back: %s", job.id, job.kind, error
+            )
+        elif after.status == JobStatus.DEAD.value:
+            log.error(
+                "job %d (%s) is dead after %d attempt(s): %s",
+                job.id,
+                job.kind,
+                after.attempts,
+                error,
+            )
+        else:
+            log.warning(
+                "job %d (%s) attempt %d failed, retry at %s: %s",
+                job.id,
+                job.kind,
+                after.attempts,
+                after.run_after.isoformat(timespec="seconds"),
+                error,
+            )
+
+    # --- the task -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("job runner already started")
+        self._stopping.clear()
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="jobs")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Let the running job finish (bounded by ``timeout``), then cancel."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(task)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _loop(self) -> None:
+        failing: str | None = None
+        while not self._stopping.is_set():
+            ran = 0
+            try:
+                ran = await self.run_once()
+                if failing is not None:
+                    log.info("job runner: database answers again")
+                    failing = None
+            except Exception as exc:
+                reason = describe(exc)
+                # One line per outage, not one per poll.
+                if failing is None:
+                    log.warning("job runner paused, will retry: %s", reason)
+                failing = reason
+            if ran < self.batch:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_interval):
+                        await self._stopping.wait()
