@@ -20,6 +20,7 @@ import uvicorn
 from cti.api import create_http_app
 from cti.container import Container
 from cti.db.migrate import upgrade_async
+from cti.jobs.service import count_jobs
 from cti.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,12 @@ async def _every_async(seconds: float, fn: Callable[[], Awaitable[None]]) -> Non
             log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
 
 
+async def update_job_gauges(container: Container) -> None:
+    async with container.sessions() as session:
+        counts = await count_jobs(session)
+    container.job_gauges.update(counts, container.spool.pending())
+
+
 @asynccontextmanager
 async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Container]:
     """Start every enabled part; stop them all, in reverse order, on exit."""
@@ -50,6 +57,8 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
         await upgrade_async(settings.effective_database_url)
     container = Container(settings)
     container.writer.start()
+    # Jobs run before the AGI listens: a spooled voicemail from the last run is written first.
+    container.jobs.start()
     agi_started = ami_started = False
     try:
         if container.agi is not None:
@@ -60,7 +69,9 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
             ami_started = True
         tickers = [
             asyncio.create_task(_every(1.0, container.pipeline.expire_wrapups), name="wrap-up"),
-            asyncio.create_task(_every_async(5.0, container.callbacks.retry), name="callbacks"),
+            asyncio.create_task(
+                _every_async(15.0, lambda: update_job_gauges(container)), name="job-gauges"
+            ),
         ]
         try:
             yield container
@@ -68,18 +79,19 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
             for ticker in tickers:
                 ticker.cancel()
             await asyncio.gather(*tickers, return_exceptions=True)
-            await container.callbacks.retry()
-            if container.callbacks.pending:
-                log.error(
-                    "stopping with %d callback tasks not written (database down)",
-                    len(container.callbacks.pending),
-                )
     finally:
         if ami_started and container.ami is not None:
             await container.ami.stop()
         if agi_started and container.agi is not None:
             await container.agi.stop()
         await container.bus.stop()
+        await container.jobs.stop()
+        if container.spool.pending():
+            log.warning(
+                "stopping with %d jobs spooled on disk (database down); "
+                "they are written at the next start",
+                container.spool.pending(),
+            )
         await container.screenpop.stop()
         await container.writer.stop()
         await container.engine.dispose()

@@ -25,6 +25,10 @@ from cti.customers import subscribers as customers_subscribers
 from cti.customers.phones import PhoneNormalizer
 from cti.db.engine import create_engine, session_factory
 from cti.http.deps import HttpServices
+from cti.jobs.config import JobSettings
+from cti.jobs.metrics import JobGauges
+from cti.jobs.runner import JobRunner
+from cti.jobs.spool import JobSpool, spool_dir
 from cti.metrics import Metrics
 from cti.pipeline import EventPipeline
 from cti.readiness import Readiness
@@ -33,7 +37,6 @@ from cti.screenpop.hub import ScreenPopHub
 from cti.screenpop.lookup import PopLookup
 from cti.settings import Settings, load_section
 from cti.tickets import subscribers as tickets_subscribers
-from cti.tickets.subscribers import CallbackOutbox
 from cti.tracking.tracker import CallTracker
 from ivr.fastagi import FastAgiServer
 from ivr.hotline import hotline_app
@@ -56,6 +59,7 @@ class Container:
         clock: Clock = SYSTEM_CLOCK,
         acd: AcdSettings | None = None,
         agent_settings: AgentSettings | None = None,
+        job_settings: JobSettings | None = None,
     ) -> None:
         acd = acd if acd is not None else load_acd_settings()
         agent_settings = (
@@ -63,6 +67,7 @@ class Container:
             if agent_settings is not None
             else load_section(AgentSettings, "CTI_AGENT_")
         )
+        jobs = job_settings if job_settings is not None else load_section(JobSettings, "CTI_JOBS_")
         self.settings = settings
         self.clock = clock
         self.metrics = Metrics()
@@ -86,7 +91,22 @@ class Container:
         self.screenpop = ScreenPopHub(
             PopLookup(self.session_maker, self.hotline.policy, settings.default_region)
         )
-        self.callbacks = CallbackOutbox(self.session_maker, self.phones)
+        self.spool = JobSpool(
+            spool_dir(settings.data_dir),
+            self.session_maker,
+            clock=clock,
+            db_timeout=jobs.db_timeout_s,
+            max_attempts=jobs.max_attempts,
+        )
+        self.jobs = JobRunner(
+            self.session_maker,
+            clock=clock,
+            spool=self.spool,
+            poll_interval=jobs.poll_interval,
+            lease_seconds=jobs.lease_s,
+            backoff=jobs.backoff(),
+        )
+        self.job_gauges = JobGauges(self.metrics.registry)
 
         self.ami: AmiClient | None = None
         if settings.ami_enabled:
@@ -116,7 +136,7 @@ class Container:
         customers_subscribers.register(self.writer, self.phones)
         screenpop_subscribers.register(self.bus, self.screenpop)
         acd_subscribers.register(self.bus, self.pipeline.annotate)
-        tickets_subscribers.register(self.bus, self.callbacks)
+        tickets_subscribers.register(self.bus, self.spool, self.jobs, self.phones)
 
     def sessions(self) -> AsyncSession:
         """A new session (``async with container.sessions() as session``)."""

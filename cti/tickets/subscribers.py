@@ -1,67 +1,23 @@
-"""Every voicemail becomes a callback task for the next shift, with the back desk's wording."""
+"""Every voicemail becomes a callback task for the next shift, through a durable job.
+
+The voicemail AGI app delivers the :class:`~cti.events.Voicemail` on the bus and
+waits: by the time the caller's leg ends, the job is in the database or in the
+local spool (database down), so neither a restart nor an outage loses it.
+"""
 
 from __future__ import annotations
-
-import logging
-from collections import deque
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.bus import EventBus
 from cti.customers.phones import PhoneNormalizer
 from cti.events import Voicemail
-from cti.tickets.service import create_callback_ticket
-
-log = logging.getLogger(__name__)
-
-_REASONS = {"closed": "非工作时间", "holiday": "节假日", "busy": "坐席忙"}
+from cti.jobs.runner import JobRunner
+from cti.jobs.spool import JobSpool
+from cti.tickets.callbacks import CALLBACK_JOB, callback_handler, submit_callback
 
 
-def callback_note(message: Voicemail) -> str:
-    what = "客户语音留言" if message.left_message else "客户未留言，需回电"
-    why = _REASONS.get(message.reason, message.reason)
-    return f"{what}（{why}）；来电人：{message.caller_name or '未知'}"
+def register(bus: EventBus, spool: JobSpool, runner: JobRunner, phones: PhoneNormalizer) -> None:
+    async def voicemail_to_callback(message: Voicemail) -> None:
+        await submit_callback(spool, message)
 
-
-class CallbackOutbox:
-    """Writes callback tickets; while the database is down they wait here and are retried."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], phones: PhoneNormalizer) -> None:
-        self.sessions = sessions
-        self._phones = phones
-        self.pending: deque[Voicemail] = deque()
-
-    async def submit(self, message: Voicemail) -> None:
-        try:
-            await self._write(message)
-        except Exception as exc:
-            log.warning(
-                "callback task for %s kept for retry: %s",
-                message.caller_number or "withheld",
-                type(exc).__name__,
-            )
-            self.pending.append(message)
-
-    async def _write(self, message: Voicemail) -> None:
-        async with self.sessions() as session, session.begin():
-            await create_callback_ticket(
-                session,
-                message.caller_number,
-                message.recording_path,
-                message.linkedid,
-                callback_note(message),
-                self._phones.region,
-            )
-
-    async def retry(self) -> None:
-        """Write the callback tasks kept while the database was down, oldest first."""
-        while self.pending:
-            try:
-                await self._write(self.pending[0])
-            except Exception:
-                return  # still down; the next round tries again
-            self.pending.popleft()
-
-
-def register(bus: EventBus, outbox: CallbackOutbox) -> None:
-    bus.subscribe(Voicemail, outbox.submit, name="tickets.voicemail_callback")
+    bus.subscribe(Voicemail, voicemail_to_callback, name="tickets.voicemail_callback")
+    runner.register(CALLBACK_JOB, callback_handler(phones.region))

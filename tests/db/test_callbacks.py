@@ -1,17 +1,15 @@
-"""A voicemail always becomes a callback task, even across a database outage."""
+"""A voicemail always becomes one callback task, even across a database outage and a restart."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
-
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
+from pathlib import Path
 
 from cti.container import Container
+from cti.events import Voicemail
+from cti.jobs.config import JobSettings
+from cti.settings import Settings
 from cti.tickets.schemas import TicketType
 from cti.tickets.service import TicketFilter, list_tickets
-from ivr.voicemail import Voicemail
 
 MESSAGE = Voicemail(
     uniqueid="1795432195.64",
@@ -23,17 +21,7 @@ MESSAGE = Voicemail(
     recording_path="/var/spool/asterisk/monitor/cti/20261123/1795432195.64-voicemail.wav",
     left_message=True,
 )
-
-
-class DownFor:
-    def __init__(self, real: Callable[[], AbstractAsyncContextManager[AsyncSession]], n: int):
-        self.real, self.n = real, n
-
-    def __call__(self) -> AbstractAsyncContextManager[AsyncSession]:
-        if self.n > 0:
-            self.n -= 1
-            raise OperationalError("INSERT", {}, Exception("database is down"))
-        return self.real()
+UNREACHABLE = "postgresql+asyncpg://cti:cti@127.0.0.1:9/cti"
 
 
 async def callbacks(container: Container) -> list[object]:
@@ -42,23 +30,41 @@ async def callbacks(container: Container) -> list[object]:
     return list(items)
 
 
+def offline(data_dir: Path, database_url: str) -> Container:
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, ami_enabled=False, agi_enabled=False
+    )
+    return Container(settings, job_settings=JobSettings(db_timeout_s=1.0))
+
+
 async def test_voicemail_becomes_a_callback_ticket(container: Container) -> None:
-    await container.bus.deliver(MESSAGE)
+    await container.bus.deliver(MESSAGE)  # what the voicemail AGI app does
+    await container.jobs.run_once()
     [ticket] = await callbacks(container)
     assert ticket.caller_number == "13812345678"  # type: ignore[attr-defined]
     assert ticket.recording_path == MESSAGE.recording_path  # type: ignore[attr-defined]
     assert ticket.description.startswith("客户语音留言（节假日）")  # type: ignore[attr-defined]
 
 
-async def test_callback_survives_a_database_outage(container: Container) -> None:
-    outbox = container.callbacks
-    real = outbox.sessions
-    outbox.sessions = DownFor(real, 2)  # type: ignore[assignment]
-    await container.bus.deliver(MESSAGE)  # does not raise: the AGI call ends normally
-    assert len(outbox.pending) == 1
-    await outbox.retry()  # still down
-    assert len(outbox.pending) == 1
-    await outbox.retry()  # back
-    assert not outbox.pending
-    outbox.sessions = real
-    assert len(await callbacks(container)) == 1
+async def test_callback_survives_a_database_outage_and_a_restart(
+    database_url: str, tmp_path: Path
+) -> None:
+    down = offline(tmp_path, UNREACHABLE)
+    try:
+        await down.bus.deliver(MESSAGE)  # does not raise: the AGI call ends normally
+        assert down.spool.pending() == 1
+    finally:
+        await down.engine.dispose()
+
+    # The service restarts on the same data dir with the database back.
+    up = offline(tmp_path, database_url)
+    try:
+        await up.jobs.run_once()
+        assert up.spool.pending() == 0
+        assert len(await callbacks(up)) == 1
+        # The same voicemail delivered again (e.g. a retried AGI) is still one task.
+        await up.bus.deliver(MESSAGE)
+        await up.jobs.run_once()
+        assert len(await callbacks(up)) == 1
+    finally:
+        await up.engine.dispose()

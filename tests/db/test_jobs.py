@@ -95,15 +95,14 @@ async def test_enqueue_is_idempotent_by_key(sessions: async_sessionmaker[AsyncSe
         assert await count_jobs(session) == {("test.echo", "queued"): 1}
 
 
-def postgres_only(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite serves one process; concurrent leasers are a PostgreSQL matter")
+# SQLite serves one process; concurrent leasers are a PostgreSQL matter.
+postgres_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
+@postgres_only
 async def test_a_job_leased_in_an_open_transaction_is_skipped_not_waited_for(
     database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    postgres_only(database_url)
     first, second = await add(sessions, "a"), await add(sessions, "b")
     other_engine = create_engine(database_url)
     try:
@@ -118,10 +117,10 @@ async def test_a_job_leased_in_an_open_transaction_is_skipped_not_waited_for(
     assert [mine.id, *[j.id for j in theirs]] == [first, second]
 
 
+@postgres_only
 async def test_two_concurrent_leasers_never_get_the_same_job(
     database_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    postgres_only(database_url)
     ids = {await add(sessions, f"job-{n}") for n in range(40)}
     engines = [create_engine(database_url) for _ in range(2)]
 
