@@ -120,7 +120,7 @@ def test_traces_are_present() -> None:
     assert {
         "answered", "abandoned", "ringnoanswer", "timeout", "hold", "blind_transfer",
         "attended_transfer", "resync", "concurrent", "preferred_agent", "transfer_to_queue",
-        "burst", "pauses", "ringall", "refer_transfer",
+        "burst", "pauses", "ringall", "refer_transfer", "linkedid_move", "linkedid_merge",
     } <= names  # fmt: skip
 
 

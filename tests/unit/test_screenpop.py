@@ -194,7 +194,10 @@ async def test_every_recorded_trace_pops_each_ring_exactly_once(trace: str) -> N
     tracker = CallTracker()
     agent_called = sum(1 for m in messages(trace) if m.get("Event") == "AgentCalled")
     # The preferred agent is dialled by the caller's channel before it joins a queue:
-    # no AgentCalled, but their phone rings and their desktop must pop too.
+    # no AgentCalled, but their phone rings and their desktop must pop too. So does
+    # an agent's consultation call (linkedid_move: 1001's phone dials 1002), which
+    # is a call of its own: any Dial by the channel that started its call
+    # (Uniqueid == Linkedid) before a queue.
     queued: set[str] = set()
     direct = 0
     for m in messages(trace):
@@ -202,7 +205,8 @@ async def test_every_recorded_trace_pops_each_ring_exactly_once(trace: str) -> N
             queued.add(m.get("Uniqueid", ""))
         elif (
             m.get("Event") == "DialBegin"
-            and m.get("Channel", "").startswith("PJSIP/callers-")
+            and m.get("Uniqueid")
+            and m.get("Uniqueid") == m.get("Linkedid")
             and m.get("Uniqueid") not in queued
         ):
             direct += 1
