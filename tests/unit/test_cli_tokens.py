@@ -34,8 +34,9 @@ def test_token_is_printed_once_and_only_its_hash_is_stored(tmp_path: Path) -> No
     listed = cti(tmp_path, "token", "list").stdout
     assert "shop-a\torders:write\t-\tactive" in listed and token not in listed
     dump = "\n".join(sqlite3.connect(tmp_path / "cti.sqlite3").iterdump())
-    assert token not in dump and token.split("_")[-1] not in dump
-    prefix = token.split("_")[1]
+    # cti_<prefix>_<secret>; the secret is urlsafe base64 and may itself contain "_".
+    _, prefix, secret = token.split("_", 2)
+    assert token not in dump and secret not in dump
     assert cti(tmp_path, "token", "revoke", prefix).returncode == 0
     assert "shop-a\torders:write\t-\trevoked" in cti(tmp_path, "token", "list").stdout
 
