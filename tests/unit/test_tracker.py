@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from cti.ami.codec import AmiDecoder, AmiMessage
+from cti.tracking import dispatch
+from cti.tracking import resync as resync_module
 from cti.tracking.events import CallSummary, DomainEvent, DomainEventType, Outcome
+from cti.tracking.model import Call
+from cti.tracking.state import Calls
 from cti.tracking.tracker import CallTracker
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
@@ -79,7 +84,7 @@ def test_all_traces_release_every_call_and_channel() -> None:
     for trace in TRACE_FILES:
         run(tracker, messages(trace.name))
         assert tracker.active_calls() == [], trace.name
-        assert not tracker._channels and not tracker._calls  # memory stays flat
+        assert not tracker._calls.channels and not tracker._calls.calls  # memory stays flat
 
 
 def test_events_without_timestamp_use_the_last_one_seen() -> None:
@@ -230,15 +235,53 @@ def test_timeout_and_abandon_told_apart_without_varset(trace: str, outcome: Outc
     assert call.outcome is outcome
 
 
-def test_recorded_traffic_never_trips_the_safety_net(caplog: pytest.LogCaptureFixture) -> None:
-    # feed() logs and swallows a handler's exception; on real traffic there must be none
+def test_recorded_traffic_never_raises() -> None:
+    # feed() and resync() let a handler's exception out (the adapter counts it);
+    # on real traffic there must be none
     tracker = CallTracker()
-    with caplog.at_level("ERROR", logger="cti.tracking.tracker"):
-        for trace in TRACE_FILES:
-            run(tracker, messages(trace.name))
-        snapshot = messages("resync.snapshot.ami")
-        tracker.resync([m for m in snapshot if m.get("Event") == "CoreShowChannel"])
-    assert caplog.records == []
+    for trace in TRACE_FILES:
+        run(tracker, messages(trace.name))
+    snapshot = messages("resync.snapshot.ami")
+    tracker.resync([m for m in snapshot if m.get("Event") == "CoreShowChannel"])
+
+
+class PlantedBug(Exception):
+    pass
+
+
+def test_a_failing_handler_raises_out_of_feed_and_the_tracker_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tracker bug reaches the adapter as an exception (not a log line), and the
+    next events are tracked as usual."""
+
+    def broken(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+        raise PlantedBug(msg.get("Event"))
+
+    monkeypatch.setitem(dispatch.HANDLERS, "MixMonitorStart", broken)
+    tracker = CallTracker()
+    events: list[DomainEvent] = []
+    failed = []
+    for msg in messages("answered.ami"):
+        try:
+            events.extend(tracker.feed(msg))
+        except PlantedBug as exc:
+            failed.append(str(exc))
+    assert failed == ["MixMonitorStart"]
+    (call,) = summaries(events)
+    assert (call.outcome, call.agent) == (Outcome.ANSWERED, "PJSIP/1001")
+    assert DomainEventType.RECORDING_STARTED not in [e.type for e in call.timeline]
+    assert tracker.active_calls() == []
+
+
+def test_a_failing_resync_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(call: Call, live: Mapping[str, Mapping[str, str]], now: float) -> None:
+        raise PlantedBug("resync")
+
+    monkeypatch.setattr(resync_module, "_answer", broken)
+    snapshot = [m for m in messages("resync.snapshot.ami") if m.get("Event") == "CoreShowChannel"]
+    with pytest.raises(PlantedBug):
+        CallTracker().resync(snapshot)
 
 
 def test_transfer_back_into_the_queue_keeps_the_first_answer() -> None:
