@@ -319,3 +319,66 @@ def test_run_replay_prints_one_json_object_per_call() -> None:
         "wait_s", "talk_s", "hangup_cause", "recordings",
     }  # fmt: skip
     assert "张伟" in out.getvalue()  # ensure_ascii=False
+
+
+# -- recordings ---------------------------------------------------------------------------
+
+
+def announced_recordings(trace: Path) -> dict[str, list[str]]:
+    """Per Linkedid, the files the trace's ``VarSet MIXMONITOR_FILENAME`` events name
+    for a channel that then reports ``MixMonitorStart``, in stream order, each once."""
+    decoder = AmiDecoder()
+    msgs = decoder.feed(trace.read_bytes())
+    decoder.finish()
+    named: dict[str, tuple[str, str]] = {}  # Uniqueid -> (Linkedid, file)
+    files: dict[str, list[str]] = {}
+    for msg in msgs:
+        if msg.get("Event") == "VarSet" and msg.get("Variable") == "MIXMONITOR_FILENAME":
+            named[msg["Uniqueid"]] = (msg["Linkedid"], msg["Value"])
+        elif msg.get("Event") == "MixMonitorStart" and msg.get("Uniqueid") in named:
+            linkedid, file = named[msg["Uniqueid"]]
+            if file not in files.setdefault(linkedid, []):
+                files[linkedid].append(file)
+    return files
+
+
+@pytest.mark.parametrize("trace", TRACE_FILES, ids=lambda p: p.stem)
+def test_every_call_carries_the_files_mixmonitor_recorded(trace: Path) -> None:
+    calls = {c.linkedid: c for c in replay_file(trace)}
+    announced = announced_recordings(trace)
+    assert announced, "the trace records no call"
+    assert {k: list(c.recordings) for k, c in calls.items() if c.recordings} == announced
+
+
+@pytest.mark.parametrize("trace", TRACE_FILES, ids=lambda p: p.stem)
+def test_recordings_follow_the_dialplans_naming(trace: Path) -> None:
+    """cti-hotline runs ``MixMonitor(${CTI_RECORDING_DIR}/${STRFTIME(${EPOCH},,%Y%m%d)}/
+    ${UNIQUEID}.wav,b)`` once per caller: every inbound call of the CDR has a file named
+    after its uniqueid in the folder of its start day (both in Asterisk's local time)."""
+    calls = {c.linkedid: c for c in replay_file(trace)}
+    inbound = [
+        r
+        for r in read_cdr(trace.with_suffix(".cdr.csv"))
+        if r["channel"].startswith("PJSIP/callers-")
+    ]
+    for uniqueid in {r["uniqueid"] for r in inbound}:
+        day = min(r["start"] for r in inbound if r["uniqueid"] == uniqueid)[:10].replace("-", "")
+        (file,) = calls[uniqueid].recordings
+        assert Path(file).name == f"{uniqueid}.wav"
+        assert Path(file).parent.name == day
+
+
+def test_the_recording_of_the_answered_call() -> None:
+    (call,) = replay_file(TRACES / "answered.ami")
+    # as in answered.ami: "Variable: MIXMONITOR_FILENAME" / "Value: ..."
+    assert call.recordings == ("/var/spool/asterisk/monitor/cti/20261123/1795430853.8.wav",)
+    assert call.to_json_dict()["recordings"] == list(call.recordings)
+
+
+def test_a_caller_recorded_again_on_the_same_file_has_it_once() -> None:
+    """transfer_to_queue.ami: the agent sends the caller back to the hotline, whose
+    dialplan starts MixMonitor again on the same ``${UNIQUEID}.wav``."""
+    (call,) = replay_file(TRACES / "transfer_to_queue.ami")
+    starts = [e for e in call.timeline if e.type is DomainEventType.RECORDING_STARTED]
+    assert len(starts) == 2
+    assert call.recordings == ("/var/spool/asterisk/monitor/cti/20261123/1795432523.85.wav",)

@@ -61,6 +61,7 @@ def test_answered_call_timeline_and_summary() -> None:
     assert call.timeline[-1] is events[-1]
     recording = events[1].data["file"]
     assert recording.endswith(f"/{call.linkedid}.wav")
+    assert call.recordings == (recording,)
     # times come from the events, never from a clock
     assert call.started_at == events[0].timestamp
     assert call.ended_at == events[-1].timestamp > call.started_at
@@ -243,6 +244,33 @@ def test_recorded_traffic_never_raises() -> None:
         run(tracker, messages(trace.name))
     snapshot = messages("resync.snapshot.ami")
     tracker.resync([m for m in snapshot if m.get("Event") == "CoreShowChannel"])
+
+
+def test_a_second_recording_in_the_call_is_added_in_order_of_start() -> None:
+    """Synthetic: answered.ami with the agent's leg recorded too, once the agent has
+    answered (as a transfer whose target context runs MixMonitor would do)."""
+    msgs = messages("answered.ami")
+    connect = next(i for i, m in enumerate(msgs) if m.get("Event") == "AgentConnect")
+    agent = msgs[connect]
+    leg = {
+        "Timestamp": agent["Timestamp"],
+        "Channel": agent["DestChannel"],
+        "Uniqueid": agent["DestUniqueid"],
+        "Linkedid": agent["DestLinkedid"],
+    }
+    agent_file = f"/var/spool/asterisk/monitor/cti/20261123/{agent['DestUniqueid']}.wav"
+    injected = [
+        {**leg, "Event": "VarSet", "Variable": "MIXMONITOR_FILENAME", "Value": agent_file},
+        {**leg, "Event": "MixMonitorStart"},
+    ]
+    (call,) = summaries(run(CallTracker(), [*msgs[: connect + 1], *injected, *msgs[connect + 1 :]]))
+    assert call.recordings == (
+        f"/var/spool/asterisk/monitor/cti/20261123/{call.linkedid}.wav",
+        agent_file,
+    )
+    started = [e.data for e in call.timeline if e.type is DomainEventType.RECORDING_STARTED]
+    assert [d["file"] for d in started] == list(call.recordings)
+    assert started[1]["channel"] == agent["DestChannel"]
 
 
 class PlantedBug(Exception):
