@@ -43,7 +43,7 @@ class EventBus:
         self, kind: type[E], handler: Callable[[E], object], *, name: str | None = None
     ) -> None:
         """Call ``handler`` for every published event that is an instance of ``kind``."""
-        label = name or getattr(handler, "__qualname__", repr(handler))
+        label = name or str(getattr(handler, "__qualname__", repr(handler)))
         self._subs[kind].append(_Subscription(label, handler))
 
     def subscribers(self, kind: type[Any]) -> list[str]:
