@@ -37,19 +37,31 @@ in the CTI.
 
 Times come from the events' ``Timestamp`` header (manager.conf
 ``timestampevents = yes``), or from ``LastPause``/``LastCall``/``LoginTime``
-after a resync; the clock given to the constructor is used only when a caller
-asks "now" without saying when (:meth:`AgentStateTracker.is_available`).
+after a resync: all on Asterisk's clock. A question without a time ("is the
+agent free now?", "which wrap-ups have ended?") is answered on that clock too,
+not the CTI host's, since the hosts' clocks may differ: "Asterisk now" is the
+newest ``Timestamp`` fed plus the monotonic time elapsed since it arrived
+(:meth:`AgentStateTracker.asterisk_now`). Before any event it is the injected
+clock's wall time, raised to any ``LastCall``/``LastPause``/``LoginTime`` a
+resync reports (Asterisk cannot have reported a time still to come).
+
+Errors: odd input (unknown events, missing headers, garbage values) is data
+and never raises; an exception out of :meth:`AgentStateTracker.feed`,
+:meth:`~AgentStateTracker.resync` or :meth:`~AgentStateTracker.expire` is a
+bug of ours and is not caught here: the adapter (the composition root's AMI
+event handler) isolates, logs and counts it, and feeds the next event.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from cti.clock import SYSTEM_CLOCK, Clock
+from cti.tracking.asterisk_clock import AsteriskClock
+from cti.tracking.values import epoch, int_or, paused_flag, timestamp
 
 __all__ = [
     "AgentState",
@@ -59,8 +71,6 @@ __all__ = [
     "DeviceState",
     "QueueMembership",
 ]
-
-log = logging.getLogger(__name__)
 
 
 class AgentState(StrEnum):
@@ -204,48 +214,18 @@ class _Agent:
     """The pause reason last reported in an :class:`AgentStateChanged`."""
 
 
-def _float(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if number == number else None  # NaN
-
-
-def _int(value: str | None, default: int = 0) -> int:
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        return default
-
-
-def _epoch(value: str | None) -> float | None:
-    """``LastCall``/``LastPause``/``LoginTime``: epoch seconds, 0 meaning never."""
-    number = _float(value)
-    return number if number is not None and number > 0 else None
-
-
-def _paused(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
 class AgentStateTracker:
     """Feed AMI events (any ``Mapping[str, str]``); get :class:`AgentStateChanged` back.
 
-    Never raises on odd input: unknown events, missing headers and garbage
-    values are ignored. ``clock`` (epoch seconds) is consulted only by
-    :meth:`is_available` and by the ``now=None`` forms of the queries.
+    Odd input is ignored, never raised on; a bug of ours raises (module docstring).
+    ``clock`` is the host's clock, used only to tell "Asterisk now" between
+    events (:meth:`asterisk_now`): by :meth:`is_available`, :meth:`expire` and
+    the ``now=None`` forms of the queries.
     """
 
-    def __init__(
-        self, default_wrapup_s: float = 0.0, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, default_wrapup_s: float = 0.0, clock: Clock = SYSTEM_CLOCK) -> None:
         self.default_wrapup_s = max(0.0, float(default_wrapup_s))
-        self._clock = clock
+        self._asterisk = AsteriskClock(clock)
         self._agents: dict[str, _Agent] = {}
         self._last_ts = 0.0
 
@@ -253,7 +233,12 @@ class AgentStateTracker:
 
     @property
     def last_timestamp(self) -> float:
+        """The newest ``Timestamp`` fed (0 before any)."""
         return self._last_ts
+
+    def asterisk_now(self) -> float:
+        """Now on Asterisk's clock, the one every time here is on (module docstring)."""
+        return self._asterisk.now()
 
     def is_available(self, interface: str) -> bool:
         """Logged in, not paused, not ringing or on a call, not in wrap-up, phone reachable.
@@ -263,45 +248,48 @@ class AgentStateTracker:
         agent = self._agents.get(interface)
         if agent is None:
             return False
-        state, _ = self._state_at(agent, self._clock())
+        state, _ = self._state_at(agent, self.asterisk_now())
         return state is AgentState.AVAILABLE and (
             agent.device is None or agent.device in _DEVICE_FREE
         )
 
     def status(self, interface: str, now: float | None = None) -> AgentStatus:
-        """The state of one interface; ``logged_out`` for one never seen."""
+        """The state of one interface at ``now`` (Asterisk's clock; default: Asterisk now).
+
+        ``logged_out`` for an interface never seen.
+        """
         agent = self._agents.get(interface) or _Agent(interface)
-        return self._status(agent, self._clock() if now is None else now)
+        return self._status(agent, self.asterisk_now() if now is None else now)
 
     def statuses(self, now: float | None = None) -> list[AgentStatus]:
         """Every interface seen so far, logged in or not, sorted by interface."""
-        at = self._clock() if now is None else now
+        at = self.asterisk_now() if now is None else now
         return [self._status(self._agents[k], at) for k in sorted(self._agents)]
 
     # -- input ---------------------------------------------------------------------
 
     def feed(self, msg: Mapping[str, str]) -> list[AgentStateChanged]:
+        ts = timestamp(msg.get("Timestamp"))
+        if ts is not None:
+            # Every event tells Asterisk's time, not only the ones handled here.
+            self._last_ts = ts
+            self._asterisk.saw(ts)
         name = msg.get("Event") or ""
         if name not in _HANDLED:
             return []
-        raw = msg.get("Timestamp")
-        if raw:
-            with contextlib.suppress(ValueError):
-                ts = float(raw)
-                if ts == ts:  # NaN
-                    self._last_ts = ts
-        try:
-            return self._feed(name, msg, self._last_ts)
-        except Exception:  # a tracker bug must never stop the AMI reader
-            log.exception("agent state tracker failed on %s", name)
-            return []
+        return self._feed(name, msg, self._last_ts)
 
-    def expire(self, now: float) -> list[AgentStateChanged]:
-        """Report wrap-ups that have ended by ``now`` (there is no AMI event for that)."""
+    def expire(self, now: float | None = None) -> list[AgentStateChanged]:
+        """Report wrap-ups that have ended by ``now`` (there is no AMI event for that).
+
+        ``now`` is on Asterisk's clock; by default Asterisk now, so a timer on
+        the host may call this every second whatever the hosts' clocks say.
+        """
+        at = self.asterisk_now() if now is None else now
         out: list[AgentStateChanged] = []
         for agent in self._agents.values():
             if agent.state is AgentState.WRAP_UP:
-                out.extend(self._settle(agent, now))
+                out.extend(self._settle(agent, at))
         return out
 
     def resync(
@@ -310,14 +298,16 @@ class AgentStateTracker:
         """Rebuild every agent from ``QueueMember`` events of a ``QueueStatus`` after a login.
 
         Members not in the snapshot were logged out while we were away.
-        ``now`` is the time of the snapshot (default: the clock).
+        ``now`` is the time of the snapshot (default: Asterisk now, which is no
+        earlier than any ``LastCall``/``LastPause``/``LoginTime`` in it).
         """
-        at = self._clock() if now is None else now
-        try:
-            return self._resync(list(members), at)
-        except Exception:
-            log.exception("agent state tracker resync failed")
-            return []
+        snapshot = list(members)
+        for msg in snapshot:  # a snapshot's events carry no Timestamp
+            for header in ("LastCall", "LastPause", "LoginTime"):
+                reported = epoch(msg.get(header))
+                if reported is not None:
+                    self._asterisk.at_least(reported)
+        return self._resync(snapshot, self.asterisk_now() if now is None else now)
 
     # -- event handling --------------------------------------------------------------
 
@@ -343,7 +333,7 @@ class AgentStateTracker:
             member = agent.members.get(queue)
             if member is None:
                 member = agent.members[queue] = _Member(queue)
-                member.logged_in_since = _epoch(msg.get("LoginTime")) or ts
+                member.logged_in_since = epoch(msg.get("LoginTime")) or ts
             self._update_member(agent, member, msg, ts, pause_event=name == "QueueMemberPause")
         elif name in _AGENT_EVENTS:
             if name in ("AgentCalled", "AgentConnect") and queue:
@@ -374,23 +364,23 @@ class AgentStateTracker:
         self, agent: _Agent, member: _Member, msg: Mapping[str, str], ts: float, pause_event: bool
     ) -> None:
         agent.member_name = msg.get("MemberName") or msg.get("Name") or agent.member_name
-        member.penalty = _int(msg.get("Penalty"), member.penalty)
-        member.calls_taken = _int(msg.get("CallsTaken"), member.calls_taken)
+        member.penalty = int_or(msg.get("Penalty"), member.penalty)
+        member.calls_taken = int_or(msg.get("CallsTaken"), member.calls_taken)
         wrapup = msg.get("Wrapuptime")
         if wrapup is not None:
-            agent.wrapup_s = float(max(0, _int(wrapup)))
-        last_call = _epoch(msg.get("LastCall"))
+            agent.wrapup_s = float(max(0, int_or(wrapup, 0)))
+        last_call = epoch(msg.get("LastCall"))
         # Asterisk's whole-second LastCall replaces AgentComplete's Timestamp: it is
         # what app_queue measures the wrap-up from.
         if last_call is not None and last_call >= math.floor(agent.last_call or 0.0):
             agent.last_call = last_call
         if "Paused" in msg:
-            paused = _paused(msg.get("Paused"))
+            paused = paused_flag(msg.get("Paused"))
             reason = msg.get("PausedReason") or msg.get("Reason") or None
             if paused:
                 # A new pause, or a new reason for one (Asterisk then updates LastPause).
                 if not member.paused or pause_event:
-                    member.paused_since = ts or _epoch(msg.get("LastPause"))
+                    member.paused_since = ts or epoch(msg.get("LastPause"))
                 member.paused_reason = reason
             else:
                 member.paused_since = None
@@ -560,11 +550,11 @@ class AgentStateTracker:
                     agent.last_call = old.last_call
             member = agent.members[queue] = _Member(queue)
             old_member = old.members.get(queue) if old is not None else None
-            member.logged_in_since = _epoch(msg.get("LoginTime")) or (
+            member.logged_in_since = epoch(msg.get("LoginTime")) or (
                 old_member.logged_in_since if old_member else None
             )
             self._update_member(agent, member, msg, 0.0, pause_event=False)
-            last_pause = _epoch(msg.get("LastPause"))
+            last_pause = epoch(msg.get("LastPause"))
             if member.paused:
                 member.paused_since = last_pause or (
                     old_member.paused_since if old_member and old_member.paused else now

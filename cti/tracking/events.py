@@ -63,6 +63,13 @@ class CallSummary:
     talk_s: float | None
     hangup_cause: int | None
     timeline: list[DomainEvent] = field(default_factory=list)
+    recordings: tuple[str, ...] = ()
+    """MixMonitor files of the call (``MIXMONITOR_FILENAME``), in order of start, each once.
+
+    A call recorded by the hotline dialplan has one; a transfer that records the
+    new leg adds another. Started again on the same file (a caller sent back to
+    the hotline) it is listed once.
+    """
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -76,4 +83,5 @@ class CallSummary:
             "wait_s": None if self.wait_s is None else round(self.wait_s, 1),
             "talk_s": None if self.talk_s is None else round(self.talk_s, 1),
             "hangup_cause": self.hangup_cause,
+            "recordings": list(self.recordings),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from cti.agents.state import AgentState, AgentStateChanged, AgentStateTracker, DeviceState
 from cti.ami.codec import AmiDecoder, AmiMessage
+from cti.clock import FixedClock
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
 S = AgentState
@@ -39,7 +41,8 @@ def first(msgs: list[AmiMessage], event: str, interface: str | None = None) -> A
 
 
 def frozen_clock(at: float = 0.0) -> AgentStateTracker:
-    return AgentStateTracker(clock=lambda: at)
+    """A tracker whose host clocks stand still: "Asterisk now" is the last event's time."""
+    return AgentStateTracker(clock=FixedClock(at))
 
 
 def test_answered_call_rings_talks_and_frees_the_agent() -> None:
@@ -73,12 +76,10 @@ def test_answered_call_rings_talks_and_frees_the_agent() -> None:
 
 def test_state_at_each_step_of_the_answered_call() -> None:
     msgs = messages("answered.ami")
-    clock = [0.0]
-    tracker = AgentStateTracker(clock=lambda: clock[0])
+    tracker = frozen_clock()
     seen: list[tuple[str, bool]] = []
     for msg in msgs:
         tracker.feed(msg)
-        clock[0] = tracker.last_timestamp
         if msg.get("Event") in ("AgentCalled", "AgentConnect", "AgentComplete"):
             seen.append((tracker.status("PJSIP/1001").state, tracker.is_available("PJSIP/1001")))
     assert seen == [(S.RINGING, False), (S.ON_CALL, False), (S.AVAILABLE, False)]
@@ -302,13 +303,12 @@ def test_wrap_up_matches_what_asterisk_enforced() -> None:
 
 def test_is_available_through_the_recording() -> None:
     msgs = messages("agent_states.ami")
-    clock = [0.0]
-    tracker = AgentStateTracker(clock=lambda: clock[0])
+    clock = FixedClock(0.0)
+    tracker = AgentStateTracker(clock=clock)
     answers: dict[str, bool] = {}
     complete_at = 0.0
     for msg in msgs:
         tracker.feed(msg)
-        clock[0] = tracker.last_timestamp
         event = msg.get("Event") or ""
         if event == "QueueMemberPause":
             answers.setdefault(f"pause:{msg['Paused']}:{msg['PausedReason']}", False)
@@ -321,11 +321,11 @@ def test_is_available_through_the_recording() -> None:
             # the first call is over and the phone idle again (Status 1)
             complete_at = float(msg["LastCall"])
             answers["wrap_up"] = tracker.is_available("PJSIP/1001")
-            clock[0] = complete_at + 4.9
+            # time passes on the host; Asterisk's clock moves with it
+            clock.advance(complete_at + 4.9 - tracker.asterisk_now())
             answers["wrap_up+4.9"] = tracker.is_available("PJSIP/1001")
-            clock[0] = complete_at + 5.1
+            clock.advance(0.2)
             answers["wrap_up+5.1"] = tracker.is_available("PJSIP/1001")
-            clock[0] = tracker.last_timestamp
     assert answers == {
         "QueueMemberAdded": True,
         "pause:1:lunch": False,
@@ -366,11 +366,11 @@ def test_status_while_paused_and_in_wrap_up() -> None:
 def test_asterisk_wrapuptime_wins_over_the_default() -> None:
     """The default applies only when Asterisk does not say; here it says 5 and 0."""
     msgs = messages("agent_states.ami")
-    tracker = AgentStateTracker(default_wrapup_s=60, clock=lambda: 0.0)
+    tracker = AgentStateTracker(default_wrapup_s=60, clock=FixedClock(0.0))
     changes = run(tracker, msgs)
     assert changes[7].since - changes[6].since == pytest.approx(5, abs=1)
     # answered.ami: a member added without Wrapuptime (0) is free at once, as in Asterisk
-    tracker = AgentStateTracker(default_wrapup_s=60, clock=lambda: 0.0)
+    tracker = AgentStateTracker(default_wrapup_s=60, clock=FixedClock(0.0))
     assert path(run(tracker, messages("answered.ami")), "PJSIP/1001")[-1] is S.AVAILABLE
 
 
@@ -396,7 +396,8 @@ def test_resync_during_wrap_up() -> None:
         m for m in messages("agent_states.wrapup.snapshot.ami") if m.get("Event") == "QueueMember"
     ]
     last_call = float(snapshot[0]["LastCall"])
-    tracker = AgentStateTracker(clock=lambda: last_call + 2)
+    # no event seen yet: "Asterisk now" is the host's time (same clocks here)
+    tracker = AgentStateTracker(clock=FixedClock(last_call + 2))
     changes = tracker.resync(snapshot)
     assert [(c.state, c.since) for c in changes] == [(S.WRAP_UP, last_call)]
     assert not tracker.is_available("PJSIP/1001")
@@ -405,3 +406,146 @@ def test_resync_during_wrap_up() -> None:
     (done,) = tracker.expire(last_call + 5.5)
     assert (done.state, done.since) == (S.AVAILABLE, last_call + 5)
     assert tracker.status("PJSIP/1001", now=last_call + 6).calls_taken == 1
+
+
+# -- wrap-up on Asterisk's clock, whatever the CTI host's clock says ------------------------
+
+
+def replay_in_real_time(
+    tracker: AgentStateTracker, clock: FixedClock, msgs: list[AmiMessage]
+) -> list[AgentStateChanged]:
+    """Feed ``msgs`` while the host's clocks move as Asterisk's did between them."""
+    changes: list[AgentStateChanged] = []
+    previous: float | None = None
+    for msg in msgs:
+        if "Timestamp" in msg:
+            at = float(msg["Timestamp"])
+            if previous is not None:
+                clock.advance(at - previous)
+            previous = at
+        changes.extend(tracker.feed(msg))
+    return changes
+
+
+def first_call_done(msgs: list[AmiMessage]) -> int:
+    """Index of the QueueMemberStatus that brings the first call's ``LastCall``."""
+    return next(
+        i
+        for i, m in enumerate(msgs)
+        if m.get("Event") == "QueueMemberStatus" and m.get("LastCall", "0") != "0"
+    )
+
+
+@pytest.mark.parametrize("skew", [3600.0, -3600.0], ids=["asterisk-ahead", "asterisk-behind"])
+def test_wrap_up_lasts_its_time_whatever_the_hosts_clock_says(skew: float) -> None:
+    """Asterisk's clock is an hour ahead of (behind) the CTI host's: the agent is in
+    wrap-up for exactly its ``Wrapuptime`` (5 s) after ``LastCall``, as app_queue
+    enforces it, checked the way cti/app.py does -- ``expire()`` on a timer."""
+    msgs = messages("agent_states.ami")
+    done = first_call_done(msgs)
+    clock = FixedClock(float(msgs[0]["Timestamp"]) - skew)
+    tracker = AgentStateTracker(clock=clock)
+    replay_in_real_time(tracker, clock, msgs[: done + 1])
+    until = float(msgs[done]["LastCall"]) + 5
+    assert tracker.status("PJSIP/1001").state is S.WRAP_UP
+    assert tracker.expire() == []
+
+    # the host's timer ticks every 0.1 s
+    ticks: list[list[AgentStateChanged]] = []
+    while not (ticks and ticks[-1]) and len(ticks) < 200:
+        clock.advance(0.1)
+        ticks.append(tracker.expire())
+    (change,) = ticks[-1]
+    assert (change.previous, change.state, change.since) == (S.WRAP_UP, S.AVAILABLE, until)
+    # reported on the first tick at or after LastCall + 5 on Asterisk's clock
+    tick_at = float(msgs[done]["Timestamp"]) + 0.1 * len(ticks)
+    assert until <= tick_at < until + 0.1 + 1e-6
+    assert tracker.status("PJSIP/1001").state is S.AVAILABLE
+    assert tracker.is_available("PJSIP/1001")
+
+
+@pytest.mark.parametrize("skew", [3600.0, -3600.0], ids=["asterisk-ahead", "asterisk-behind"])
+def test_queries_without_a_time_use_asterisks_clock(skew: float) -> None:
+    msgs = messages("agent_states.ami")
+    done = first_call_done(msgs)
+    clock = FixedClock(float(msgs[0]["Timestamp"]) - skew)
+    tracker = AgentStateTracker(clock=clock)
+    replay_in_real_time(tracker, clock, msgs[: done + 1])
+    until = float(msgs[done]["LastCall"]) + 5
+    clock.advance(until - 0.05 - tracker.asterisk_now())
+    assert tracker.asterisk_now() == pytest.approx(until - 0.05)
+    assert tracker.status("PJSIP/1001").state is S.WRAP_UP
+    assert [s.state for s in tracker.statuses()] == [S.WRAP_UP]
+    assert not tracker.is_available("PJSIP/1001")
+    clock.advance(0.1)
+    assert tracker.status("PJSIP/1001").state is S.AVAILABLE
+    assert [s.state for s in tracker.statuses()] == [S.AVAILABLE]
+    assert tracker.is_available("PJSIP/1001")
+
+
+def test_resync_before_any_event_takes_asterisks_time_from_last_call() -> None:
+    """Connected to an Asterisk an hour ahead, with no event yet: the snapshot's
+    ``LastCall`` is in the past on Asterisk's clock, so the wrap-up runs from
+    there for its 5 s instead of for an hour and 5 s."""
+    snapshot = [
+        m for m in messages("agent_states.wrapup.snapshot.ami") if m.get("Event") == "QueueMember"
+    ]
+    last_call = float(snapshot[0]["LastCall"])
+    clock = FixedClock(last_call - 3600)
+    tracker = AgentStateTracker(clock=clock)
+    assert [c.state for c in tracker.resync(snapshot)] == [S.WRAP_UP]
+    clock.advance(4.9)
+    assert tracker.expire() == []
+    clock.advance(0.2)
+    assert [(c.state, c.since) for c in tracker.expire()] == [(S.AVAILABLE, last_call + 5)]
+
+
+class PlantedBug(Exception):
+    pass
+
+
+def test_a_failing_handler_raises_out_of_feed_and_the_tracker_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug reaches the adapter as an exception (not a log line); later events still count."""
+    msgs = messages("agent_states.ami")
+    tracker = frozen_clock()
+    real = tracker._update_member
+    planted: list[bool] = []
+
+    def first_pause_fails(*args: Any, pause_event: bool) -> None:
+        if pause_event and not planted:
+            planted.append(True)
+            raise PlantedBug
+        real(*args, pause_event=pause_event)
+
+    monkeypatch.setattr(tracker, "_update_member", first_pause_fails)
+    changes: list[AgentStateChanged] = []
+    failed = []
+    for msg in msgs:
+        try:
+            changes.extend(tracker.feed(msg))
+        except PlantedBug:
+            failed.append(msg.get("PausedReason"))
+    assert failed == ["lunch"]
+    # the next pause (training) is seen; the calls and the logout too
+    assert [(c.state, c.paused_reason) for c in changes[:3]] == [
+        (S.AVAILABLE, None),
+        (S.PAUSED, "training"),
+        (S.AVAILABLE, None),
+    ]
+    assert changes[-1].state is S.LOGGED_OUT
+
+
+def test_a_failing_resync_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    tracker = frozen_clock()
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise PlantedBug
+
+    monkeypatch.setattr(tracker, "_update_member", broken)
+    snapshot = [
+        m for m in messages("agent_states.paused.snapshot.ami") if m.get("Event") == "QueueMember"
+    ]
+    with pytest.raises(PlantedBug):
+        tracker.resync(snapshot, now=0.0)

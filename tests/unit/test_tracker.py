@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from cti.ami.codec import AmiDecoder, AmiMessage
+from cti.tracking import dispatch
+from cti.tracking import resync as resync_module
 from cti.tracking.events import CallSummary, DomainEvent, DomainEventType, Outcome
+from cti.tracking.model import Call
+from cti.tracking.state import Calls
 from cti.tracking.tracker import CallTracker
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
@@ -56,6 +61,7 @@ def test_answered_call_timeline_and_summary() -> None:
     assert call.timeline[-1] is events[-1]
     recording = events[1].data["file"]
     assert recording.endswith(f"/{call.linkedid}.wav")
+    assert call.recordings == (recording,)
     # times come from the events, never from a clock
     assert call.started_at == events[0].timestamp
     assert call.ended_at == events[-1].timestamp > call.started_at
@@ -79,7 +85,7 @@ def test_all_traces_release_every_call_and_channel() -> None:
     for trace in TRACE_FILES:
         run(tracker, messages(trace.name))
         assert tracker.active_calls() == [], trace.name
-        assert not tracker._channels and not tracker._calls  # memory stays flat
+        assert not tracker._calls.channels and not tracker._calls.calls  # memory stays flat
 
 
 def test_events_without_timestamp_use_the_last_one_seen() -> None:
@@ -230,15 +236,80 @@ def test_timeout_and_abandon_told_apart_without_varset(trace: str, outcome: Outc
     assert call.outcome is outcome
 
 
-def test_recorded_traffic_never_trips_the_safety_net(caplog: pytest.LogCaptureFixture) -> None:
-    # feed() logs and swallows a handler's exception; on real traffic there must be none
+def test_recorded_traffic_never_raises() -> None:
+    # feed() and resync() let a handler's exception out (the adapter counts it);
+    # on real traffic there must be none
     tracker = CallTracker()
-    with caplog.at_level("ERROR", logger="cti.tracking.tracker"):
-        for trace in TRACE_FILES:
-            run(tracker, messages(trace.name))
-        snapshot = messages("resync.snapshot.ami")
-        tracker.resync([m for m in snapshot if m.get("Event") == "CoreShowChannel"])
-    assert caplog.records == []
+    for trace in TRACE_FILES:
+        run(tracker, messages(trace.name))
+    snapshot = messages("resync.snapshot.ami")
+    tracker.resync([m for m in snapshot if m.get("Event") == "CoreShowChannel"])
+
+
+def test_a_second_recording_in_the_call_is_added_in_order_of_start() -> None:
+    """Synthetic: answered.ami with the agent's leg recorded too, once the agent has
+    answered (as a transfer whose target context runs MixMonitor would do)."""
+    msgs = messages("answered.ami")
+    connect = next(i for i, m in enumerate(msgs) if m.get("Event") == "AgentConnect")
+    agent = msgs[connect]
+    leg = {
+        "Timestamp": agent["Timestamp"],
+        "Channel": agent["DestChannel"],
+        "Uniqueid": agent["DestUniqueid"],
+        "Linkedid": agent["DestLinkedid"],
+    }
+    agent_file = f"/var/spool/asterisk/monitor/cti/20261123/{agent['DestUniqueid']}.wav"
+    injected = [
+        {**leg, "Event": "VarSet", "Variable": "MIXMONITOR_FILENAME", "Value": agent_file},
+        {**leg, "Event": "MixMonitorStart"},
+    ]
+    (call,) = summaries(run(CallTracker(), [*msgs[: connect + 1], *injected, *msgs[connect + 1 :]]))
+    assert call.recordings == (
+        f"/var/spool/asterisk/monitor/cti/20261123/{call.linkedid}.wav",
+        agent_file,
+    )
+    started = [e.data for e in call.timeline if e.type is DomainEventType.RECORDING_STARTED]
+    assert [d["file"] for d in started] == list(call.recordings)
+    assert started[1]["channel"] == agent["DestChannel"]
+
+
+class PlantedBug(Exception):
+    pass
+
+
+def test_a_failing_handler_raises_out_of_feed_and_the_tracker_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tracker bug reaches the adapter as an exception (not a log line), and the
+    next events are tracked as usual."""
+
+    def broken(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+        raise PlantedBug(msg.get("Event"))
+
+    monkeypatch.setitem(dispatch.HANDLERS, "MixMonitorStart", broken)
+    tracker = CallTracker()
+    events: list[DomainEvent] = []
+    failed = []
+    for msg in messages("answered.ami"):
+        try:
+            events.extend(tracker.feed(msg))
+        except PlantedBug as exc:
+            failed.append(str(exc))
+    assert failed == ["MixMonitorStart"]
+    (call,) = summaries(events)
+    assert (call.outcome, call.agent) == (Outcome.ANSWERED, "PJSIP/1001")
+    assert DomainEventType.RECORDING_STARTED not in [e.type for e in call.timeline]
+    assert tracker.active_calls() == []
+
+
+def test_a_failing_resync_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(call: Call, live: Mapping[str, Mapping[str, str]], now: float) -> None:
+        raise PlantedBug("resync")
+
+    monkeypatch.setattr(resync_module, "_answer", broken)
+    snapshot = [m for m in messages("resync.snapshot.ami") if m.get("Event") == "CoreShowChannel"]
+    with pytest.raises(PlantedBug):
+        CallTracker().resync(snapshot)
 
 
 def test_transfer_back_into_the_queue_keeps_the_first_answer() -> None:

@@ -1,0 +1,146 @@
+"""Handlers for a channel's life: creation, caller id, variables, bridging, hang-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cti.tracking import values
+from cti.tracking.events import DomainEvent
+from cti.tracking.model import Call, Channel
+from cti.tracking.on_queue import on_queuestatus
+from cti.tracking.state import Calls
+
+__all__ = [
+    "on_bridge_enter",
+    "on_hangup",
+    "on_hangup_request",
+    "on_newcallerid",
+    "on_newchannel",
+    "on_newexten",
+    "on_rename",
+    "on_varset",
+]
+
+_DNIS_VARIABLES = frozenset(("CTI_DNIS", "__CTI_DNIS", "_CTI_DNIS"))
+
+
+def on_newchannel(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+    uid = msg.get("Uniqueid")
+    if not uid or uid in calls.channels:
+        return []
+    linkedid = msg.get("Linkedid") or uid
+    call = calls.calls.get(linkedid)
+    out: list[DomainEvent] = []
+    if call is None:
+        call = Call(
+            linkedid=linkedid,
+            started_at=ts,
+            caller_uid=uid,
+            caller_number=values.clean_id(msg.get("CallerIDNum")),
+            caller_name=values.clean_name(msg.get("CallerIDName")),
+            dnis=values.dialled_exten(msg.get("Exten")),
+        )
+        calls.calls[linkedid] = call
+        out.append(calls.start(call))
+    elif uid == linkedid and call.caller_uid != uid:
+        # The channel that owns the Linkedid is the caller, even if a sibling
+        # (e.g. the ;2 half of a Local pair) was announced first.
+        call.caller_uid = uid
+        call.caller_number = values.clean_id(msg.get("CallerIDNum")) or call.caller_number
+        call.caller_name = values.clean_name(msg.get("CallerIDName")) or call.caller_name
+        call.dnis = values.dialled_exten(msg.get("Exten")) or call.dnis
+    calls.add_channel(call, uid, msg.get("Channel") or "")
+    return out
+
+
+def on_newexten(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+    # Not via known_channel: dialplan steps never change a Linkedid.
+    uid = msg.get("Uniqueid") or ""
+    channel = calls.channels.get(uid)
+    if channel is None:
+        return []
+    call = channel.call
+    if uid != call.caller_uid:
+        return []
+    if call.dnis is None:
+        call.dnis = values.dialled_exten(msg.get("Exten"))
+    if call.caller_number is None and values.is_unknown_id(msg.get("CallerIDNum")):
+        # "<unknown>" in AMI is also how an empty number is shown: the
+        # dialplan's NoOp has the raw value.
+        raw = values.hotline_noop_number(msg.get("AppData") or "")
+        if raw:
+            call.caller_number = raw
+    return []
+
+
+def on_newcallerid(
+    calls: Calls, channel: Channel, msg: Mapping[str, str], ts: float
+) -> list[DomainEvent]:
+    call = channel.call
+    if channel.uniqueid != call.caller_uid:
+        return []
+    number = values.clean_id(msg.get("CallerIDNum"))
+    name = values.clean_name(msg.get("CallerIDName"))
+    if number is not None:
+        call.caller_number = number
+    if name is not None:
+        call.caller_name = name
+    return []
+
+
+def on_varset(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+    variable = msg.get("Variable")
+    if variable == "QUEUESTATUS":
+        channel = calls.channel(msg, ts)
+        return [] if channel is None else on_queuestatus(calls, channel, msg, ts)
+    if variable == "MIXMONITOR_FILENAME":
+        channel = calls.channels.get(msg.get("Uniqueid") or "")
+        if channel is not None:
+            # MixMonitorStart (next) names only the channel: remember the file for it.
+            channel.recording_file = channel.call.recording_file = msg.get("Value") or None
+        return []
+    if variable in _DNIS_VARIABLES:
+        channel = calls.channels.get(msg.get("Uniqueid") or "")
+        if channel is not None and channel.uniqueid == channel.call.caller_uid:
+            value = msg.get("Value")
+            if value:
+                channel.call.dnis = value
+    return []
+
+
+def on_rename(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+    channel = calls.channels.get(msg.get("Uniqueid") or "")
+    if channel is not None:
+        channel.name = msg.get("Newname") or msg.get("NewName") or channel.name
+    return []
+
+
+def on_bridge_enter(
+    calls: Calls, channel: Channel, msg: Mapping[str, str], ts: float
+) -> list[DomainEvent]:
+    # Bridging is where Asterisk updates Linkedids; known_channel has followed it.
+    return []
+
+
+def on_hangup(
+    calls: Calls, channel: Channel, msg: Mapping[str, str], ts: float
+) -> list[DomainEvent]:
+    call = channel.call
+    uid = channel.uniqueid
+    del calls.channels[uid]
+    call.channels.pop(uid, None)
+    if uid == call.caller_uid:
+        call.hangup_cause = values.to_int(msg.get("Cause"))
+    out: list[DomainEvent] = []
+    if call.abandon_pending and uid == call.queue_uid:
+        out.append(calls.resolve_abandon(call, call.abandon_guess, ts))
+    if not call.channels:
+        out.extend(calls.end(call, ts))
+    return out
+
+
+def on_hangup_request(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+    channel = calls.channels.get(msg.get("Uniqueid") or "")
+    if channel is not None and channel.uniqueid == channel.call.queue_uid:
+        channel.call.hangup_requested = True
+    return []
