@@ -77,7 +77,7 @@ class Container:
         self.session_maker: async_sessionmaker[AsyncSession] = session_factory(self.engine)
 
         self.tracker = CallTracker()
-        self.agent_states = AgentStateTracker(default_wrapup_s=agent_settings.wrapup_s)
+        self.agent_states = AgentStateTracker(default_wrapup_s=agent_settings.wrapup_s, clock=clock)
         self.pipeline = EventPipeline(self.tracker, self.agent_states, self.bus, self.metrics)
         self.live_calls = LiveCalls(self.tracker, self.metrics.calls_active)
 

@@ -13,7 +13,6 @@ from typing import Any, Protocol, TypeVar
 
 from cti.agents.state import AgentStateTracker
 from cti.bus import EventBus
-from cti.clock import SYSTEM_CLOCK
 from cti.metrics import Metrics
 from cti.tracking.events import DomainEvent, DomainEventType
 from cti.tracking.tracker import CallTracker
@@ -80,10 +79,8 @@ class EventPipeline:
 
     def expire_wrapups(self) -> None:
         """Asterisk sends nothing when a wrap-up ends; the tracker tells us."""
-        now = SYSTEM_CLOCK.time()  # until the tracker keeps Asterisk's time base itself
-        self._publish(
-            self._guard("agents", "wrap-up expiry", lambda: self.agent_states.expire(now))
-        )
+        # No argument: the tracker measures wrap-up on Asterisk's clock, not the host's.
+        self._publish(self._guard("agents", "wrap-up expiry", self.agent_states.expire))
 
     def annotate(self, uniqueid: str, kind: DomainEventType, data: dict[str, Any]) -> None:
         """Put a fact we learnt outside AMI (e.g. the routing decision) on a call's timeline."""
