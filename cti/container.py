@@ -80,11 +80,11 @@ class Container:
         self.hotline = HotlineRouter(
             self.session_maker,
             acd,
-            region=settings.default_region,
+            phones=self.phones,
             availability=self.agent_states,
         )
         self.screenpop = ScreenPopHub(
-            PopLookup(self.session_maker, self.hotline.policy, settings.default_region)
+            PopLookup(self.session_maker, self.hotline.policy, phones=self.phones)
         )
         self.callbacks = CallbackOutbox(self.session_maker, self.phones)
 

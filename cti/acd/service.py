@@ -35,7 +35,7 @@ from cti.acd.policy import (
 )
 from cti.acd.settings import AcdSettings
 from cti.customers.models import Customer, CustomerPhone, Order
-from cti.customers.phones import normalize
+from cti.customers.phones import PhoneNormalizer
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +112,14 @@ class HotlineRouter:
         self,
         sessions: async_sessionmaker[AsyncSession],
         settings: AcdSettings | None = None,
-        region: str = "CN",
+        *,
+        phones: PhoneNormalizer,
         availability: AgentAvailability | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = settings if settings is not None else AcdSettings()
         self.policy = Policy.from_settings(self.settings)
-        self.region = region
+        self.phones = phones
         self.availability: AgentAvailability = availability or NoAgentAvailability()
         self._sessions = sessions
         self._clock = clock
@@ -152,7 +153,7 @@ class HotlineRouter:
         now = self._clock()
         dnis = env.get("agi_extension") or env.get("agi_dnid") or ""
         hotline = self.policy.hotline_for(dnis)
-        number = normalize(env.get("agi_callerid"), self.region, self.settings.local_area_code)
+        number = self.phones(env.get("agi_callerid"))
         notes: dict[str, str] = {"caller_kind": number.kind.value}
         if number.e164 is not None:
             notes["caller_e164"] = number.e164

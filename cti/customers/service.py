@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from cti.customers.models import Customer, CustomerPhone, Order
-from cti.customers.phones import NormalizedNumber, normalize
+from cti.customers.phones import PhoneNormalizer
 from cti.errors import InvalidInput
 
 TIERS = ("new", "returning", "vip")
@@ -24,13 +24,13 @@ class CustomerError(InvalidInput):
 
 
 async def find_by_phone(
-    session: AsyncSession, raw_number: str | None, region: str = "CN", local_area_code: str = ""
+    session: AsyncSession, *, phones: PhoneNormalizer, number: str | None
 ) -> Customer | None:
     """The customer owning this number in any written form; None if unknown or withheld."""
-    number = normalize(raw_number, region, local_area_code)
-    if number.e164 is None:
+    e164 = phones.e164(number)
+    if e164 is None:
         return None
-    return await find_by_e164(session, number.e164)
+    return await find_by_e164(session, e164)
 
 
 async def find_by_e164(session: AsyncSession, e164: str) -> Customer | None:
@@ -43,30 +43,31 @@ async def find_by_e164(session: AsyncSession, e164: str) -> Customer | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def require_number(raw: str, region: str = "CN") -> NormalizedNumber:
-    number = normalize(raw, region)
-    if number.e164 is None:
+def require_number(phones: PhoneNormalizer, raw: str) -> str:
+    """The E.164 key of ``raw``, or :class:`CustomerError` when no customer can call from it."""
+    e164 = phones.e164(raw)
+    if e164 is None:
         raise CustomerError(f"{raw!r} is not a phone number a customer can call from")
-    return number
+    return e164
 
 
 async def upsert_customer(
     session: AsyncSession,
+    *,
+    phones: PhoneNormalizer,
     phone: str,
     name: str | None,
     at: datetime,
     tier: str | None = None,
-    region: str = "CN",
 ) -> Customer:
     """The customer with this phone, created if new; a given name or tier replaces the old."""
     if tier is not None and tier not in TIERS:
         raise CustomerError(f"unknown tier {tier!r}; known: {', '.join(TIERS)}")
-    number = require_number(phone, region)
-    assert number.e164 is not None
-    customer = await find_by_e164(session, number.e164)
+    e164 = require_number(phones, phone)
+    customer = await find_by_e164(session, e164)
     if customer is None:
         customer = Customer(name=(name or "").strip(), tier=tier, created_at=at, updated_at=at)
-        customer.phones = [CustomerPhone(e164=number.e164, raw=phone.strip()[:64], created_at=at)]
+        customer.phones = [CustomerPhone(e164=e164, raw=phone.strip()[:64], created_at=at)]
         session.add(customer)
         await session.flush()
         return customer
@@ -80,20 +81,23 @@ async def upsert_customer(
 
 
 async def add_phone(
-    session: AsyncSession, customer: Customer, phone: str, at: datetime, region: str = "CN"
+    session: AsyncSession,
+    *,
+    phones: PhoneNormalizer,
+    customer: Customer,
+    phone: str,
+    at: datetime,
 ) -> CustomerPhone:
     """Give a customer another number; a number already owned by another customer is refused."""
-    number = require_number(phone, region)
+    e164 = require_number(phones, phone)
     owner = (
-        await session.execute(select(CustomerPhone).where(CustomerPhone.e164 == number.e164))
+        await session.execute(select(CustomerPhone).where(CustomerPhone.e164 == e164))
     ).scalar_one_or_none()
     if owner is not None:
         if owner.customer_id != customer.id:
             raise CustomerError(f"{phone!r} already belongs to customer {owner.customer_id}")
         return owner
-    row = CustomerPhone(
-        customer_id=customer.id, e164=number.e164, raw=phone.strip()[:64], created_at=at
-    )
+    row = CustomerPhone(customer_id=customer.id, e164=e164, raw=phone.strip()[:64], created_at=at)
     session.add(row)
     await session.flush()
     return row
@@ -114,10 +118,17 @@ class OrderData:
     shipping_address: dict[str, Any] | str | None = None
 
 
-async def upsert_order(session: AsyncSession, data: OrderData, at: datetime) -> Order:
+async def upsert_order(
+    session: AsyncSession, data: OrderData, at: datetime, *, phones: PhoneNormalizer
+) -> Order:
     """Insert or update one order by ``(shop, order_id)``, creating its customer if new."""
     customer = await upsert_customer(
-        session, data.phone, data.customer_name, at, data.customer_tier
+        session,
+        phones=phones,
+        phone=data.phone,
+        name=data.customer_name,
+        at=at,
+        tier=data.customer_tier,
     )
     order = (
         await session.execute(
@@ -150,11 +161,11 @@ async def last_orders(session: AsyncSession, customer_id: int, limit: int = 5) -
 
 async def record_answered(
     session: AsyncSession,
+    *,
+    phones: PhoneNormalizer,
     caller_number: str | None,
     agent_interface: str,
     at: datetime,
-    region: str = "CN",
-    local_area_code: str = "",
 ) -> bool:
     """Remember who answered this caller, for the next call's preferred agent.
 
@@ -162,10 +173,10 @@ async def record_answered(
     newer one. False when the caller is not a known customer.
     """
     agent = agent_interface.strip()
-    number = normalize(caller_number, region, local_area_code)
-    if number.e164 is None or not agent:
+    e164 = phones.e164(caller_number)
+    if e164 is None or not agent:
         return False
-    owner = select(CustomerPhone.customer_id).where(CustomerPhone.e164 == number.e164)
+    owner = select(CustomerPhone.customer_id).where(CustomerPhone.e164 == e164)
     result = await session.execute(
         update(Customer)
         .where(Customer.id == owner.scalar_subquery())

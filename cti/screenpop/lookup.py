@@ -8,6 +8,7 @@ their notes. Every read uses an index.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,10 +20,12 @@ from cti.acd.policy import Policy, derive_tier
 from cti.acd.service import caller_profile, caller_statement
 from cti.calls.models import CallRecord
 from cti.customers.models import CustomerPhone, Order
-from cti.customers.phones import normalize
+from cti.customers.phones import PhoneNormalizer
 from cti.tickets.models import Ticket
 from cti.tickets.schemas import TicketStatus
 from cti.tickets.service import call_notes, customer_ticket_events
+
+_LOCAL_FIXED = re.compile(r"^[2-8]\d{6,7}$")
 
 LAST_ORDERS = 5
 LAST_CALLS = 3
@@ -30,8 +33,14 @@ OPEN_TICKETS = 10
 HISTORY_EVENTS = 10
 
 
-def number_forms(e164s: Iterable[str], extra: Iterable[str | None] = ()) -> list[str]:
-    """The ways a trunk may have written these numbers in ``calls.caller_number``."""
+def number_forms(
+    e164s: Iterable[str], extra: Iterable[str | None] = (), local_area_code: str = ""
+) -> list[str]:
+    """The ways a trunk may have written these numbers in ``calls.caller_number``.
+
+    With a ``local_area_code``, a fixed line of that area is also looked for as
+    the trunk presents local callers: without the area code.
+    """
     forms: set[str] = {x for x in extra if x}
     for e164 in e164s:
         digits = e164.lstrip("+")
@@ -39,8 +48,11 @@ def number_forms(e164s: Iterable[str], extra: Iterable[str | None] = ()) -> list
         if e164.startswith("+86"):
             national = e164[3:]
             forms.add(national)
-            if not national.startswith("1"):  # fixed line: trunk prefix 0
-                forms.add("0" + national)
+            if national.startswith("10") or not national.startswith("1"):
+                forms.add("0" + national)  # fixed line: trunk prefix 0
+            local = national.removeprefix(local_area_code) if local_area_code else national
+            if local != national and _LOCAL_FIXED.fullmatch(local):
+                forms.add(local)
     return sorted(forms)
 
 
@@ -65,17 +77,18 @@ class PopLookup:
         self,
         sessions: async_sessionmaker[AsyncSession],
         policy: Policy,
-        region: str = "CN",
+        *,
+        phones: PhoneNormalizer,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessions = sessions
         self._policy = policy
         self._stmt = caller_statement(policy)
-        self._region = region
+        self._phones = phones
         self._clock = clock
 
     async def __call__(self, caller_number: str | None) -> dict[str, Any]:
-        number = normalize(caller_number, self._region)
+        number = self._phones(caller_number)
         empty: dict[str, Any] = {
             "customer": None,
             "orders": [],
@@ -92,7 +105,8 @@ class PopLookup:
             )
             if profile is None:
                 empty["last_calls"] = await self._last_calls(
-                    session, number_forms([number.e164], [caller_number])
+                    session,
+                    number_forms([number.e164], [caller_number], self._phones.local_area_code),
                 )
                 return empty
             cid = profile.customer_id
@@ -124,7 +138,10 @@ class PopLookup:
             ).scalars()
             events = await customer_ticket_events(session, cid, HISTORY_EVENTS)
             last_calls = await self._last_calls(
-                session, number_forms(phones or [number.e164], [caller_number])
+                session,
+                number_forms(
+                    phones or [number.e164], [caller_number], self._phones.local_area_code
+                ),
             )
         tier = derive_tier(profile, self._policy.rules)
         return {

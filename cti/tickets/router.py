@@ -64,7 +64,7 @@ async def ticket_create(
     body: TicketIn, who: Desk, phones: PhonesDep, session: SessionDep
 ) -> TicketDetailOut:
     async with session.begin():
-        ticket = await create_ticket(session, body, actor(who), phones.region)
+        ticket = await create_ticket(session, data=body, actor=actor(who), phones=phones)
     return TicketDetailOut.model_validate(await get_ticket(session, ticket.id))
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from cti.customers.models import Order
+from cti.customers.phones import PhoneNormalizer
 from cti.customers.service import find_by_phone
 from cti.errors import InvalidInput
 from cti.tickets.models import CallNote, Ticket, TicketEvent
@@ -55,7 +56,7 @@ async def _resolve_order(session: AsyncSession, order_id: str, shop: str | None)
 
 
 async def create_ticket(
-    session: AsyncSession, data: TicketIn, actor: str, region: str = "CN"
+    session: AsyncSession, *, data: TicketIn, actor: str, phones: PhoneNormalizer
 ) -> Ticket:
     at = now_utc()
     shop = data.shop
@@ -65,7 +66,7 @@ async def create_ticket(
         if customer_id is None:
             customer_id = order_customer
     if customer_id is None and data.caller_number:
-        customer = await find_by_phone(session, data.caller_number, region)
+        customer = await find_by_phone(session, phones=phones, number=data.caller_number)
         customer_id = customer.id if customer is not None else None
     elif customer_id is not None:
         from cti.customers.models import Customer
@@ -98,16 +99,17 @@ async def create_ticket(
 
 async def create_callback_ticket(
     session: AsyncSession,
+    *,
+    phones: PhoneNormalizer,
     caller_number: str | None,
     recording_path: str | None,
     linkedid: str | None,
     note: str = "",
-    region: str = "CN",
     due_at: datetime | None = None,
 ) -> Ticket:
     """A callback task from a voicemail, for the back desk's next shift."""
     at = now_utc()
-    customer = await find_by_phone(session, caller_number, region) if caller_number else None
+    customer = await find_by_phone(session, phones=phones, number=caller_number)
     number = (caller_number or "").strip()[:64] or None
     ticket = Ticket(
         type=TicketType.CALLBACK.value,

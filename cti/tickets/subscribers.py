@@ -46,11 +46,11 @@ class CallbackOutbox:
         async with self.sessions() as session, session.begin():
             await create_callback_ticket(
                 session,
-                message.caller_number,
-                message.recording_path,
-                message.linkedid,
-                callback_note(message),
-                self._phones.region,
+                phones=self._phones,
+                caller_number=message.caller_number,
+                recording_path=message.recording_path,
+                linkedid=message.linkedid,
+                note=callback_note(message),
             )
 
     async def retry(self) -> None:

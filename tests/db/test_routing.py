@@ -18,6 +18,7 @@ from cti.acd.decision import Action
 from cti.acd.service import HotlineRouter
 from cti.acd.settings import AcdSettings, HotlineSettings
 from cti.container import Container
+from cti.customers.phones import PhoneNormalizer
 from cti.customers.service import OrderData, record_answered, upsert_customer, upsert_order
 from cti.db.engine import create_engine, session_factory
 from cti.http.app import create_http_app
@@ -83,14 +84,18 @@ async def _seed(container: Container) -> None:
     ]
     async with container.sessions() as session, session.begin():
         for data in orders:
-            await upsert_order(session, data, NOW)
-        await upsert_customer(session, EXPLICIT_VIP, "王芳", NOW, tier="vip")
-        await upsert_customer(session, NO_ORDERS, "刘洋", NOW)
+            await upsert_order(session, data, NOW, phones=container.phones)
+        await upsert_customer(
+            session, phones=container.phones, phone=EXPLICIT_VIP, name="王芳", at=NOW, tier="vip"
+        )
+        await upsert_customer(
+            session, phones=container.phones, phone=NO_ORDERS, name="刘洋", at=NOW
+        )
 
 
 def router(container: Container, settings: AcdSettings = OFFICE, **kw: Any) -> HotlineRouter:
     kw.setdefault("clock", lambda: NOW)
-    return HotlineRouter(container.session_maker, settings, **kw)
+    return HotlineRouter(container.session_maker, settings, phones=container.phones, **kw)
 
 
 @pytest.mark.parametrize(
@@ -137,7 +142,13 @@ async def test_withheld_caller_is_a_new_customer_never_an_error(
 async def test_last_agent_is_preferred_when_available(container: Container) -> None:
     await _seed(container)
     async with container.sessions() as session, session.begin():
-        await record_answered(session, "+86 138-0013-8002", "PJSIP/1001", NOW - timedelta(hours=3))
+        await record_answered(
+            session,
+            phones=container.phones,
+            caller_number="+86 138-0013-8002",
+            agent_interface="PJSIP/1001",
+            at=NOW - timedelta(hours=3),
+        )
     free = await router(container, availability=Only("PJSIP/1001")).decide(env(RETURNING))
     assert free.preferred_agent == "PJSIP/1001"
     assert free.channel_variables()["CTI_PREFERRED_TIMEOUT"] == "8"
@@ -190,7 +201,9 @@ async def test_make_up_working_day_opens_the_weekend(container: Container) -> No
 async def test_database_down_falls_back_without_raising(container: Container) -> None:
     engine = create_engine("postgresql+asyncpg://cti:cti@127.0.0.1:1/nowhere")
     try:
-        r = HotlineRouter(session_factory(engine), OFFICE, clock=lambda: NOW)
+        r = HotlineRouter(
+            session_factory(engine), OFFICE, phones=PhoneNormalizer(), clock=lambda: NOW
+        )
         decision = await r.decide(env(VIP_BY_SPEND))
     finally:
         await engine.dispose()
@@ -213,7 +226,12 @@ async def _slow_sessions() -> AsyncIterator[_SlowSession]:
 
 async def test_slow_database_is_bounded_by_the_lookup_timeout() -> None:
     settings = AcdSettings(lookup_timeout=0.1)
-    r = HotlineRouter(_slow_sessions, settings, clock=lambda: NOW)  # type: ignore[arg-type]
+    r = HotlineRouter(
+        _slow_sessions,  # type: ignore[arg-type]
+        settings,
+        phones=PhoneNormalizer(),
+        clock=lambda: NOW,
+    )
     started = time.monotonic()
     decision = await r.decide(env(VIP_BY_SPEND))
     assert time.monotonic() - started < 1.0
@@ -225,6 +243,7 @@ async def test_closed_hours_hold_even_when_the_database_is_down() -> None:
     r = HotlineRouter(
         _slow_sessions,
         AcdSettings(lookup_timeout=0.05, hotlines=OFFICE.hotlines),  # type: ignore[arg-type]
+        phones=PhoneNormalizer(),
         clock=lambda: NOW - timedelta(days=1),
     )
     decision = await r.decide(env(VIP_BY_SPEND))

@@ -100,9 +100,16 @@ async def test_voicemail_callbacks_reach_the_back_desk_list(
 ) -> None:
     async with container.sessions() as s, s.begin():
         await create_callback_ticket(
-            s, "13900139000", "/var/spool/asterisk/voicemail/cti/1.wav", "1795431021.7", "夜间留言"
+            s,
+            phones=container.phones,
+            caller_number="13900139000",
+            recording_path="/var/spool/asterisk/voicemail/cti/1.wav",
+            linkedid="1795431021.7",
+            note="夜间留言",
         )
-        await create_callback_ticket(s, None, None, None)
+        await create_callback_ticket(
+            s, phones=container.phones, caller_number=None, recording_path=None, linkedid=None
+        )
     desk = await make_token("tickets:write")
     r = await client.get("/api/v1/tickets/callbacks", headers=auth(desk))
     items = r.json()["items"]
