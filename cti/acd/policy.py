@@ -18,16 +18,11 @@ from cti.acd.availability import AgentAvailability
 from cti.acd.decision import Action, RoutingDecision
 from cti.acd.hours import Ranges, WeeklySchedule, is_open, parse_ranges, parse_schedule
 from cti.acd.settings import AcdSettings, HotlineSettings
+from cti.customers.tiers import Tier
 
 # What the dialplan's cti-sanitize accepts for CTI_PREFERRED; anything else it drops.
 _DIALABLE_AGENT = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}$")
 _UNSAFE_REASON = re.compile(r"[^\w .:=/,;+()-]")
-
-
-class Tier(StrEnum):
-    NEW = "new"
-    RETURNING = "returning"
-    VIP = "vip"
 
 
 class DayKind(StrEnum):

@@ -29,13 +29,13 @@ from cti.acd.policy import (
     CustomerProfile,
     OrderStats,
     Policy,
-    Tier,
     decide,
     safe_reason,
 )
 from cti.acd.settings import AcdSettings
 from cti.customers.models import Customer, CustomerPhone, Order
 from cti.customers.phones import PhoneNormalizer
+from cti.customers.tiers import stored_tier
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ async def caller_profile(
     return CustomerProfile(
         customer_id=row.id,
         name=row.name,
-        tier=_tier(row.tier),
+        tier=stored_tier(row.tier),
         stats=OrderStats(
             order_count=int(row.order_count),
             recent_paid_count=int(row.paid_count),
@@ -206,13 +206,6 @@ class HotlineRouter:
         finally:
             self._calendar_loading = False
         return self._calendar
-
-
-def _tier(value: str | None) -> Tier | None:
-    try:
-        return Tier(value) if value else None
-    except ValueError:
-        return None
 
 
 def _why(exc: BaseException) -> str:

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from cti.customers.tiers import Tier
+
 
 class PhoneOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -19,7 +21,7 @@ class CustomerOut(BaseModel):
 
     id: int
     name: str
-    tier: str | None
+    tier: Tier | None
     """The explicit tier; None when it is derived from the order history."""
     phones: list[PhoneOut]
     last_agent: str | None

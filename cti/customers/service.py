@@ -14,9 +14,8 @@ from sqlalchemy.orm import selectinload
 
 from cti.customers.models import Customer, CustomerPhone, Order
 from cti.customers.phones import PhoneNormalizer
+from cti.customers.tiers import Tier
 from cti.errors import InvalidInput
-
-TIERS = ("new", "returning", "vip")
 
 
 class CustomerError(InvalidInput):
@@ -61,8 +60,8 @@ async def upsert_customer(
     tier: str | None = None,
 ) -> Customer:
     """The customer with this phone, created if new; a given name or tier replaces the old."""
-    if tier is not None and tier not in TIERS:
-        raise CustomerError(f"unknown tier {tier!r}; known: {', '.join(TIERS)}")
+    if tier is not None and tier not in set(Tier):
+        raise CustomerError(f"unknown tier {tier!r}; known: {', '.join(Tier)}")
     e164 = require_number(phones, phone)
     customer = await find_by_e164(session, e164)
     if customer is None:

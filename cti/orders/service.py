@@ -175,7 +175,7 @@ async def upsert_orders(session: AsyncSession, batch: Sequence[ParsedOrder]) -> 
         if c.name:
             d.name = c.name
         if c.tier is not None:
-            d.tier = c.tier
+            d.tier = c.tier.value
     known = await _customers_by_phone(session, list(details))
     missing = [e for e in details if e not in known]
     if missing:

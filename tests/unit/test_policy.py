@@ -18,7 +18,6 @@ from cti.acd.policy import (
     Hotline,
     OrderStats,
     Policy,
-    Tier,
     TierRules,
     decide,
     derive_tier,
@@ -26,6 +25,7 @@ from cti.acd.policy import (
     safe_reason,
 )
 from cti.acd.settings import AcdSettings, HotlineSettings
+from cti.customers.tiers import Tier
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 RULES = TierRules()
