@@ -33,9 +33,10 @@ from cti.acd.policy import (
     safe_reason,
 )
 from cti.acd.settings import AcdSettings
-from cti.customers.models import Customer, CustomerPhone, Order
+from cti.customers.models import Customer, CustomerPhone
 from cti.customers.phones import PhoneNormalizer
 from cti.customers.tiers import stored_tier
+from cti.orders.models import Order
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,18 +24,3 @@ class CustomerOut(BaseModel):
     phones: list[PhoneOut]
     last_agent: str | None
     last_call_at: datetime | None
-
-
-class OrderOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    shop: str
-    order_id: str
-    customer_id: int
-    amount: Decimal
-    currency: str
-    status: str
-    items: list[dict[str, Any]]
-    shipping_address: dict[str, Any] | str | None
-    created_at: datetime
-    updated_at: datetime

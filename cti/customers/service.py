@@ -1,18 +1,14 @@
-"""Customers by phone, orders in, and who served a caller last."""
+"""Customers by phone, and who served a caller last."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from cti.customers.models import Customer, CustomerPhone, Order
+from cti.customers.models import Customer, CustomerPhone
 from cti.customers.phones import PhoneNormalizer
 from cti.customers.tiers import Tier
 from cti.errors import InvalidInput
@@ -100,62 +96,6 @@ async def add_phone(
     session.add(row)
     await session.flush()
     return row
-
-
-@dataclass(frozen=True, slots=True)
-class OrderData:
-    shop: str
-    order_id: str
-    phone: str
-    amount: Decimal
-    status: str
-    created_at: datetime
-    currency: str = "CNY"
-    customer_name: str | None = None
-    customer_tier: str | None = None
-    items: Sequence[dict[str, Any]] = field(default_factory=tuple)
-    shipping_address: dict[str, Any] | str | None = None
-
-
-async def upsert_order(
-    session: AsyncSession, data: OrderData, at: datetime, *, phones: PhoneNormalizer
-) -> Order:
-    """Insert or update one order by ``(shop, order_id)``, creating its customer if new."""
-    customer = await upsert_customer(
-        session,
-        phones=phones,
-        phone=data.phone,
-        name=data.customer_name,
-        at=at,
-        tier=data.customer_tier,
-    )
-    order = (
-        await session.execute(
-            select(Order).where(Order.shop == data.shop, Order.order_id == data.order_id)
-        )
-    ).scalar_one_or_none()
-    if order is None:
-        order = Order(shop=data.shop, order_id=data.order_id, created_at=data.created_at)
-        session.add(order)
-    order.customer_id = customer.id
-    order.amount = data.amount
-    order.currency = data.currency
-    order.status = data.status
-    order.items = list(data.items)
-    order.shipping_address = data.shipping_address
-    order.updated_at = at
-    await session.flush()
-    return order
-
-
-async def last_orders(session: AsyncSession, customer_id: int, limit: int = 5) -> list[Order]:
-    stmt = (
-        select(Order)
-        .where(Order.customer_id == customer_id)
-        .order_by(Order.created_at.desc(), Order.id.desc())
-        .limit(limit)
-    )
-    return list((await session.execute(stmt)).scalars())
 
 
 async def record_answered(

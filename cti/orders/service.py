@@ -25,9 +25,10 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cti.customers.models import Customer, CustomerPhone, Order
+from cti.customers.models import Customer, CustomerPhone
 from cti.customers.phones import PhoneNormalizer
 from cti.errors import InvalidInput
+from cti.orders.models import Order
 from cti.orders.schemas import ImportReport, OrderIn, OrderLine, OrderOut, RejectedLine
 
 #: Lines per transaction in bulk imports.
@@ -299,6 +300,17 @@ def order_out(row: Order) -> OrderOut:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+async def last_orders(session: AsyncSession, *, customer_id: int, limit: int = 5) -> list[Order]:
+    """A customer's newest orders first (``ix_orders_customer_id_created_at``)."""
+    stmt = (
+        select(Order)
+        .where(Order.customer_id == customer_id)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 async def get_order(session: AsyncSession, shop: str, order_id: str) -> Order | None:

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cti.acd.policy import Policy, derive_tier
 from cti.acd.service import caller_profile, caller_statement
 from cti.calls.models import CallRecord
-from cti.customers.models import CustomerPhone, Order
+from cti.customers.models import CustomerPhone
 from cti.customers.phones import PhoneNormalizer
+from cti.orders.models import Order
 from cti.tickets.models import Ticket
 from cti.tickets.schemas import TicketStatus
 from cti.tickets.service import call_notes, customer_ticket_events

@@ -15,10 +15,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from cti.customers.models import Order
 from cti.customers.phones import PhoneNormalizer
 from cti.customers.service import find_by_phone
 from cti.errors import InvalidInput
+from cti.orders.models import Order
 from cti.tickets.models import CallNote, Ticket, TicketEvent
 from cti.tickets.schemas import (
     CallNoteIn,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,13 +10,10 @@ import pytest
 from cti.container import Container
 from cti.customers.service import (
     CustomerError,
-    OrderData,
     add_phone,
     find_by_phone,
-    last_orders,
     record_answered,
     upsert_customer,
-    upsert_order,
 )
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -105,36 +100,6 @@ async def test_a_number_of_another_customer_or_no_number_is_refused(container: C
             await upsert_customer(
                 session, phones=phones, phone="13700137000", name="x", at=T0, tier="gold"
             )
-
-
-async def test_orders_upsert_by_shop_and_order_id(container: Container) -> None:
-    data = OrderData(
-        shop="tmall",
-        order_id="SO-1001",
-        phone="13800138000",
-        amount=Decimal("199.90"),
-        status="paid",
-        created_at=T0,
-        customer_name="张伟",
-        items=({"sku": "A1", "name": "保温杯", "qty": 1},),
-        shipping_address={"city": "北京", "line": "朝阳区建国路 1 号"},
-    )
-    async with container.sessions() as session, session.begin():
-        await upsert_order(session, data, T0, phones=container.phones)
-        # Same order id in another shop is another order.
-        await upsert_order(session, replace(data, shop="jd"), T0, phones=container.phones)
-    async with container.sessions() as session, session.begin():
-        updated = replace(data, status="shipped")
-        await upsert_order(session, updated, T0 + timedelta(hours=1), phones=container.phones)
-    async with container.sessions() as session:
-        customer = await find_by_phone(session, phones=container.phones, number="+86 138 0013 8000")
-        assert customer is not None
-        orders = await last_orders(session, customer.id)
-    assert sorted((o.shop, o.status) for o in orders) == [("jd", "paid"), ("tmall", "shipped")]
-    tmall = next(o for o in orders if o.shop == "tmall")
-    assert tmall.amount == Decimal("199.90")
-    assert tmall.items[0]["name"] == "保温杯"
-    assert tmall.shipping_address == {"city": "北京", "line": "朝阳区建国路 1 号"}
 
 
 async def test_record_answered_remembers_the_last_agent(container: Container) -> None:

@@ -19,9 +19,11 @@ from cti.acd.service import HotlineRouter
 from cti.acd.settings import AcdSettings, HotlineSettings
 from cti.container import Container
 from cti.customers.phones import PhoneNormalizer
-from cti.customers.service import OrderData, record_answered, upsert_customer, upsert_order
+from cti.customers.service import record_answered, upsert_customer
 from cti.db.engine import create_engine, session_factory
 from cti.http.app import create_http_app
+from cti.orders.schemas import CustomerIn, OrderIn
+from cti.orders.service import OrderPhones, parse_order, upsert_orders
 from ivr.fastagi import FastAgiServer
 from ivr.hotline import hotline_app
 
@@ -58,14 +60,15 @@ def env(caller: str, dnis: str = "4008001234", name: str = "张伟") -> dict[str
 
 def _order(
     phone: str, n: int, amount: str, days_ago: int, status: str = "paid", **kw: Any
-) -> OrderData:
-    return OrderData(
+) -> tuple[str, OrderIn]:
+    created = NOW - timedelta(days=days_ago)
+    return f"{phone}-{n}", OrderIn(
         shop="tmall",
-        order_id=f"{phone}-{n}",
-        phone=phone,
+        customer=CustomerIn(phone=phone),
         amount=Decimal(amount),
         status=status,
-        created_at=NOW - timedelta(days=days_ago),
+        created_at=created,
+        updated_at=created,
         **kw,
     )
 
@@ -82,9 +85,9 @@ async def _seed(container: Container) -> None:
         # Big spender, but two years ago: returning, not VIP.
         *[_order(LAPSED, i, "1000.00", 800 + i) for i in range(12)],
     ]
+    phones = OrderPhones(container.phones)
     async with container.sessions() as session, session.begin():
-        for data in orders:
-            await upsert_order(session, data, NOW, phones=container.phones)
+        await upsert_orders(session, [parse_order(oid, o, phones) for oid, o in orders])
         await upsert_customer(
             session, phones=container.phones, phone=EXPLICIT_VIP, name="王芳", at=NOW, tier="vip"
         )
