@@ -1,7 +1,7 @@
 """The hotline's ``decide(env)``: AGI variables in, a routing decision out, fast.
 
-One indexed query finds the caller and their order figures; the holiday
-calendar is cached for a few seconds. The whole lookup is bounded by
+One indexed query (:mod:`cti.customers.profile`) finds the caller and their
+order figures; the holiday calendar is cached for a few seconds. The whole lookup is bounded by
 ``CTI_ACD_LOOKUP_TIMEOUT``: past it, or on any database error, the call is
 routed as an unknown caller ("fallback: ..."), so the AGI always answers and
 never raises into the dialplan.
@@ -15,95 +15,24 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.acd.availability import AgentAvailability, NoAgentAvailability
 from cti.acd.decision import Action, RoutingDecision
 from cti.acd.holidays import load_calendar
-from cti.acd.policy import (
-    CalendarDay,
-    CustomerProfile,
-    OrderStats,
-    Policy,
-    decide,
-    safe_reason,
-)
+from cti.acd.policy import CalendarDay, Policy, decide, safe_reason
 from cti.acd.settings import AcdSettings
-from cti.customers.models import Customer, CustomerPhone
 from cti.customers.phones import PhoneNormalizer
-from cti.customers.tiers import stored_tier
-from cti.orders.models import Order
+from cti.customers.profile import CustomerProfile, caller_profile, caller_statement
 
 log = logging.getLogger(__name__)
 
 Calendar = dict[str, dict[date, CalendarDay]]
-CallerSelect = Select[*tuple[Any, ...]]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def caller_statement(policy: Policy) -> CallerSelect:
-    """The caller and their order figures, in one statement and one pass over their orders.
-
-    ``customer_phones.e164`` (unique index) finds the customer; the orders are
-    read through ``ix_orders_customer_id_created_at``. Bind ``e164`` and ``since``.
-    """
-    rules = policy.rules
-    paid = and_(
-        Order.created_at >= bindparam("since", type_=Order.created_at.type),
-        Order.status.in_(sorted(rules.paid_statuses)),
-        Order.currency == rules.currency,
-    )
-    return (
-        select(
-            Customer.id,
-            Customer.name,
-            Customer.tier,
-            Customer.last_agent,
-            Customer.last_call_at,
-            func.count(Order.id).label("order_count"),
-            func.count(Order.id).filter(paid).label("paid_count"),
-            func.coalesce(func.sum(Order.amount).filter(paid), 0).label("paid_total"),
-        )
-        .select_from(CustomerPhone)
-        .join(Customer, Customer.id == CustomerPhone.customer_id)
-        .outerjoin(Order, Order.customer_id == Customer.id)
-        .where(CustomerPhone.e164 == bindparam("e164"))
-        .group_by(
-            Customer.id,
-            Customer.name,
-            Customer.tier,
-            Customer.last_agent,
-            Customer.last_call_at,
-        )
-    )
-
-
-async def caller_profile(
-    session: AsyncSession, stmt: CallerSelect, e164: str, since: datetime
-) -> CustomerProfile | None:
-    row = (await session.execute(stmt, {"e164": e164, "since": since})).one_or_none()
-    if row is None:
-        return None
-    return CustomerProfile(
-        customer_id=row.id,
-        name=row.name,
-        tier=stored_tier(row.tier),
-        stats=OrderStats(
-            order_count=int(row.order_count),
-            recent_paid_count=int(row.paid_count),
-            # SQLite sums NUMERIC as float; str() keeps the cents exact enough to compare.
-            recent_paid_total=Decimal(str(row.paid_total)),
-        ),
-        last_agent=row.last_agent,
-        last_call_at=row.last_call_at,
-    )
 
 
 class HotlineRouter:
@@ -124,7 +53,9 @@ class HotlineRouter:
         self.availability: AgentAvailability = availability or NoAgentAvailability()
         self._sessions = sessions
         self._clock = clock
-        self._stmt = caller_statement(self.policy)
+        self._stmt = caller_statement(
+            paid_statuses=self.policy.rules.paid_statuses, currency=self.policy.rules.currency
+        )
         self._calendar: Calendar = {}
         self._calendar_loaded_at: float | None = None
         self._calendar_loading = False
@@ -175,7 +106,10 @@ class HotlineRouter:
             try:
                 async with asyncio.timeout_at(deadline), self._sessions() as session:
                     profile = await caller_profile(
-                        session, self._stmt, number.e164, self.policy.rules.window_start(now)
+                        session,
+                        stmt=self._stmt,
+                        e164=number.e164,
+                        since=self.policy.rules.window_start(now),
                     )
             except Exception as exc:
                 failure = _why(exc)

@@ -280,7 +280,7 @@ async def upsert_orders(session: AsyncSession, batch: Sequence[ParsedOrder]) -> 
         )
         await session.execute(stmt, values)
     # The tier the routing uses is derived from these rows at lookup time
-    # (cti.acd.service.caller_statement), so it is current once they are written.
+    # (cti.customers.profile.caller_statement), so it is current once they are written.
     return result
 
 

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.acd.policy import Policy, derive_tier
-from cti.acd.service import caller_profile, caller_statement
 from cti.calls.models import CallRecord
 from cti.customers.models import CustomerPhone
 from cti.customers.phones import PhoneNormalizer
+from cti.customers.profile import caller_profile, caller_statement
 from cti.orders.models import Order
 from cti.tickets.models import Ticket
 from cti.tickets.schemas import TicketStatus
@@ -84,7 +84,9 @@ class PopLookup:
     ) -> None:
         self._sessions = sessions
         self._policy = policy
-        self._stmt = caller_statement(policy)
+        self._stmt = caller_statement(
+            paid_statuses=policy.rules.paid_statuses, currency=policy.rules.currency
+        )
         self._phones = phones
         self._clock = clock
 
@@ -102,7 +104,10 @@ class PopLookup:
         async with self._sessions() as session:
             now = self._clock()
             profile = await caller_profile(
-                session, self._stmt, number.e164, self._policy.rules.window_start(now)
+                session,
+                stmt=self._stmt,
+                e164=number.e164,
+                since=self._policy.rules.window_start(now),
             )
             if profile is None:
                 empty["last_calls"] = await self._last_calls(

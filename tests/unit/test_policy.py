@@ -13,10 +13,8 @@ from cti.acd.decision import Action
 from cti.acd.hours import parse_range, parse_schedule
 from cti.acd.policy import (
     CalendarDay,
-    CustomerProfile,
     DayKind,
     Hotline,
-    OrderStats,
     Policy,
     TierRules,
     decide,
@@ -25,6 +23,7 @@ from cti.acd.policy import (
     safe_reason,
 )
 from cti.acd.settings import AcdSettings, HotlineSettings
+from cti.customers.profile import CustomerProfile, OrderStats
 from cti.customers.tiers import Tier
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
