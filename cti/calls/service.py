@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +77,21 @@ async def list_calls(
         )
     ).scalars()
     return [record_out(r) for r in rows], int(total)
+
+
+async def last_calls(
+    session: AsyncSession, *, caller_numbers: Sequence[str], limit: int = 3
+) -> list[CallRecord]:
+    """The newest finished calls from any of these numbers, as the trunk wrote them."""
+    if not caller_numbers:
+        return []
+    rows = await session.execute(
+        select(CallRecord)
+        .where(CallRecord.caller_number.in_(list(caller_numbers)))
+        .order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
+        .limit(limit)
+    )
+    return list(rows.scalars())
 
 
 async def get_call(session: AsyncSession, linkedid: str) -> CallDetailOut | None:

@@ -38,6 +38,16 @@ async def find_by_e164(session: AsyncSession, e164: str) -> Customer | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def customer_phones(session: AsyncSession, *, customer_id: int) -> list[str]:
+    """The E.164 numbers of a customer, oldest first."""
+    rows = await session.execute(
+        select(CustomerPhone.e164)
+        .where(CustomerPhone.customer_id == customer_id)
+        .order_by(CustomerPhone.id)
+    )
+    return list(rows.scalars())
+
+
 def require_number(phones: PhoneNormalizer, raw: str) -> str:
     """The E.164 key of ``raw``, or :class:`CustomerError` when no customer can call from it."""
     e164 = phones.e164(raw)

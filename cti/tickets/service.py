@@ -219,9 +219,20 @@ async def list_tickets(
     return rows, int(total or 0)
 
 
+async def open_tickets(session: AsyncSession, *, customer_id: int, limit: int = 10) -> list[Ticket]:
+    """A customer's tickets not yet closed, newest first (``ix_tickets_customer_id_status``)."""
+    stmt = (
+        _filtered(select(Ticket), TicketFilter(customer_id=customer_id, open_only=True))
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def customer_ticket_events(
-    session: AsyncSession, customer_id: int, limit: int = 10
+    session: AsyncSession, *, customer_id: int, limit: int = 10
 ) -> list[tuple[TicketEvent, Ticket]]:
+    """What happened lately to a customer's tickets, newest first, with the ticket."""
     rows = await session.execute(
         select(TicketEvent, Ticket)
         .join(Ticket, Ticket.id == TicketEvent.ticket_id)
