@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -92,6 +92,32 @@ async def last_calls(
         .limit(limit)
     )
     return list(rows.scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDay:
+    """An agent's answered calls and their talk time on one local day."""
+
+    day: date
+    answered: int
+    talk_s: float
+
+
+async def agent_day(session: AsyncSession, *, extension: str, day: date, tz: tzinfo) -> AgentDay:
+    """Calls answered by the agent at ``extension`` that started on ``day`` in zone ``tz``."""
+    start = datetime.combine(day, time(0), tz)
+    end = start + timedelta(days=1)
+    # Asterisk names the answering member by its interface; older records may hold the extension.
+    agents = [extension, f"PJSIP/{extension}", f"SIP/{extension}", f"Local/{extension}"]
+    count, talk = (
+        await session.execute(
+            select(func.count(CallRecord.id), func.coalesce(func.sum(CallRecord.talk_s), 0.0))
+            .where(CallRecord.agent.in_(agents))
+            .where(CallRecord.outcome == "answered")
+            .where(CallRecord.started_at >= start, CallRecord.started_at < end)
+        )
+    ).one()
+    return AgentDay(day=day, answered=int(count), talk_s=float(talk or 0.0))
 
 
 async def get_call(session: AsyncSession, linkedid: str) -> CallDetailOut | None:
