@@ -11,8 +11,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from cti.calls.models import CallRecord
-from cti.calls.schemas import CallDetailOut, CallEventOut, CallOut
+from cti.calls.models import CallNote, CallRecord
+from cti.calls.schemas import CallDetailOut, CallEventOut, CallNoteIn, CallOut
 from cti.tracking.events import DomainEvent
 from cti.tracking.tracker import LiveCall
 
@@ -173,3 +173,35 @@ def live_detail(call: LiveCall) -> CallDetailOut:
     return CallDetailOut(
         **live_out(call).model_dump(), timeline=[event_out(e) for e in call.timeline]
     )
+
+
+# --- call notes -------------------------------------------------------------------------
+
+
+async def save_call_note(
+    session: AsyncSession, *, linkedid: str, agent: str, data: CallNoteIn, now: datetime
+) -> CallNote:
+    """One note per call and agent; saving again replaces it."""
+    row = (
+        await session.execute(
+            select(CallNote).where(CallNote.linkedid == linkedid, CallNote.agent == agent)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = CallNote(linkedid=linkedid, agent=agent, created_at=now)
+        session.add(row)
+    row.disposition = data.disposition.value
+    row.note = data.note
+    row.updated_at = now
+    await session.flush()
+    return row
+
+
+async def call_notes(session: AsyncSession, *, linkedids: Sequence[str]) -> list[CallNote]:
+    """The agents' notes of these calls, in the order they were first saved."""
+    if not linkedids:
+        return []
+    rows = await session.execute(
+        select(CallNote).where(CallNote.linkedid.in_(list(linkedids))).order_by(CallNote.id)
+    )
+    return list(rows.scalars())

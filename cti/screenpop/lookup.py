@@ -17,14 +17,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.acd.policy import Policy, derive_tier
-from cti.calls.service import last_calls
+from cti.calls.service import call_notes, last_calls
 from cti.customers.phones import PhoneNormalizer
 from cti.customers.profile import caller_profile, caller_statement
 from cti.customers.service import customer_phones
 from cti.orders.models import Order
 from cti.orders.service import last_orders
 from cti.tickets.models import Ticket
-from cti.tickets.service import call_notes, customer_ticket_events, open_tickets
+from cti.tickets.service import customer_ticket_events, open_tickets
 
 _LOCAL_FIXED = re.compile(r"^[2-8]\d{6,7}$")
 
@@ -168,7 +168,7 @@ class PopLookup:
 async def _last_calls(session: AsyncSession, forms: list[str]) -> list[dict[str, Any]]:
     rows = await last_calls(session, caller_numbers=forms, limit=LAST_CALLS)
     notes: dict[str, list[dict[str, str]]] = {}
-    for n in await call_notes(session, [r.linkedid for r in rows]):
+    for n in await call_notes(session, linkedids=[r.linkedid for r in rows]):
         notes.setdefault(n.linkedid, []).append(
             {"agent": n.agent, "disposition": n.disposition, "note": n.note}
         )

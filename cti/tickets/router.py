@@ -10,9 +10,6 @@ from cti.errors import Forbidden, NotFound
 from cti.http.deps import PhonesDep, SessionDep, require_any
 from cti.http.errors import error_responses
 from cti.tickets.schemas import (
-    CallNoteIn,
-    CallNoteOut,
-    CallNotesOut,
     CommentIn,
     TicketDetailOut,
     TicketEventOut,
@@ -26,27 +23,20 @@ from cti.tickets.schemas import (
 from cti.tickets.service import (
     TicketFilter,
     add_comment,
-    call_notes,
     create_ticket,
     get_ticket,
     list_tickets,
-    save_call_note,
     update_ticket,
 )
 
 router = APIRouter(
     prefix="/api/v1/tickets", tags=["tickets"], responses=error_responses(401, 403, 422)
 )
-notes_router = APIRouter(
-    prefix="/api/v1/calls", tags=["calls"], responses=error_responses(401, 403, 422)
-)
 _MISSING = error_responses(404)
 
 
 Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT))]
-AgentOnly = Annotated[Principal, Depends(require_any(Scope.AGENT))]
 TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Linkedid = Annotated[str, Path(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
 
 
 def actor(principal: Principal) -> str:
@@ -159,23 +149,3 @@ async def ticket_comment(
             raise NotFound(f"no ticket {ticket_id}")
         ev = await add_comment(session, ticket, body.body, actor(who))
     return TicketEventOut.model_validate(ev)
-
-
-@notes_router.put(
-    "/{linkedid}/note",
-    response_model=CallNoteOut,
-    summary="The agent's own notes and disposition for a call (saving again replaces them)",
-)
-async def put_call_note(
-    linkedid: Linkedid, body: CallNoteIn, who: AgentOnly, session: SessionDep
-) -> CallNoteOut:
-    assert who.agent_extension is not None  # agent tokens are always bound
-    async with session.begin():
-        row = await save_call_note(session, linkedid, who.agent_extension, body)
-    return CallNoteOut.model_validate(row)
-
-
-@notes_router.get("/{linkedid}/notes", response_model=CallNotesOut, summary="Notes of a call")
-async def get_call_notes(linkedid: Linkedid, _: Desk, session: SessionDep) -> CallNotesOut:
-    rows = await call_notes(session, [linkedid])
-    return CallNotesOut(items=[CallNoteOut.model_validate(r) for r in rows])

@@ -19,9 +19,8 @@ from cti.customers.phones import PhoneNormalizer
 from cti.customers.service import find_by_phone
 from cti.errors import InvalidInput
 from cti.orders.models import Order
-from cti.tickets.models import CallNote, Ticket, TicketEvent
+from cti.tickets.models import Ticket, TicketEvent
 from cti.tickets.schemas import (
-    CallNoteIn,
     TicketIn,
     TicketPatch,
     TicketStatus,
@@ -241,35 +240,3 @@ async def customer_ticket_events(
         .limit(limit)
     )
     return [(ev, t) for ev, t in rows]
-
-
-# --- call notes -------------------------------------------------------------------------
-
-
-async def save_call_note(
-    session: AsyncSession, linkedid: str, agent: str, data: CallNoteIn
-) -> CallNote:
-    """One note per call and agent; saving again replaces it."""
-    at = now_utc()
-    row = (
-        await session.execute(
-            select(CallNote).where(CallNote.linkedid == linkedid, CallNote.agent == agent)
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        row = CallNote(linkedid=linkedid, agent=agent, created_at=at)
-        session.add(row)
-    row.disposition = data.disposition.value
-    row.note = data.note
-    row.updated_at = at
-    await session.flush()
-    return row
-
-
-async def call_notes(session: AsyncSession, linkedids: Sequence[str]) -> list[CallNote]:
-    if not linkedids:
-        return []
-    rows = await session.execute(
-        select(CallNote).where(CallNote.linkedid.in_(list(linkedids))).order_by(CallNote.id)
-    )
-    return list(rows.scalars())
