@@ -32,7 +32,7 @@ from cti.agents.schemas import (
     AgentQueueOut,
 )
 from cti.agents.state import AgentStateTracker, AgentStatus
-from cti.ami.actions import ActionSender, queue_pause, queue_remove
+from cti.ami.actions import ActionSender, queue_add, queue_pause, queue_remove
 from cti.ami.codec import AmiMessage
 from cti.ami.protocol import (
     AmiActionError,
@@ -168,19 +168,16 @@ class AgentService:
         wrapup = self.wrapup_of(agent)
         done: list[str] = []
         for queue in agent.skills:
-            headers: dict[str, str | int] = {
-                "Action": "QueueAdd",
-                "Queue": queue,
-                "Interface": agent.interface,
-                "Penalty": 0,
-                "Paused": "false",
-                "MemberName": agent.extension,
-                "StateInterface": agent.interface,
-                "Wrapuptime": wrapup,
-            }
-            await self._send(
-                _Step("QueueAdd", queue), partial(ami.send_action, headers), _ALREADY_MEMBER, done
+            add = partial(
+                queue_add,
+                ami,
+                queue,
+                agent.interface,
+                member_name=agent.extension,
+                state_interface=agent.interface,
+                wrapup_time=wrapup,
             )
+            await self._send(_Step("QueueAdd", queue), add, _ALREADY_MEMBER, done)
             done.append(queue)
         return self.out(agent)
 
