@@ -47,7 +47,8 @@ from cti.auth.tokens import create_token  # noqa: E402
 from cti.container import Container  # noqa: E402
 from cti.customers.phones import PhoneNormalizer  # noqa: E402
 from cti.http.app import create_http_app  # noqa: E402
-from cti.orders.service import OrderImport, OrderPhones, parse_line, upsert_orders  # noqa: E402
+from cti.orders.imports import OrderImport  # noqa: E402
+from cti.orders.service import OrderPhones, parse_line, upsert_orders  # noqa: E402
 from cti.settings import Settings  # noqa: E402
 from cti.tracking.events import DomainEventType  # noqa: E402
 from cti.tracking.tracker import CallTracker  # noqa: E402

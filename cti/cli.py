@@ -212,8 +212,8 @@ def orders_import(
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from cti.container import phone_normalizer
+    from cti.orders.imports import OrderImport
     from cti.orders.schemas import ImportReport
-    from cti.orders.service import OrderImport
 
     if not file.is_file():
         typer.echo(f"cti: no such file {file}", err=True)

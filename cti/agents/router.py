@@ -17,6 +17,7 @@ from cti.auth.tokens import Principal
 from cti.errors import Forbidden
 from cti.http.deps import (
     AgentServiceDep,
+    ClockDep,
     SessionDep,
     bearer_token,
     principal_from_token,
@@ -83,10 +84,12 @@ async def agent_put(
     body: AgentIn,
     _: Writer,
     agents: AgentServiceDep,
+    clock: ClockDep,
     session: SessionDep,
     response: Response,
 ) -> AgentOut:
-    out, created = await agents.put_agent(session, extension, body)
+    async with session.begin():
+        out, created = await agents.put_agent(session, extension, body, now=clock.now())
     if created:
         response.status_code = 201
     return out

@@ -131,11 +131,10 @@ class AgentService:
         return self.out(await self._agent(session, extension))
 
     async def put_agent(
-        self, session: AsyncSession, extension: str, data: AgentIn
+        self, session: AsyncSession, extension: str, data: AgentIn, *, now: datetime
     ) -> tuple[AgentOut, bool]:
-        """Create or update; returns the agent and whether it was created."""
+        """Create or update (flushed, the caller commits); the agent and whether it was created."""
         self._check_extension(extension)
-        now = datetime.now(UTC)
         row = await self._find(session, extension)
         created = row is None
         if row is None:
@@ -149,7 +148,7 @@ class AgentService:
         row.skills = list(data.skills)
         row.wrapup_s = data.wrapup_s
         row.updated_at = now
-        await session.commit()
+        await session.flush()
         return self.out(row), created
 
     # -- Asterisk --------------------------------------------------------------------

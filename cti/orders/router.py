@@ -9,13 +9,12 @@ from cti.auth.tokens import Principal
 from cti.errors import InvalidInput, NotFound, Unavailable
 from cti.http.deps import PhonesDep, SessionDep, SessionMakerDep, require_scope
 from cti.http.errors import error_responses
+from cti.orders.imports import OrderImport, ndjson_lines
 from cti.orders.schemas import ORDER_ID_HINT, ORDER_ID_RE, ImportReport, OrderIn, OrderOut
 from cti.orders.service import (
     LineError,
-    OrderImport,
     OrderPhones,
     get_order,
-    ndjson_lines,
     order_out,
     parse_order,
     upsert_orders,

@@ -1,7 +1,8 @@
 """Orders in: validation, customer matching by phone, batched upserts.
 
-One code path serves the single ``PUT`` and the bulk import: a batch of parsed
-orders is written with a handful of statements (look up phones, create the
+One code path serves the single ``PUT`` and the bulk import
+(:mod:`cti.orders.imports`): a batch of parsed orders is written, in the
+caller's transaction, with a handful of statements (look up phones, create the
 customers not seen before, upsert the orders, refresh the customers' tier
 figures), so a million-line file loads in minutes and a single order costs the
 same few round trips.
@@ -14,7 +15,7 @@ an order back).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,18 +24,14 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.customers.models import Customer, CustomerPhone
 from cti.customers.phones import PhoneNormalizer
 from cti.errors import InvalidInput
 from cti.orders.models import Order
-from cti.orders.schemas import ImportReport, OrderIn, OrderLine, OrderOut, RejectedLine
+from cti.orders.schemas import OrderIn, OrderLine, OrderOut
 
-#: Lines per transaction in bulk imports.
-BATCH_SIZE = 1000
-#: Rejected lines reported back in full; the count is always exact.
-MAX_REPORTED_REJECTS = 1000
 #: Longest NDJSON line accepted (a big order with 500 items fits).
 MAX_LINE_BYTES = 256 * 1024
 # Keeps every statement well under SQLite's and asyncpg's bound-parameter limits.
@@ -318,110 +315,3 @@ async def get_order(session: AsyncSession, shop: str, order_id: str) -> Order | 
         await session.execute(select(Order).where(Order.shop == shop, Order.order_id == order_id))
     ).scalar_one_or_none()
     return found
-
-
-# --- NDJSON import -------------------------------------------------------------------
-
-
-async def ndjson_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, bytes | None]]:
-    """Split a byte stream into ``(line number, line)``; line numbers start at 1.
-
-    A line longer than :data:`MAX_LINE_BYTES` comes out as ``None`` (memory
-    stays bounded whatever the client sends).
-    """
-    buf = bytearray()
-    lineno = 0
-    overlong = False
-    async for chunk in chunks:
-        start = 0
-        while True:
-            nl = chunk.find(b"\n", start)
-            piece = chunk[start:] if nl < 0 else chunk[start:nl]
-            if not overlong:
-                buf += piece
-                if len(buf) > MAX_LINE_BYTES:
-                    overlong = True
-                    buf.clear()
-            if nl < 0:
-                break
-            lineno += 1
-            yield lineno, (None if overlong else bytes(buf))
-            buf.clear()
-            overlong = False
-            start = nl + 1
-    if buf or overlong:
-        lineno += 1
-        yield lineno, (None if overlong else bytes(buf))
-
-
-class OrderImport:
-    """Streams numbered lines into the database, batch by batch, keeping good rows."""
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        phones: PhoneNormalizer,
-        batch_size: int = BATCH_SIZE,
-        on_progress: Callable[[ImportReport], None] | None = None,
-    ) -> None:
-        self.sessions = sessions
-        self.phones = OrderPhones(phones)
-        self.batch_size = batch_size
-        self.on_progress = on_progress
-        self.report = ImportReport()
-        self._batch: list[tuple[int, ParsedOrder]] = []
-
-    def reject(self, lineno: int, reason: str) -> None:
-        self.report.rejected += 1
-        if len(self.report.rejected_lines) < MAX_REPORTED_REJECTS:
-            self.report.rejected_lines.append(RejectedLine(line=lineno, reason=reason))
-        else:
-            self.report.rejected_lines_truncated = True
-
-    async def feed(self, lineno: int, raw: bytes | str | None) -> None:
-        if raw is None:
-            self.report.lines += 1
-            self.reject(lineno, f"line longer than {MAX_LINE_BYTES} bytes")
-            return
-        if not raw.strip():
-            return
-        self.report.lines += 1
-        try:
-            parsed = parse_line(raw, self.phones)
-        except LineError as exc:
-            self.reject(lineno, str(exc))
-            return
-        self._batch.append((lineno, parsed))
-        if len(self._batch) >= self.batch_size:
-            await self.flush()
-
-    async def flush(self) -> None:
-        batch, self._batch = self._batch, []
-        if not batch:
-            return
-        try:
-            async with self.sessions() as session, session.begin():
-                result = await upsert_orders(session, [p for _, p in batch])
-        except Exception as exc:
-            # A batch the database refuses is retried line by line, so one bad
-            # row costs its own line only.
-            if len(batch) == 1:
-                self.reject(batch[0][0], f"not stored: {type(exc).__name__}: {exc}"[:300])
-            else:
-                for item in batch:
-                    self._batch = [item]
-                    await self.flush()
-            return
-        # Lines superseded by a later line of the same batch count as imported,
-        # as they would had they been written one by one.
-        self.report.imported += len(batch) - result.stale
-        self.report.skipped_stale += result.stale
-        if self.on_progress is not None:
-            self.on_progress(self.report)
-
-    async def run(self, lines: AsyncIterable[tuple[int, bytes | None]]) -> ImportReport:
-        async for lineno, raw in lines:
-            await self.feed(lineno, raw)
-        await self.flush()
-        self.report.rejected_lines.sort(key=lambda r: r.line)
-        return self.report
