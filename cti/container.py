@@ -82,11 +82,15 @@ class Container:
             acd,
             phones=self.phones,
             availability=self.agent_states,
+            clock=self.clock,
         )
         self.screenpop = ScreenPopHub(
-            PopLookup(self.session_maker, self.hotline.policy, phones=self.phones)
+            PopLookup(
+                self.session_maker, self.hotline.policy, phones=self.phones, clock=self.clock
+            ),
+            clock=self.clock,
         )
-        self.callbacks = CallbackOutbox(self.session_maker, self.phones)
+        self.callbacks = CallbackOutbox(self.session_maker, self.phones, self.clock)
 
         self.ami: AmiClient | None = None
         if settings.ami_enabled:

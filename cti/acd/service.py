@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,16 +22,13 @@ from cti.acd.decision import Action, RoutingDecision
 from cti.acd.holidays import load_calendar
 from cti.acd.policy import CalendarDay, Policy, decide, safe_reason
 from cti.acd.settings import AcdSettings
+from cti.clock import SYSTEM_CLOCK, Clock
 from cti.customers.phones import PhoneNormalizer
 from cti.customers.profile import CustomerProfile, caller_profile, caller_statement
 
 log = logging.getLogger(__name__)
 
 Calendar = dict[str, dict[date, CalendarDay]]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class HotlineRouter:
@@ -45,7 +41,7 @@ class HotlineRouter:
         *,
         phones: PhoneNormalizer,
         availability: AgentAvailability | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings if settings is not None else AcdSettings()
         self.policy = Policy.from_settings(self.settings)
@@ -82,7 +78,7 @@ class HotlineRouter:
         return decision
 
     async def _decide(self, env: Mapping[str, str]) -> RoutingDecision:
-        now = self._clock()
+        now = self._clock.now()
         dnis = env.get("agi_extension") or env.get("agi_dnid") or ""
         hotline = self.policy.hotline_for(dnis)
         number = self.phones(env.get("agi_callerid"))
@@ -126,7 +122,8 @@ class HotlineRouter:
     async def _fresh_calendar(self, now: datetime) -> Calendar:
         ttl = self.settings.calendar_ttl
         loaded = self._calendar_loaded_at
-        if loaded is not None and (time.monotonic() - loaded < ttl or self._calendar_loading):
+        monotonic = self._clock.monotonic()
+        if loaded is not None and (monotonic - loaded < ttl or self._calendar_loading):
             # Fresh, or another call is already reading it: use what we have.
             return self._calendar
         self._calendar_loading = True
@@ -137,7 +134,7 @@ class HotlineRouter:
                 self._calendar = await load_calendar(
                     session, today - timedelta(days=2), today + timedelta(days=2)
                 )
-            self._calendar_loaded_at = time.monotonic()
+            self._calendar_loaded_at = self._clock.monotonic()
         finally:
             self._calendar_loading = False
         return self._calendar

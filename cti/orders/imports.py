@@ -11,6 +11,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cti.clock import SYSTEM_CLOCK, Clock
 from cti.customers.phones import PhoneNormalizer
 from cti.orders.schemas import ImportReport, RejectedLine
 from cti.orders.service import (
@@ -68,8 +69,11 @@ class OrderImport:
         phones: PhoneNormalizer,
         batch_size: int = BATCH_SIZE,
         on_progress: Callable[[ImportReport], None] | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.sessions = sessions
+        self.clock = clock
         self.phones = OrderPhones(phones)
         self.batch_size = batch_size
         self.on_progress = on_progress
@@ -106,7 +110,7 @@ class OrderImport:
             return
         try:
             async with self.sessions() as session, session.begin():
-                result = await upsert_orders(session, [p for _, p in batch])
+                result = await upsert_orders(session, [p for _, p in batch], now=self.clock.now())
         except Exception as exc:
             # A batch the database refuses is retried line by line, so one bad
             # row costs its own line only.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -150,12 +150,16 @@ async def _customers_by_phone(
     return found
 
 
-async def upsert_orders(session: AsyncSession, batch: Sequence[ParsedOrder]) -> BatchResult:
-    """Write a batch of orders (and their customers) in the caller's transaction."""
+async def upsert_orders(
+    session: AsyncSession, batch: Sequence[ParsedOrder], *, now: datetime
+) -> BatchResult:
+    """Write a batch of orders (and their customers) in the caller's transaction.
+
+    ``now`` stamps the customers created or renamed; orders keep the shop's own times.
+    """
     result = BatchResult()
     if not batch:
         return result
-    now = datetime.now(UTC)
     # Last line wins inside a batch, as it would across batches.
     latest: dict[tuple[str, str], ParsedOrder] = {}
     for p in batch:

@@ -10,7 +10,7 @@ Every read uses an index.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.acd.policy import Policy, derive_tier
 from cti.calls.service import call_notes, last_calls
+from cti.clock import SYSTEM_CLOCK, Clock
 from cti.customers.phones import PhoneNormalizer
 from cti.customers.profile import caller_profile, caller_statement
 from cti.customers.service import customer_phones
@@ -95,7 +96,7 @@ class PopLookup:
         policy: Policy,
         *,
         phones: PhoneNormalizer,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._sessions = sessions
         self._policy = policy
@@ -118,7 +119,7 @@ class PopLookup:
             return empty
         area = self._phones.local_area_code
         async with self._sessions() as session:
-            now = self._clock()
+            now = self._clock.now()
             profile = await caller_profile(
                 session,
                 stmt=self._stmt,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
 from cti.errors import Forbidden, NotFound
-from cti.http.deps import PhonesDep, SessionDep, require_any
+from cti.http.deps import ClockDep, PhonesDep, SessionDep, require_any
 from cti.http.errors import error_responses
 from cti.tickets.schemas import (
     CommentIn,
@@ -51,10 +51,12 @@ def _out(ticket: object) -> TicketOut:
 
 @router.post("", response_model=TicketDetailOut, status_code=201, summary="Open a ticket")
 async def ticket_create(
-    body: TicketIn, who: Desk, phones: PhonesDep, session: SessionDep
+    body: TicketIn, who: Desk, phones: PhonesDep, clock: ClockDep, session: SessionDep
 ) -> TicketDetailOut:
     async with session.begin():
-        ticket = await create_ticket(session, data=body, actor=actor(who), phones=phones)
+        ticket = await create_ticket(
+            session, data=body, actor=actor(who), phones=phones, now=clock.now()
+        )
     return TicketDetailOut.model_validate(await get_ticket(session, ticket.id))
 
 
@@ -121,7 +123,7 @@ async def ticket_detail(ticket_id: TicketId, _: Desk, session: SessionDep) -> Ti
     responses=_MISSING,
 )
 async def ticket_patch(
-    ticket_id: TicketId, body: TicketPatch, who: Desk, session: SessionDep
+    ticket_id: TicketId, body: TicketPatch, who: Desk, clock: ClockDep, session: SessionDep
 ) -> TicketDetailOut:
     async with session.begin():
         ticket = await get_ticket(session, ticket_id)
@@ -129,7 +131,7 @@ async def ticket_patch(
             raise NotFound(f"no ticket {ticket_id}")
         if not who.has(Scope.TICKETS_WRITE) and ticket.assignee != who.agent_extension:
             raise Forbidden("an agent may change only tickets assigned to itself")
-        await update_ticket(session, ticket, body, actor(who))
+        await update_ticket(session, ticket=ticket, patch=body, actor=actor(who), now=clock.now())
     return TicketDetailOut.model_validate(await get_ticket(session, ticket_id))
 
 
@@ -141,11 +143,13 @@ async def ticket_patch(
     responses=_MISSING,
 )
 async def ticket_comment(
-    ticket_id: TicketId, body: CommentIn, who: Desk, session: SessionDep
+    ticket_id: TicketId, body: CommentIn, who: Desk, clock: ClockDep, session: SessionDep
 ) -> TicketEventOut:
     async with session.begin():
         ticket = await get_ticket(session, ticket_id)
         if ticket is None:
             raise NotFound(f"no ticket {ticket_id}")
-        ev = await add_comment(session, ticket, body.body, actor(who))
+        ev = await add_comment(
+            session, ticket=ticket, body=body.body, actor=actor(who), now=clock.now()
+        )
     return TicketEventOut.model_validate(ev)

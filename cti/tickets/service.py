@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -32,10 +32,6 @@ class TicketError(InvalidInput):
     """A ticket request that cannot be done (the message says why)."""
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
 def _event(ticket: Ticket, kind: str, body: str, actor: str, at: datetime) -> TicketEvent:
     ev = TicketEvent(kind=kind, body=body, actor=actor[:100], at=at, customer_id=ticket.customer_id)
     ticket.events.append(ev)
@@ -55,9 +51,9 @@ async def _resolve_order(session: AsyncSession, order_id: str, shop: str | None)
 
 
 async def create_ticket(
-    session: AsyncSession, *, data: TicketIn, actor: str, phones: PhoneNormalizer
+    session: AsyncSession, *, data: TicketIn, actor: str, phones: PhoneNormalizer, now: datetime
 ) -> Ticket:
-    at = now_utc()
+    """Open a ticket, linked to the customer of its order, id or caller number."""
     shop = data.shop
     customer_id = data.customer_id
     if data.order_id is not None:
@@ -85,13 +81,13 @@ async def create_ticket(
         order_id=data.order_id,
         caller_number=data.caller_number,
         created_by=actor[:100],
-        created_at=at,
-        updated_at=at,
-        closed_at=at if data.status is TicketStatus.CLOSED else None,
+        created_at=now,
+        updated_at=now,
+        closed_at=now if data.status is TicketStatus.CLOSED else None,
         events=[],
     )
     session.add(ticket)
-    _event(ticket, "created", data.title, actor, at)
+    _event(ticket, "created", data.title, actor, now)
     await session.flush()
     return ticket
 
@@ -105,9 +101,9 @@ async def create_callback_ticket(
     linkedid: str | None,
     note: str = "",
     due_at: datetime | None = None,
+    now: datetime,
 ) -> Ticket:
     """A callback task from a voicemail, for the back desk's next shift."""
-    at = now_utc()
     customer = await find_by_phone(session, phones=phones, number=caller_number)
     number = (caller_number or "").strip()[:64] or None
     ticket = Ticket(
@@ -121,12 +117,12 @@ async def create_callback_ticket(
         caller_number=number,
         recording_path=(recording_path or None) and recording_path[:500],
         created_by="voicemail",
-        created_at=at,
-        updated_at=at,
+        created_at=now,
+        updated_at=now,
         events=[],
     )
     session.add(ticket)
-    _event(ticket, "created", ticket.title, "voicemail", at)
+    _event(ticket, "created", ticket.title, "voicemail", now)
     await session.flush()
     return ticket
 
@@ -141,18 +137,17 @@ async def get_ticket(session: AsyncSession, ticket_id: int) -> Ticket | None:
 
 
 async def update_ticket(
-    session: AsyncSession, ticket: Ticket, patch: TicketPatch, actor: str
+    session: AsyncSession, *, ticket: Ticket, patch: TicketPatch, actor: str, now: datetime
 ) -> Ticket:
-    at = now_utc()
     fields = patch.model_fields_set
     changed = False
     if "status" in fields and patch.status is not None and patch.status.value != ticket.status:
-        _event(ticket, "status", f"{ticket.status} → {patch.status.value}", actor, at)
+        _event(ticket, "status", f"{ticket.status} → {patch.status.value}", actor, now)
         ticket.status = patch.status.value
-        ticket.closed_at = at if patch.status is TicketStatus.CLOSED else None
+        ticket.closed_at = now if patch.status is TicketStatus.CLOSED else None
         changed = True
     if "assignee" in fields and patch.assignee != ticket.assignee:
-        _event(ticket, "assigned", patch.assignee or "", actor, at)
+        _event(ticket, "assigned", patch.assignee or "", actor, now)
         ticket.assignee = patch.assignee
         changed = True
     for name in ("due_at", "title", "description"):
@@ -160,18 +155,19 @@ async def update_ticket(
             value = getattr(patch, name)
             if value != getattr(ticket, name):
                 setattr(ticket, name, value)
-                _event(ticket, "updated", name, actor, at)
+                _event(ticket, "updated", name, actor, now)
                 changed = True
     if changed:
-        ticket.updated_at = at
+        ticket.updated_at = now
     await session.flush()
     return ticket
 
 
-async def add_comment(session: AsyncSession, ticket: Ticket, body: str, actor: str) -> TicketEvent:
-    at = now_utc()
-    ev = _event(ticket, "comment", body, actor, at)
-    ticket.updated_at = at
+async def add_comment(
+    session: AsyncSession, *, ticket: Ticket, body: str, actor: str, now: datetime
+) -> TicketEvent:
+    ev = _event(ticket, "comment", body, actor, now)
+    ticket.updated_at = now
     await session.flush()
     return ev
 

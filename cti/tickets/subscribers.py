@@ -8,6 +8,7 @@ from collections import deque
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.bus import EventBus
+from cti.clock import SYSTEM_CLOCK, Clock
 from cti.customers.phones import PhoneNormalizer
 from cti.events import Voicemail
 from cti.tickets.service import create_callback_ticket
@@ -26,9 +27,15 @@ def callback_note(message: Voicemail) -> str:
 class CallbackOutbox:
     """Writes callback tickets; while the database is down they wait here and are retried."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], phones: PhoneNormalizer) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        phones: PhoneNormalizer,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.sessions = sessions
         self._phones = phones
+        self._clock = clock
         self.pending: deque[Voicemail] = deque()
 
     async def submit(self, message: Voicemail) -> None:
@@ -51,6 +58,7 @@ class CallbackOutbox:
                 recording_path=message.recording_path,
                 linkedid=message.linkedid,
                 note=callback_note(message),
+                now=self._clock.now(),
             )
 
     async def retry(self) -> None:

@@ -188,13 +188,17 @@ async def test_orders_upsert_by_shop_and_order_id(container: Container) -> None:
         # Same order id in another shop is another order.
         jd = first.model_copy(update={"shop": "jd"})
         await upsert_orders(
-            session, [parse_order("SO-1001", first, phones), parse_order("SO-1001", jd, phones)]
+            session,
+            [parse_order("SO-1001", first, phones), parse_order("SO-1001", jd, phones)],
+            now=T0,
         )
     async with container.sessions() as session, session.begin():
         updated = first.model_copy(
             update={"status": "shipped", "updated_at": T0 + timedelta(hours=1)}
         )
-        await upsert_orders(session, [parse_order("SO-1001", updated, phones)])
+        await upsert_orders(
+            session, [parse_order("SO-1001", updated, phones)], now=T0 + timedelta(hours=1)
+        )
     async with container.sessions() as session:
         customer = await find_by_phone(session, phones=container.phones, number="+86 138 0013 8000")
         assert customer is not None

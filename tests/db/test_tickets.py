@@ -106,9 +106,15 @@ async def test_voicemail_callbacks_reach_the_back_desk_list(
             recording_path="/var/spool/asterisk/voicemail/cti/1.wav",
             linkedid="1795431021.7",
             note="夜间留言",
+            now=container.clock.now(),
         )
         await create_callback_ticket(
-            s, phones=container.phones, caller_number=None, recording_path=None, linkedid=None
+            s,
+            phones=container.phones,
+            caller_number=None,
+            recording_path=None,
+            linkedid=None,
+            now=container.clock.now(),
         )
     desk = await make_token("tickets:write")
     r = await client.get("/api/v1/tickets/callbacks", headers=auth(desk))

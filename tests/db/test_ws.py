@@ -99,6 +99,7 @@ async def seed_customer(container: Container, client: Any, make_token: Any) -> i
             ),
             actor="agent 1002",
             phones=container.phones,
+            now=container.clock.now(),
         )
         assert t.customer_id is not None
         return t.customer_id
