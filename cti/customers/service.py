@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
@@ -11,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from cti.customers.models import Customer, CustomerPhone
 from cti.customers.phones import PhoneNormalizer
 from cti.customers.tiers import Tier
+from cti.db.batch import chunks, dialect_insert
 from cti.errors import InvalidInput
 
 
@@ -26,6 +29,11 @@ async def find_by_phone(
     if e164 is None:
         return None
     return await find_by_e164(session, e164)
+
+
+async def customer_exists(session: AsyncSession, *, customer_id: int) -> bool:
+    found = await session.scalar(select(Customer.id).where(Customer.id == customer_id))
+    return found is not None
 
 
 async def find_by_e164(session: AsyncSession, e164: str) -> Customer | None:
@@ -106,6 +114,82 @@ async def add_phone(
     session.add(row)
     await session.flush()
     return row
+
+
+@dataclass(slots=True)
+class CustomerDetails:
+    """What an order says about its customer: the number as written, a name, a tier."""
+
+    raw: str
+    name: str = ""
+    tier: str | None = None
+
+
+async def _owners(
+    session: AsyncSession, e164s: Sequence[str]
+) -> dict[str, tuple[int, str, str | None]]:
+    found: dict[str, tuple[int, str, str | None]] = {}
+    for chunk in chunks(e164s):
+        rows = await session.execute(
+            select(CustomerPhone.e164, Customer.id, Customer.name, Customer.tier)
+            .join(Customer, Customer.id == CustomerPhone.customer_id)
+            .where(CustomerPhone.e164.in_(chunk))
+        )
+        for e164, cid, name, tier in rows:
+            found[e164] = (cid, name, tier)
+    return found
+
+
+async def upsert_customers(
+    session: AsyncSession, *, details: Mapping[str, CustomerDetails], now: datetime
+) -> dict[str, int]:
+    """The customer id of each E.164 number, creating customers for new numbers.
+
+    The batch form of :func:`upsert_customer` (a given name or tier replaces the
+    old), in a few statements whatever the batch size, for the orders import.
+    """
+    known = await _owners(session, list(details))
+    missing = [e for e in details if e not in known]
+    if missing:
+        new_rows = [
+            {
+                "name": details[e].name,
+                "tier": details[e].tier,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for e in missing
+        ]
+        ids = (
+            await session.execute(
+                dialect_insert(session, Customer.__table__).returning(
+                    Customer.__table__.c.id, sort_by_parameter_order=True
+                ),
+                new_rows,
+            )
+        ).scalars()
+        phone_rows = [
+            {"customer_id": cid, "e164": e, "raw": details[e].raw, "created_at": now}
+            for e, cid in zip(missing, ids, strict=True)
+        ]
+        await session.execute(
+            dialect_insert(session, CustomerPhone.__table__).on_conflict_do_nothing(
+                index_elements=["e164"]
+            ),
+            phone_rows,
+        )
+        # A concurrent import may have won a phone: read the final owners back.
+        known.update(await _owners(session, missing))
+    changes = []
+    for e, d in details.items():
+        cid, name, tier = known[e]
+        want_name = d.name or name
+        want_tier = d.tier if d.tier is not None else tier
+        if want_name != name or want_tier != tier:
+            changes.append({"id": cid, "name": want_name, "tier": want_tier, "updated_at": now})
+    if changes:
+        await session.execute(update(Customer), changes)
+    return {e: cid for e, (cid, _, _) in known.items()}
 
 
 async def record_answered(

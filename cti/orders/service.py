@@ -15,27 +15,25 @@ an order back).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cti.customers.models import Customer, CustomerPhone
 from cti.customers.phones import PhoneNormalizer
+from cti.customers.service import CustomerDetails, upsert_customers
+from cti.db.batch import chunks, dialect_insert
 from cti.errors import InvalidInput
 from cti.orders.models import Order
 from cti.orders.schemas import OrderIn, OrderLine, OrderOut
 
 #: Longest NDJSON line accepted (a big order with 500 items fits).
 MAX_LINE_BYTES = 256 * 1024
-# Keeps every statement well under SQLite's and asyncpg's bound-parameter limits.
-_IN_CHUNK = 900
 
 
 class LineError(InvalidInput):
@@ -47,13 +45,6 @@ class ParsedOrder:
     order_id: str
     order: OrderIn
     e164: str
-
-
-@dataclass(slots=True)
-class _CustomerDetails:
-    raw: str
-    name: str = ""
-    tier: str | None = None
 
 
 @dataclass(slots=True)
@@ -108,20 +99,6 @@ def parse_line(raw: bytes | str, phones: Callable[[str], str]) -> ParsedOrder:
     return parse_order(line.order_id, order, phones)
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise RuntimeError(f"unsupported database {dialect!r}")
-
-
-def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
-
-
 def _items(order: OrderIn) -> list[dict[str, Any]]:
     # Prices as strings: exact in JSON, unlike floats.
     return [
@@ -133,21 +110,6 @@ def _address(order: OrderIn) -> Any:
     # Round-trips through JSON so only JSON types reach the column.
     value = order.shipping_address
     return json.loads(json.dumps(value, ensure_ascii=False, default=str)) if value else None
-
-
-async def _customers_by_phone(
-    session: AsyncSession, e164s: Sequence[str]
-) -> dict[str, tuple[int, str, str | None]]:
-    found: dict[str, tuple[int, str, str | None]] = {}
-    for chunk in _chunks(e164s):
-        rows = await session.execute(
-            select(CustomerPhone.e164, Customer.id, Customer.name, Customer.tier)
-            .join(Customer, Customer.id == CustomerPhone.customer_id)
-            .where(CustomerPhone.e164.in_(chunk))
-        )
-        for e164, cid, name, tier in rows:
-            found[e164] = (cid, name, tier)
-    return found
 
 
 async def upsert_orders(
@@ -168,63 +130,22 @@ async def upsert_orders(
 
     # 1. customers, matched by phone; new phones make new customers. Every line
     # counts (a later line naming the customer, or a superseded one, still does).
-    details: dict[str, _CustomerDetails] = {}
+    details: dict[str, CustomerDetails] = {}
     for p in batch:
         c = p.order.customer
         d = details.get(p.e164)
         if d is None:
-            details[p.e164] = d = _CustomerDetails(raw=c.phone)
+            details[p.e164] = d = CustomerDetails(raw=c.phone)
         if c.name:
             d.name = c.name
         if c.tier is not None:
             d.tier = c.tier.value
-    known = await _customers_by_phone(session, list(details))
-    missing = [e for e in details if e not in known]
-    if missing:
-        new_rows = [
-            {
-                "name": details[e].name,
-                "tier": details[e].tier,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for e in missing
-        ]
-        ids = (
-            await session.execute(
-                _insert(session, Customer.__table__).returning(
-                    Customer.__table__.c.id, sort_by_parameter_order=True
-                ),
-                new_rows,
-            )
-        ).scalars()
-        phone_rows = [
-            {"customer_id": cid, "e164": e, "raw": details[e].raw, "created_at": now}
-            for e, cid in zip(missing, ids, strict=True)
-        ]
-        await session.execute(
-            _insert(session, CustomerPhone.__table__).on_conflict_do_nothing(
-                index_elements=["e164"]
-            ),
-            phone_rows,
-        )
-        # A concurrent import may have won a phone: read the final owners back.
-        known.update(await _customers_by_phone(session, missing))
-    changes = []
-    for e, d in details.items():
-        cid, name, tier = known[e]
-        # As cti.customers.service.upsert_customer: a given name or tier replaces the old.
-        want_name = d.name or name
-        want_tier = d.tier if d.tier is not None else tier
-        if want_name != name or want_tier != tier:
-            changes.append({"id": cid, "name": want_name, "tier": want_tier, "updated_at": now})
-    if changes:
-        await session.execute(update(Customer), changes)
+    customer_ids = await upsert_customers(session, details=details, now=now)
 
     # 2. orders: what is stored, to count inserts/updates/stale and move customers.
     stored: dict[tuple[str, str], tuple[datetime, int]] = {}
     ids_wanted = sorted({p.order_id for p in orders})
-    for chunk in _chunks(ids_wanted):
+    for chunk in chunks(ids_wanted):
         rows = await session.execute(
             select(Order.shop, Order.order_id, Order.updated_at, Order.customer_id).where(
                 Order.order_id.in_(chunk)
@@ -234,7 +155,7 @@ async def upsert_orders(
             stored[(shop, oid)] = (upd, cid)
     values = []
     for key, p in latest.items():
-        cid = known[p.e164][0]
+        cid = customer_ids[p.e164]
         before = stored.get(key)
         if before is not None and before[0] > p.order.updated_at:
             result.stale += 1
@@ -260,7 +181,7 @@ async def upsert_orders(
             }
         )
     if values:
-        stmt = _insert(session, Order.__table__)
+        stmt = dialect_insert(session, Order.__table__)
         excluded = stmt.excluded
         stmt = stmt.on_conflict_do_update(
             index_elements=["shop", "order_id"],
@@ -312,6 +233,16 @@ async def last_orders(session: AsyncSession, *, customer_id: int, limit: int = 5
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def orders_by_id(
+    session: AsyncSession, *, order_id: str, shop: str | None = None, limit: int = 2
+) -> list[Order]:
+    """Orders with this shop-given id, in ``shop`` or (when None) in any shop."""
+    stmt = select(Order).where(Order.order_id == order_id)
+    if shop:
+        stmt = stmt.where(Order.shop == shop)
+    return list((await session.execute(stmt.order_by(Order.id).limit(limit))).scalars())
 
 
 async def get_order(session: AsyncSession, shop: str, order_id: str) -> Order | None:

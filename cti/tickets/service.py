@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from cti.customers.phones import PhoneNormalizer
-from cti.customers.service import find_by_phone
+from cti.customers.service import customer_exists, find_by_phone
 from cti.errors import InvalidInput
-from cti.orders.models import Order
+from cti.orders.service import orders_by_id
 from cti.tickets.models import Ticket, TicketEvent
 from cti.tickets.schemas import (
     TicketIn,
@@ -39,15 +39,13 @@ def _event(ticket: Ticket, kind: str, body: str, actor: str, at: datetime) -> Ti
 
 
 async def _resolve_order(session: AsyncSession, order_id: str, shop: str | None) -> tuple[str, int]:
-    stmt = select(Order.shop, Order.customer_id).where(Order.order_id == order_id)
-    if shop:
-        stmt = stmt.where(Order.shop == shop)
-    rows = (await session.execute(stmt.limit(2))).all()
+    """The shop and customer of the order a ticket is about."""
+    rows = await orders_by_id(session, order_id=order_id, shop=shop, limit=2)
     if not rows:
         raise TicketError(f"no order {order_id!r}" + (f" of shop {shop!r}" if shop else ""))
     if len(rows) > 1:
         raise TicketError(f"order {order_id!r} exists in several shops; give 'shop'")
-    return rows[0][0], rows[0][1]
+    return rows[0].shop, rows[0].customer_id
 
 
 async def create_ticket(
@@ -63,11 +61,8 @@ async def create_ticket(
     if customer_id is None and data.caller_number:
         customer = await find_by_phone(session, phones=phones, number=data.caller_number)
         customer_id = customer.id if customer is not None else None
-    elif customer_id is not None:
-        from cti.customers.models import Customer
-
-        if await session.get(Customer, customer_id) is None:
-            raise TicketError(f"no customer {customer_id}")
+    elif customer_id is not None and not await customer_exists(session, customer_id=customer_id):
+        raise TicketError(f"no customer {customer_id}")
     ticket = Ticket(
         type=data.type.value,
         status=data.status.value,

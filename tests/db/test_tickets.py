@@ -89,6 +89,12 @@ async def test_bad_ticket_input_and_scopes(client: httpx.AsyncClient, make_token
         json={"type": "question", "title": "x", "order_id": "NOPE"},
     )
     assert r.status_code == 422 and "no order" in r.json()["message"]
+    r = await client.post(
+        "/api/v1/tickets",
+        headers=auth(desk),
+        json={"type": "question", "title": "x", "customer_id": 999},
+    )
+    assert r.status_code == 422 and r.json()["message"] == "no customer 999"
     shop = await make_token("orders:write")
     r = await client.get("/api/v1/tickets", headers=auth(shop))
     assert r.status_code == 403
