@@ -1,4 +1,4 @@
-"""Customers by phone, and who served a caller last."""
+"""Customers by phone: lookups, upserts (one, or a batch for the orders import), last agent."""
 
 from __future__ import annotations
 
