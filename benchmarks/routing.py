@@ -45,6 +45,7 @@ from cti.acd.availability import DialplanChecksAvailability  # noqa: E402
 from cti.acd.decision import Action  # noqa: E402
 from cti.acd.service import HotlineRouter  # noqa: E402
 from cti.acd.settings import AcdSettings  # noqa: E402
+from cti.customers.phones import PhoneNormalizer  # noqa: E402
 from cti.db.engine import create_engine, session_factory  # noqa: E402
 from cti.db.migrate import upgrade_async  # noqa: E402
 
@@ -228,7 +229,12 @@ async def measure(url: str, customers: int, calls: int, concurrency: int) -> dic
     engine = create_engine(url)
     sessions = session_factory(engine)
     rng = random.Random(7)
-    router = HotlineRouter(sessions, AcdSettings(), availability=DialplanChecksAvailability())
+    router = HotlineRouter(
+        sessions,
+        AcdSettings(),
+        phones=PhoneNormalizer(),
+        availability=DialplanChecksAvailability(),
+    )
 
     def env_for(i: int) -> dict[str, str]:
         if i % 5 == 4:

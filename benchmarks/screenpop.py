@@ -46,8 +46,8 @@ from cti.api import create_http_app  # noqa: E402
 from cti.app import running  # noqa: E402
 from cti.auth.tokens import create_token  # noqa: E402
 from cti.container import Container  # noqa: E402
-from cti.customers.phones import PhoneNormalizer  # noqa: E402
-from cti.orders.service import OrderImport, OrderPhones, parse_line, upsert_orders  # noqa: E402
+from cti.orders.imports import OrderImport  # noqa: E402
+from cti.orders.service import OrderPhones, parse_line, upsert_orders  # noqa: E402
 from cti.settings import Settings  # noqa: E402
 from cti.tracking.events import DomainEventType  # noqa: E402
 from cti.tracking.tracker import CallTracker  # noqa: E402
@@ -139,7 +139,9 @@ async def seed_sqlite(container: Container, orders: int, customers: int) -> dict
         for i, line in enumerate(lines, 1):
             yield i, line
 
-    job = OrderImport(container.session_maker, container.phones, batch_size=2000)
+    job = OrderImport(
+        container.session_maker, container.phones, batch_size=2000, clock=container.clock
+    )
     t0 = time.perf_counter()
     report = await job.run(numbered())
     elapsed = time.perf_counter() - t0
@@ -148,7 +150,7 @@ async def seed_sqlite(container: Container, orders: int, customers: int) -> dict
 
 
 async def seed_target(container: Container) -> None:
-    phones = OrderPhones(PhoneNormalizer())
+    phones = OrderPhones(container.phones)
     batch = []
     for i in range(8):
         line = {
@@ -163,12 +165,12 @@ async def seed_target(container: Container) -> None:
         }
         batch.append(parse_line(json.dumps(line, ensure_ascii=False), phones))
     async with container.sessions() as s, s.begin():
-        await upsert_orders(s, batch)
+        await upsert_orders(s, batch, now=container.clock.now())
 
 
 async def measure(container: Container, args: argparse.Namespace) -> dict[str, Any]:
     async with container.sessions() as s, s.begin():
-        token = (await create_token(s, "bench", ["agent"], "1001")).token
+        token = (await create_token(s, "bench", ["agent"], "1001", now=container.clock.now())).token
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(

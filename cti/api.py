@@ -17,7 +17,6 @@ from cti.http.health import router as health_router
 from cti.orders.router import router as orders_router
 from cti.screenpop.router import STATIC
 from cti.screenpop.router import router as screenpop_router
-from cti.tickets.router import notes_router
 from cti.tickets.router import router as tickets_router
 
 
@@ -36,7 +35,6 @@ def create_http_app(services: HttpServices) -> FastAPI:
     app.include_router(agents_router)
     app.include_router(orders_router)
     app.include_router(tickets_router)
-    app.include_router(notes_router)
     app.include_router(screenpop_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -113,11 +113,12 @@ def token_create(
 ) -> None:
     """Create a token and print it once; only its hash is stored."""
     from cti.auth.tokens import TokenError, create_token
+    from cti.clock import SYSTEM_CLOCK
 
     settings = _settings(env_file)
 
     async def create(session: AsyncSession) -> str:
-        return (await create_token(session, name, scope, agent)).token
+        return (await create_token(session, name, scope, agent, now=SYSTEM_CLOCK.now())).token
 
     try:
         token = _in_transaction(settings, create, migrate=True)
@@ -151,9 +152,10 @@ def token_revoke(
 ) -> None:
     """Revoke a token by id or prefix."""
     from cti.auth.tokens import TokenError, revoke_token
+    from cti.clock import SYSTEM_CLOCK
 
     async def revoke(session: AsyncSession) -> str:
-        return (await revoke_token(session, key)).name
+        return (await revoke_token(session, key, now=SYSTEM_CLOCK.now())).name
 
     try:
         name = _in_transaction(_settings(env_file), revoke)
@@ -308,8 +310,8 @@ def orders_import(
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from cti.container import phone_normalizer
+    from cti.orders.imports import OrderImport
     from cti.orders.schemas import ImportReport
-    from cti.orders.service import OrderImport
 
     if not file.is_file():
         typer.echo(f"cti: no such file {file}", err=True)

@@ -85,11 +85,15 @@ class Container:
         self.hotline = HotlineRouter(
             self.session_maker,
             acd,
-            region=settings.default_region,
+            phones=self.phones,
             availability=self.agent_states,
+            clock=self.clock,
         )
         self.screenpop = ScreenPopHub(
-            PopLookup(self.session_maker, self.hotline.policy, settings.default_region)
+            PopLookup(
+                self.session_maker, self.hotline.policy, phones=self.phones, clock=self.clock
+            ),
+            clock=self.clock,
         )
         self.spool = JobSpool(
             spool_dir(settings.data_dir),
@@ -136,7 +140,7 @@ class Container:
         customers_subscribers.register(self.writer, self.phones)
         screenpop_subscribers.register(self.bus, self.screenpop)
         acd_subscribers.register(self.bus, self.pipeline.annotate)
-        tickets_subscribers.register(self.bus, self.spool, self.jobs, self.phones)
+        tickets_subscribers.register(self.bus, self.spool, self.jobs, self.phones, self.clock)
 
     def sessions(self) -> AsyncSession:
         """A new session (``async with container.sessions() as session``)."""

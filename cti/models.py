@@ -3,11 +3,12 @@
 from cti.acd.models import HotlineDay
 from cti.agents.models import Agent
 from cti.auth.models import ApiToken
-from cti.calls.models import CallEventRecord, CallRecord
-from cti.customers.models import Customer, CustomerPhone, Order
+from cti.calls.models import CallEventRecord, CallNote, CallRecord
+from cti.customers.models import Customer, CustomerPhone
 from cti.db.base import Base
 from cti.jobs.models import Job
-from cti.tickets.models import CallNote, Ticket, TicketEvent
+from cti.orders.models import Order
+from cti.tickets.models import Ticket, TicketEvent
 
 __all__ = [
     "Agent",

@@ -18,16 +18,11 @@ from cti.acd.availability import AgentAvailability
 from cti.acd.decision import Action, RoutingDecision
 from cti.acd.hours import Ranges, WeeklySchedule, is_open, parse_ranges, parse_schedule
 from cti.acd.settings import AcdSettings, HotlineSettings
+from cti.customers.tiers import CustomerProfile, Tier
 
 # What the dialplan's cti-sanitize accepts for CTI_PREFERRED; anything else it drops.
 _DIALABLE_AGENT = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}$")
 _UNSAFE_REASON = re.compile(r"[^\w .:=/,;+()-]")
-
-
-class Tier(StrEnum):
-    NEW = "new"
-    RETURNING = "returning"
-    VIP = "vip"
 
 
 class DayKind(StrEnum):
@@ -44,26 +39,6 @@ class CalendarDay:
     name: str = ""
     hours: Ranges | None = None
     """Hours that replace the usual ones that day; None: closed (holiday) or workday hours."""
-
-
-@dataclass(frozen=True, slots=True)
-class OrderStats:
-    order_count: int = 0
-    """All the customer's orders, any status, any time."""
-    recent_paid_count: int = 0
-    """Paid orders in the tier window, in the tier currency."""
-    recent_paid_total: Decimal = Decimal(0)
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerProfile:
-    customer_id: int
-    name: str = ""
-    tier: Tier | None = None
-    """Explicit tier from the shop; None: derived from ``stats``."""
-    stats: OrderStats = field(default_factory=OrderStats)
-    last_agent: str | None = None
-    last_call_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

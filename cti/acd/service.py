@@ -1,7 +1,7 @@
 """The hotline's ``decide(env)``: AGI variables in, a routing decision out, fast.
 
-One indexed query finds the caller and their order figures; the holiday
-calendar is cached for a few seconds. The whole lookup is bounded by
+One indexed query (:mod:`cti.customers.profile`) finds the caller and their
+order figures; the holiday calendar is cached for a few seconds. The whole lookup is bounded by
 ``CTI_ACD_LOOKUP_TIMEOUT``: past it, or on any database error, the call is
 routed as an unknown caller ("fallback: ..."), so the AGI always answers and
 never raises into the dialplan.
@@ -11,98 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.acd.availability import AgentAvailability, NoAgentAvailability
 from cti.acd.decision import Action, RoutingDecision
 from cti.acd.holidays import load_calendar
-from cti.acd.policy import (
-    CalendarDay,
-    CustomerProfile,
-    OrderStats,
-    Policy,
-    Tier,
-    decide,
-    safe_reason,
-)
+from cti.acd.policy import CalendarDay, Policy, decide, safe_reason
 from cti.acd.settings import AcdSettings
-from cti.customers.models import Customer, CustomerPhone, Order
-from cti.customers.phones import normalize
+from cti.clock import SYSTEM_CLOCK, Clock
+from cti.customers.phones import PhoneNormalizer
+from cti.customers.profile import caller_profile, caller_statement
+from cti.customers.tiers import CustomerProfile
 
 log = logging.getLogger(__name__)
 
 Calendar = dict[str, dict[date, CalendarDay]]
-CallerSelect = Select[*tuple[Any, ...]]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def caller_statement(policy: Policy) -> CallerSelect:
-    """The caller and their order figures, in one statement and one pass over their orders.
-
-    ``customer_phones.e164`` (unique index) finds the customer; the orders are
-    read through ``ix_orders_customer_id_created_at``. Bind ``e164`` and ``since``.
-    """
-    rules = policy.rules
-    paid = and_(
-        Order.created_at >= bindparam("since", type_=Order.created_at.type),
-        Order.status.in_(sorted(rules.paid_statuses)),
-        Order.currency == rules.currency,
-    )
-    return (
-        select(
-            Customer.id,
-            Customer.name,
-            Customer.tier,
-            Customer.last_agent,
-            Customer.last_call_at,
-            func.count(Order.id).label("order_count"),
-            func.count(Order.id).filter(paid).label("paid_count"),
-            func.coalesce(func.sum(Order.amount).filter(paid), 0).label("paid_total"),
-        )
-        .select_from(CustomerPhone)
-        .join(Customer, Customer.id == CustomerPhone.customer_id)
-        .outerjoin(Order, Order.customer_id == Customer.id)
-        .where(CustomerPhone.e164 == bindparam("e164"))
-        .group_by(
-            Customer.id,
-            Customer.name,
-            Customer.tier,
-            Customer.last_agent,
-            Customer.last_call_at,
-        )
-    )
-
-
-async def caller_profile(
-    session: AsyncSession, stmt: CallerSelect, e164: str, since: datetime
-) -> CustomerProfile | None:
-    row = (await session.execute(stmt, {"e164": e164, "since": since})).one_or_none()
-    if row is None:
-        return None
-    return CustomerProfile(
-        customer_id=row.id,
-        name=row.name,
-        tier=_tier(row.tier),
-        stats=OrderStats(
-            order_count=int(row.order_count),
-            recent_paid_count=int(row.paid_count),
-            # SQLite sums NUMERIC as float; str() keeps the cents exact enough to compare.
-            recent_paid_total=Decimal(str(row.paid_total)),
-        ),
-        last_agent=row.last_agent,
-        last_call_at=row.last_call_at,
-    )
 
 
 class HotlineRouter:
@@ -112,17 +39,20 @@ class HotlineRouter:
         self,
         sessions: async_sessionmaker[AsyncSession],
         settings: AcdSettings | None = None,
-        region: str = "CN",
+        *,
+        phones: PhoneNormalizer,
         availability: AgentAvailability | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings if settings is not None else AcdSettings()
         self.policy = Policy.from_settings(self.settings)
-        self.region = region
+        self.phones = phones
         self.availability: AgentAvailability = availability or NoAgentAvailability()
         self._sessions = sessions
         self._clock = clock
-        self._stmt = caller_statement(self.policy)
+        self._stmt = caller_statement(
+            paid_statuses=self.policy.rules.paid_statuses, currency=self.policy.rules.currency
+        )
         self._calendar: Calendar = {}
         self._calendar_loaded_at: float | None = None
         self._calendar_loading = False
@@ -149,10 +79,10 @@ class HotlineRouter:
         return decision
 
     async def _decide(self, env: Mapping[str, str]) -> RoutingDecision:
-        now = self._clock()
+        now = self._clock.now()
         dnis = env.get("agi_extension") or env.get("agi_dnid") or ""
         hotline = self.policy.hotline_for(dnis)
-        number = normalize(env.get("agi_callerid"), self.region, self.settings.local_area_code)
+        number = self.phones(env.get("agi_callerid"))
         notes: dict[str, str] = {"caller_kind": number.kind.value}
         if number.e164 is not None:
             notes["caller_e164"] = number.e164
@@ -173,7 +103,10 @@ class HotlineRouter:
             try:
                 async with asyncio.timeout_at(deadline), self._sessions() as session:
                     profile = await caller_profile(
-                        session, self._stmt, number.e164, self.policy.rules.window_start(now)
+                        session,
+                        stmt=self._stmt,
+                        e164=number.e164,
+                        since=self.policy.rules.window_start(now),
                     )
             except Exception as exc:
                 failure = _why(exc)
@@ -190,7 +123,8 @@ class HotlineRouter:
     async def _fresh_calendar(self, now: datetime) -> Calendar:
         ttl = self.settings.calendar_ttl
         loaded = self._calendar_loaded_at
-        if loaded is not None and (time.monotonic() - loaded < ttl or self._calendar_loading):
+        monotonic = self._clock.monotonic()
+        if loaded is not None and (monotonic - loaded < ttl or self._calendar_loading):
             # Fresh, or another call is already reading it: use what we have.
             return self._calendar
         self._calendar_loading = True
@@ -201,17 +135,10 @@ class HotlineRouter:
                 self._calendar = await load_calendar(
                     session, today - timedelta(days=2), today + timedelta(days=2)
                 )
-            self._calendar_loaded_at = time.monotonic()
+            self._calendar_loaded_at = self._clock.monotonic()
         finally:
             self._calendar_loading = False
         return self._calendar
-
-
-def _tier(value: str | None) -> Tier | None:
-    try:
-        return Tier(value) if value else None
-    except ValueError:
-        return None
 
 
 def _why(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ from cti.errors import Forbidden
 from cti.http.deps import (
     AgentServiceDep,
     BearerCredentials,
+    ClockDep,
     SessionDep,
     bearer_token,
     principal_from_token,
@@ -84,10 +85,12 @@ async def agent_put(
     body: AgentIn,
     _: Writer,
     agents: AgentServiceDep,
+    clock: ClockDep,
     session: SessionDep,
     response: Response,
 ) -> AgentOut:
-    out, created = await agents.put_agent(session, extension, body)
+    async with session.begin():
+        out, created = await agents.put_agent(session, extension, body, now=clock.now())
     if created:
         response.status_code = 201
     return out

@@ -32,7 +32,7 @@ from cti.agents.schemas import (
     AgentQueueOut,
 )
 from cti.agents.state import AgentStateTracker, AgentStatus
-from cti.ami.actions import ActionSender, queue_pause, queue_remove
+from cti.ami.actions import ActionSender, queue_add, queue_pause, queue_remove
 from cti.ami.codec import AmiMessage
 from cti.ami.protocol import (
     AmiActionError,
@@ -131,11 +131,10 @@ class AgentService:
         return self.out(await self._agent(session, extension))
 
     async def put_agent(
-        self, session: AsyncSession, extension: str, data: AgentIn
+        self, session: AsyncSession, extension: str, data: AgentIn, *, now: datetime
     ) -> tuple[AgentOut, bool]:
-        """Create or update; returns the agent and whether it was created."""
+        """Create or update (flushed, the caller commits); the agent and whether it was created."""
         self._check_extension(extension)
-        now = datetime.now(UTC)
         row = await self._find(session, extension)
         created = row is None
         if row is None:
@@ -149,7 +148,7 @@ class AgentService:
         row.skills = list(data.skills)
         row.wrapup_s = data.wrapup_s
         row.updated_at = now
-        await session.commit()
+        await session.flush()
         return self.out(row), created
 
     # -- Asterisk --------------------------------------------------------------------
@@ -168,19 +167,16 @@ class AgentService:
         wrapup = self.wrapup_of(agent)
         done: list[str] = []
         for queue in agent.skills:
-            headers: dict[str, str | int] = {
-                "Action": "QueueAdd",
-                "Queue": queue,
-                "Interface": agent.interface,
-                "Penalty": 0,
-                "Paused": "false",
-                "MemberName": agent.extension,
-                "StateInterface": agent.interface,
-                "Wrapuptime": wrapup,
-            }
-            await self._send(
-                _Step("QueueAdd", queue), partial(ami.send_action, headers), _ALREADY_MEMBER, done
+            add = partial(
+                queue_add,
+                ami,
+                queue,
+                agent.interface,
+                member_name=agent.extension,
+                state_interface=agent.interface,
+                wrapup_time=wrapup,
             )
+            await self._send(_Step("QueueAdd", queue), add, _ALREADY_MEMBER, done)
             done.append(queue)
         return self.out(agent)
 

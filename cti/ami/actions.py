@@ -203,10 +203,18 @@ async def queue_add(
     paused: bool = False,
     state_interface: str | None = None,
     reason: str | None = None,
+    wrapup_time: int | None = None,
 ) -> AmiMessage:
-    """Add a dynamic member; answered by one response (panoramisk would wait forever)."""
+    """Add a dynamic member; answered by one response (panoramisk would wait forever).
+
+    ``wrapup_time`` (seconds) is the member's own wrap-up, overriding the queue's.
+    """
     if not isinstance(penalty, int) or penalty < 0:
         raise ValueError(f"invalid penalty: {penalty!r}")
+    if wrapup_time is not None and (
+        not isinstance(wrapup_time, int) or isinstance(wrapup_time, bool) or wrapup_time < 0
+    ):
+        raise ValueError(f"invalid wrap-up time: {wrapup_time!r}")
     headers: dict[str, str | int] = {
         "Action": "QueueAdd",
         "Queue": _check(queue, _QUEUE_RE, "queue"),
@@ -220,6 +228,8 @@ async def queue_add(
         headers["StateInterface"] = _check(state_interface, _CHANNEL_RE, "state interface")
     if reason is not None:
         headers["Reason"] = _text(reason, "reason", max_len=80)
+    if wrapup_time is not None:
+        headers["Wrapuptime"] = wrapup_time
     return await ami.send_action(headers)
 
 

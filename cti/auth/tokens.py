@@ -12,7 +12,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,6 +67,8 @@ async def create_token(
     name: str,
     scopes: Iterable[str],
     agent_extension: str | None = None,
+    *,
+    now: datetime,
 ) -> IssuedToken:
     name = name.strip()
     if not name or len(name) > 100:
@@ -84,7 +86,7 @@ async def create_token(
         secret_hash=hash_token(token),
         scopes=scope_list,
         agent_extension=agent_extension,
-        created_at=datetime.now(UTC),
+        created_at=now,
     )
     session.add(row)
     await session.flush()
@@ -114,8 +116,8 @@ async def list_tokens(session: AsyncSession) -> list[ApiToken]:
     return list((await session.execute(select(ApiToken).order_by(ApiToken.id))).scalars())
 
 
-async def revoke_token(session: AsyncSession, key: str) -> ApiToken:
-    """Revoke by id or by prefix."""
+async def revoke_token(session: AsyncSession, key: str, *, now: datetime) -> ApiToken:
+    """Revoke by id or by prefix (a token revoked before keeps its first revocation time)."""
     stmt = select(ApiToken)
     stmt = (
         stmt.where(ApiToken.id == int(key)) if key.isdigit() else stmt.where(ApiToken.prefix == key)
@@ -124,5 +126,5 @@ async def revoke_token(session: AsyncSession, key: str) -> ApiToken:
     if row is None:
         raise TokenError(f"no token with id or prefix {key!r}")
     if row.revoked_at is None:
-        row.revoked_at = datetime.now(UTC)
+        row.revoked_at = now
     return row

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cti.db.base import Base, UtcDateTime
@@ -49,3 +49,19 @@ class CallEventRecord(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     call: Mapped[CallRecord] = relationship(back_populates="events")
+
+
+class CallNote(Base):
+    """An agent's notes and disposition for one call."""
+
+    __tablename__ = "call_notes"
+    __table_args__ = (UniqueConstraint("linkedid", "agent", name="uq_call_notes_linkedid_agent"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Found by linkedid through the unique (linkedid, agent) index.
+    linkedid: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(20))
+    disposition: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -3,19 +3,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
-from cti.calls.schemas import CallDetailOut, CallPage
-from cti.calls.service import CallFilter, get_call, list_calls
+from cti.calls.schemas import CallDetailOut, CallNoteIn, CallNoteOut, CallNotesOut, CallPage
+from cti.calls.service import CallFilter, call_notes, get_call, list_calls, save_call_note
 from cti.errors import InvalidInput, NotFound
-from cti.http.deps import LiveCallsDep, SessionDep, require_scope
+from cti.http.deps import ClockDep, LiveCallsDep, SessionDep, require_any, require_scope
 from cti.http.errors import error_responses
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"], responses=error_responses(401, 403, 422))
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.STATS_READ))]
+Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT))]
+AgentOnly = Annotated[Principal, Depends(require_any(Scope.AGENT))]
+Linkedid = Annotated[str, Path(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
 OutcomeParam = Literal["answered", "abandoned", "timeout", "not_queued"]
 
 
@@ -68,3 +71,25 @@ async def call_detail(
     if found is None:
         raise NotFound(f"no call {call_id!r}")
     return found
+
+
+@router.put(
+    "/{linkedid}/note",
+    response_model=CallNoteOut,
+    summary="The agent's own notes and disposition for a call (saving again replaces them)",
+)
+async def put_call_note(
+    linkedid: Linkedid, body: CallNoteIn, who: AgentOnly, clock: ClockDep, session: SessionDep
+) -> CallNoteOut:
+    assert who.agent_extension is not None  # agent tokens are always bound
+    async with session.begin():
+        row = await save_call_note(
+            session, linkedid=linkedid, agent=who.agent_extension, data=body, now=clock.now()
+        )
+    return CallNoteOut.model_validate(row)
+
+
+@router.get("/{linkedid}/notes", response_model=CallNotesOut, summary="Notes of a call")
+async def get_call_notes(linkedid: Linkedid, _: Desk, session: SessionDep) -> CallNotesOut:
+    rows = await call_notes(session, linkedids=[linkedid])
+    return CallNotesOut(items=[CallNoteOut.model_validate(r) for r in rows])

@@ -1,9 +1,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+
+class Disposition(StrEnum):
+    RESOLVED = "resolved"
+    TICKET_CREATED = "ticket_created"
+    CALLBACK_NEEDED = "callback_needed"
+    TRANSFERRED = "transferred"
+    WRONG_NUMBER = "wrong_number"
+    OTHER = "other"
+
+
+NoteText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
 
 
 class CallEventOut(BaseModel):
@@ -40,3 +53,25 @@ class CallPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class CallNoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    disposition: Disposition
+    note: NoteText = ""
+
+
+class CallNoteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    linkedid: str
+    agent: str
+    disposition: Disposition
+    note: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class CallNotesOut(BaseModel):
+    items: list[CallNoteOut] = Field(default_factory=list)

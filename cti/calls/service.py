@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from cti.calls.models import CallRecord
-from cti.calls.schemas import CallDetailOut, CallEventOut, CallOut
+from cti.calls.models import CallNote, CallRecord
+from cti.calls.schemas import CallDetailOut, CallEventOut, CallNoteIn, CallOut
 from cti.tracking.events import DomainEvent
 from cti.tracking.tracker import LiveCall
 
@@ -79,6 +79,47 @@ async def list_calls(
     return [record_out(r) for r in rows], int(total)
 
 
+async def last_calls(
+    session: AsyncSession, *, caller_numbers: Sequence[str], limit: int = 3
+) -> list[CallRecord]:
+    """The newest finished calls from any of these numbers, as the trunk wrote them."""
+    if not caller_numbers:
+        return []
+    rows = await session.execute(
+        select(CallRecord)
+        .where(CallRecord.caller_number.in_(list(caller_numbers)))
+        .order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDay:
+    """An agent's answered calls and their talk time on one local day."""
+
+    day: date
+    answered: int
+    talk_s: float
+
+
+async def agent_day(session: AsyncSession, *, extension: str, day: date, tz: tzinfo) -> AgentDay:
+    """Calls answered by the agent at ``extension`` that started on ``day`` in zone ``tz``."""
+    start = datetime.combine(day, time(0), tz)
+    end = start + timedelta(days=1)
+    # Asterisk names the answering member by its interface; older records may hold the extension.
+    agents = [extension, f"PJSIP/{extension}", f"SIP/{extension}", f"Local/{extension}"]
+    count, talk = (
+        await session.execute(
+            select(func.count(CallRecord.id), func.coalesce(func.sum(CallRecord.talk_s), 0.0))
+            .where(CallRecord.agent.in_(agents))
+            .where(CallRecord.outcome == "answered")
+            .where(CallRecord.started_at >= start, CallRecord.started_at < end)
+        )
+    ).one()
+    return AgentDay(day=day, answered=int(count), talk_s=float(talk or 0.0))
+
+
 async def get_call(session: AsyncSession, linkedid: str) -> CallDetailOut | None:
     row = (
         await session.execute(
@@ -132,3 +173,35 @@ def live_detail(call: LiveCall) -> CallDetailOut:
     return CallDetailOut(
         **live_out(call).model_dump(), timeline=[event_out(e) for e in call.timeline]
     )
+
+
+# --- call notes -------------------------------------------------------------------------
+
+
+async def save_call_note(
+    session: AsyncSession, *, linkedid: str, agent: str, data: CallNoteIn, now: datetime
+) -> CallNote:
+    """One note per call and agent; saving again replaces it."""
+    row = (
+        await session.execute(
+            select(CallNote).where(CallNote.linkedid == linkedid, CallNote.agent == agent)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = CallNote(linkedid=linkedid, agent=agent, created_at=now)
+        session.add(row)
+    row.disposition = data.disposition.value
+    row.note = data.note
+    row.updated_at = now
+    await session.flush()
+    return row
+
+
+async def call_notes(session: AsyncSession, *, linkedids: Sequence[str]) -> list[CallNote]:
+    """The agents' notes of these calls, in the order they were first saved."""
+    if not linkedids:
+        return []
+    rows = await session.execute(
+        select(CallNote).where(CallNote.linkedid.in_(list(linkedids))).order_by(CallNote.id)
+    )
+    return list(rows.scalars())

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from cti.customers.tiers import Tier
 
 
 class PhoneOut(BaseModel):
@@ -19,23 +19,8 @@ class CustomerOut(BaseModel):
 
     id: int
     name: str
-    tier: str | None
+    tier: Tier | None
     """The explicit tier; None when it is derived from the order history."""
     phones: list[PhoneOut]
     last_agent: str | None
     last_call_at: datetime | None
-
-
-class OrderOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    shop: str
-    order_id: str
-    customer_id: int
-    amount: Decimal
-    currency: str
-    status: str
-    items: list[dict[str, Any]]
-    shipping_address: dict[str, Any] | str | None
-    created_at: datetime
-    updated_at: datetime

@@ -1,22 +1,20 @@
-"""Customers by phone, orders in, and who served a caller last."""
+"""Customers by phone: lookups, upserts (one, or a batch for the orders import), last agent."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from cti.customers.models import Customer, CustomerPhone, Order
-from cti.customers.phones import NormalizedNumber, normalize
+from cti.customers.models import Customer, CustomerPhone
+from cti.customers.phones import PhoneNormalizer
+from cti.customers.tiers import Tier
+from cti.db.batch import chunks, dialect_insert
 from cti.errors import InvalidInput
-
-TIERS = ("new", "returning", "vip")
 
 
 class CustomerError(InvalidInput):
@@ -24,13 +22,18 @@ class CustomerError(InvalidInput):
 
 
 async def find_by_phone(
-    session: AsyncSession, raw_number: str | None, region: str = "CN", local_area_code: str = ""
+    session: AsyncSession, *, phones: PhoneNormalizer, number: str | None
 ) -> Customer | None:
     """The customer owning this number in any written form; None if unknown or withheld."""
-    number = normalize(raw_number, region, local_area_code)
-    if number.e164 is None:
+    e164 = phones.e164(number)
+    if e164 is None:
         return None
-    return await find_by_e164(session, number.e164)
+    return await find_by_e164(session, e164)
+
+
+async def customer_exists(session: AsyncSession, *, customer_id: int) -> bool:
+    found = await session.scalar(select(Customer.id).where(Customer.id == customer_id))
+    return found is not None
 
 
 async def find_by_e164(session: AsyncSession, e164: str) -> Customer | None:
@@ -43,30 +46,41 @@ async def find_by_e164(session: AsyncSession, e164: str) -> Customer | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def require_number(raw: str, region: str = "CN") -> NormalizedNumber:
-    number = normalize(raw, region)
-    if number.e164 is None:
+async def customer_phones(session: AsyncSession, *, customer_id: int) -> list[str]:
+    """The E.164 numbers of a customer, oldest first."""
+    rows = await session.execute(
+        select(CustomerPhone.e164)
+        .where(CustomerPhone.customer_id == customer_id)
+        .order_by(CustomerPhone.id)
+    )
+    return list(rows.scalars())
+
+
+def require_number(phones: PhoneNormalizer, raw: str) -> str:
+    """The E.164 key of ``raw``, or :class:`CustomerError` when no customer can call from it."""
+    e164 = phones.e164(raw)
+    if e164 is None:
         raise CustomerError(f"{raw!r} is not a phone number a customer can call from")
-    return number
+    return e164
 
 
 async def upsert_customer(
     session: AsyncSession,
+    *,
+    phones: PhoneNormalizer,
     phone: str,
     name: str | None,
     at: datetime,
     tier: str | None = None,
-    region: str = "CN",
 ) -> Customer:
     """The customer with this phone, created if new; a given name or tier replaces the old."""
-    if tier is not None and tier not in TIERS:
-        raise CustomerError(f"unknown tier {tier!r}; known: {', '.join(TIERS)}")
-    number = require_number(phone, region)
-    assert number.e164 is not None
-    customer = await find_by_e164(session, number.e164)
+    if tier is not None and tier not in set(Tier):
+        raise CustomerError(f"unknown tier {tier!r}; known: {', '.join(Tier)}")
+    e164 = require_number(phones, phone)
+    customer = await find_by_e164(session, e164)
     if customer is None:
         customer = Customer(name=(name or "").strip(), tier=tier, created_at=at, updated_at=at)
-        customer.phones = [CustomerPhone(e164=number.e164, raw=phone.strip()[:64], created_at=at)]
+        customer.phones = [CustomerPhone(e164=e164, raw=phone.strip()[:64], created_at=at)]
         session.add(customer)
         await session.flush()
         return customer
@@ -80,81 +94,111 @@ async def upsert_customer(
 
 
 async def add_phone(
-    session: AsyncSession, customer: Customer, phone: str, at: datetime, region: str = "CN"
+    session: AsyncSession,
+    *,
+    phones: PhoneNormalizer,
+    customer: Customer,
+    phone: str,
+    at: datetime,
 ) -> CustomerPhone:
     """Give a customer another number; a number already owned by another customer is refused."""
-    number = require_number(phone, region)
+    e164 = require_number(phones, phone)
     owner = (
-        await session.execute(select(CustomerPhone).where(CustomerPhone.e164 == number.e164))
+        await session.execute(select(CustomerPhone).where(CustomerPhone.e164 == e164))
     ).scalar_one_or_none()
     if owner is not None:
         if owner.customer_id != customer.id:
             raise CustomerError(f"{phone!r} already belongs to customer {owner.customer_id}")
         return owner
-    row = CustomerPhone(
-        customer_id=customer.id, e164=number.e164, raw=phone.strip()[:64], created_at=at
-    )
+    row = CustomerPhone(customer_id=customer.id, e164=e164, raw=phone.strip()[:64], created_at=at)
     session.add(row)
     await session.flush()
     return row
 
 
-@dataclass(frozen=True, slots=True)
-class OrderData:
-    shop: str
-    order_id: str
-    phone: str
-    amount: Decimal
-    status: str
-    created_at: datetime
-    currency: str = "CNY"
-    customer_name: str | None = None
-    customer_tier: str | None = None
-    items: Sequence[dict[str, Any]] = field(default_factory=tuple)
-    shipping_address: dict[str, Any] | str | None = None
+@dataclass(slots=True)
+class CustomerDetails:
+    """What an order says about its customer: the number as written, a name, a tier."""
+
+    raw: str
+    name: str = ""
+    tier: str | None = None
 
 
-async def upsert_order(session: AsyncSession, data: OrderData, at: datetime) -> Order:
-    """Insert or update one order by ``(shop, order_id)``, creating its customer if new."""
-    customer = await upsert_customer(
-        session, data.phone, data.customer_name, at, data.customer_tier
-    )
-    order = (
-        await session.execute(
-            select(Order).where(Order.shop == data.shop, Order.order_id == data.order_id)
+async def _owners(
+    session: AsyncSession, e164s: Sequence[str]
+) -> dict[str, tuple[int, str, str | None]]:
+    found: dict[str, tuple[int, str, str | None]] = {}
+    for chunk in chunks(e164s):
+        rows = await session.execute(
+            select(CustomerPhone.e164, Customer.id, Customer.name, Customer.tier)
+            .join(Customer, Customer.id == CustomerPhone.customer_id)
+            .where(CustomerPhone.e164.in_(chunk))
         )
-    ).scalar_one_or_none()
-    if order is None:
-        order = Order(shop=data.shop, order_id=data.order_id, created_at=data.created_at)
-        session.add(order)
-    order.customer_id = customer.id
-    order.amount = data.amount
-    order.currency = data.currency
-    order.status = data.status
-    order.items = list(data.items)
-    order.shipping_address = data.shipping_address
-    order.updated_at = at
-    await session.flush()
-    return order
+        for e164, cid, name, tier in rows:
+            found[e164] = (cid, name, tier)
+    return found
 
 
-async def last_orders(session: AsyncSession, customer_id: int, limit: int = 5) -> list[Order]:
-    stmt = (
-        select(Order)
-        .where(Order.customer_id == customer_id)
-        .order_by(Order.created_at.desc(), Order.id.desc())
-        .limit(limit)
-    )
-    return list((await session.execute(stmt)).scalars())
+async def upsert_customers(
+    session: AsyncSession, *, details: Mapping[str, CustomerDetails], now: datetime
+) -> dict[str, int]:
+    """The customer id of each E.164 number, creating customers for new numbers.
+
+    The batch form of :func:`upsert_customer` (a given name or tier replaces the
+    old), in a few statements whatever the batch size, for the orders import.
+    """
+    known = await _owners(session, list(details))
+    missing = [e for e in details if e not in known]
+    if missing:
+        new_rows = [
+            {
+                "name": details[e].name,
+                "tier": details[e].tier,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for e in missing
+        ]
+        ids = (
+            await session.execute(
+                dialect_insert(session, Customer.__table__).returning(
+                    Customer.__table__.c.id, sort_by_parameter_order=True
+                ),
+                new_rows,
+            )
+        ).scalars()
+        phone_rows = [
+            {"customer_id": cid, "e164": e, "raw": details[e].raw, "created_at": now}
+            for e, cid in zip(missing, ids, strict=True)
+        ]
+        await session.execute(
+            dialect_insert(session, CustomerPhone.__table__).on_conflict_do_nothing(
+                index_elements=["e164"]
+            ),
+            phone_rows,
+        )
+        # A concurrent import may have won a phone: read the final owners back.
+        known.update(await _owners(session, missing))
+    changes = []
+    for e, d in details.items():
+        cid, name, tier = known[e]
+        want_name = d.name or name
+        want_tier = d.tier if d.tier is not None else tier
+        if want_name != name or want_tier != tier:
+            changes.append({"id": cid, "name": want_name, "tier": want_tier, "updated_at": now})
+    if changes:
+        await session.execute(update(Customer), changes)
+    return {e: cid for e, (cid, _, _) in known.items()}
 
 
 async def record_answered(
     session: AsyncSession,
+    *,
+    phones: PhoneNormalizer,
     caller_number: str | None,
     agent_interface: str,
     at: datetime,
-    region: str = "CN",
-    local_area_code: str = "",
 ) -> bool:
     """Remember who answered this caller, for the next call's preferred agent.
 
@@ -162,10 +206,10 @@ async def record_answered(
     newer one. False when the caller is not a known customer.
     """
     agent = agent_interface.strip()
-    number = normalize(caller_number, region, local_area_code)
-    if number.e164 is None or not agent:
+    e164 = phones.e164(caller_number)
+    if e164 is None or not agent:
         return False
-    owner = select(CustomerPhone.customer_id).where(CustomerPhone.e164 == number.e164)
+    owner = select(CustomerPhone.customer_id).where(CustomerPhone.e164 == e164)
     result = await session.execute(
         update(Customer)
         .where(Customer.id == owner.scalar_subquery())

@@ -16,11 +16,10 @@ def register(writer: CallRecordWriter, phones: PhoneNormalizer) -> None:
         if summary.outcome is Outcome.ANSWERED and summary.agent and summary.caller_number:
             await record_answered(
                 session,
-                summary.caller_number,
-                summary.agent,
-                utc(summary.ended_at),
-                phones.region,
-                phones.local_area_code,
+                phones=phones,
+                caller_number=summary.caller_number,
+                agent_interface=summary.agent,
+                at=utc(summary.ended_at),
             )
 
     writer.add_hook(remember_last_agent)

@@ -183,6 +183,8 @@ class JobRunner:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        # A stopped runner can still be driven by hand (run_once), e.g. by a test or a tool.
+        self._stopping.clear()
 
     async def _loop(self) -> None:
         failing: str | None = None

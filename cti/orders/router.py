@@ -7,15 +7,14 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
 from cti.errors import InvalidInput, NotFound, Unavailable
-from cti.http.deps import PhonesDep, SessionDep, SessionMakerDep, require_scope
+from cti.http.deps import ClockDep, PhonesDep, SessionDep, SessionMakerDep, require_scope
 from cti.http.errors import error_responses
+from cti.orders.imports import OrderImport, ndjson_lines
 from cti.orders.schemas import ORDER_ID_HINT, ORDER_ID_RE, ImportReport, OrderIn, OrderOut
 from cti.orders.service import (
     LineError,
-    OrderImport,
     OrderPhones,
     get_order,
-    ndjson_lines,
     order_out,
     parse_order,
     upsert_orders,
@@ -43,6 +42,7 @@ async def put_order(
     body: Annotated[OrderIn, Body()],
     _: Writer,
     phones: PhonesDep,
+    clock: ClockDep,
     session: SessionDep,
     response: Response,
 ) -> OrderOut:
@@ -52,7 +52,7 @@ async def put_order(
     except LineError as exc:
         raise InvalidInput(f"invalid {exc}") from None
     async with session.begin():
-        result = await upsert_orders(session, [parsed])
+        result = await upsert_orders(session, [parsed], now=clock.now())
     row = await get_order(session, body.shop, order_id)
     if row is None:  # pragma: no cover - just written
         raise Unavailable("order not stored, try again")
@@ -88,7 +88,7 @@ async def read_order(
     "and reason. The body is read as a stream, so files of any size are fine.",
 )
 async def import_orders(
-    request: Request, _: Writer, sessions: SessionMakerDep, phones: PhonesDep
+    request: Request, _: Writer, sessions: SessionMakerDep, phones: PhonesDep, clock: ClockDep
 ) -> ImportReport:
-    run = OrderImport(sessions, phones)
+    run = OrderImport(sessions, phones, clock=clock)
     return await run.run(ndjson_lines(request.stream()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AwareDatetime,
@@ -17,10 +17,11 @@ from pydantic import (
     model_validator,
 )
 
+from cti.customers.tiers import Tier
+
 ORDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 ORDER_ID_HINT = "1-64 characters: letters, digits and _ . : - (first a letter or digit)"
 
-Tier = Literal["new", "returning", "vip"]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
 

@@ -1,7 +1,8 @@
 """Orders in: validation, customer matching by phone, batched upserts.
 
-One code path serves the single ``PUT`` and the bulk import: a batch of parsed
-orders is written with a handful of statements (look up phones, create the
+One code path serves the single ``PUT`` and the bulk import
+(:mod:`cti.orders.imports`): a batch of parsed orders is written, in the
+caller's transaction, with a handful of statements (look up phones, create the
 customers not seen before, upsert the orders, refresh the customers' tier
 figures), so a million-line file loads in minutes and a single order costs the
 same few round trips.
@@ -14,30 +15,25 @@ an order back).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from cti.customers.models import Customer, CustomerPhone, Order
 from cti.customers.phones import PhoneNormalizer
+from cti.customers.service import CustomerDetails, upsert_customers
+from cti.db.batch import chunks, dialect_insert
 from cti.errors import InvalidInput
-from cti.orders.schemas import ImportReport, OrderIn, OrderLine, OrderOut, RejectedLine
+from cti.orders.models import Order
+from cti.orders.schemas import OrderIn, OrderLine, OrderOut
 
-#: Lines per transaction in bulk imports.
-BATCH_SIZE = 1000
-#: Rejected lines reported back in full; the count is always exact.
-MAX_REPORTED_REJECTS = 1000
 #: Longest NDJSON line accepted (a big order with 500 items fits).
 MAX_LINE_BYTES = 256 * 1024
-# Keeps every statement well under SQLite's and asyncpg's bound-parameter limits.
-_IN_CHUNK = 900
 
 
 class LineError(InvalidInput):
@@ -49,13 +45,6 @@ class ParsedOrder:
     order_id: str
     order: OrderIn
     e164: str
-
-
-@dataclass(slots=True)
-class _CustomerDetails:
-    raw: str
-    name: str = ""
-    tier: str | None = None
 
 
 @dataclass(slots=True)
@@ -110,20 +99,6 @@ def parse_line(raw: bytes | str, phones: Callable[[str], str]) -> ParsedOrder:
     return parse_order(line.order_id, order, phones)
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise RuntimeError(f"unsupported database {dialect!r}")
-
-
-def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
-
-
 def _items(order: OrderIn) -> list[dict[str, Any]]:
     # Prices as strings: exact in JSON, unlike floats.
     return [
@@ -137,27 +112,16 @@ def _address(order: OrderIn) -> Any:
     return json.loads(json.dumps(value, ensure_ascii=False, default=str)) if value else None
 
 
-async def _customers_by_phone(
-    session: AsyncSession, e164s: Sequence[str]
-) -> dict[str, tuple[int, str, str | None]]:
-    found: dict[str, tuple[int, str, str | None]] = {}
-    for chunk in _chunks(e164s):
-        rows = await session.execute(
-            select(CustomerPhone.e164, Customer.id, Customer.name, Customer.tier)
-            .join(Customer, Customer.id == CustomerPhone.customer_id)
-            .where(CustomerPhone.e164.in_(chunk))
-        )
-        for e164, cid, name, tier in rows:
-            found[e164] = (cid, name, tier)
-    return found
+async def upsert_orders(
+    session: AsyncSession, batch: Sequence[ParsedOrder], *, now: datetime
+) -> BatchResult:
+    """Write a batch of orders (and their customers) in the caller's transaction.
 
-
-async def upsert_orders(session: AsyncSession, batch: Sequence[ParsedOrder]) -> BatchResult:
-    """Write a batch of orders (and their customers) in the caller's transaction."""
+    ``now`` stamps the customers created or renamed; orders keep the shop's own times.
+    """
     result = BatchResult()
     if not batch:
         return result
-    now = datetime.now(UTC)
     # Last line wins inside a batch, as it would across batches.
     latest: dict[tuple[str, str], ParsedOrder] = {}
     for p in batch:
@@ -166,63 +130,22 @@ async def upsert_orders(session: AsyncSession, batch: Sequence[ParsedOrder]) -> 
 
     # 1. customers, matched by phone; new phones make new customers. Every line
     # counts (a later line naming the customer, or a superseded one, still does).
-    details: dict[str, _CustomerDetails] = {}
+    details: dict[str, CustomerDetails] = {}
     for p in batch:
         c = p.order.customer
         d = details.get(p.e164)
         if d is None:
-            details[p.e164] = d = _CustomerDetails(raw=c.phone)
+            details[p.e164] = d = CustomerDetails(raw=c.phone)
         if c.name:
             d.name = c.name
         if c.tier is not None:
-            d.tier = c.tier
-    known = await _customers_by_phone(session, list(details))
-    missing = [e for e in details if e not in known]
-    if missing:
-        new_rows = [
-            {
-                "name": details[e].name,
-                "tier": details[e].tier,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for e in missing
-        ]
-        ids = (
-            await session.execute(
-                _insert(session, Customer.__table__).returning(
-                    Customer.__table__.c.id, sort_by_parameter_order=True
-                ),
-                new_rows,
-            )
-        ).scalars()
-        phone_rows = [
-            {"customer_id": cid, "e164": e, "raw": details[e].raw, "created_at": now}
-            for e, cid in zip(missing, ids, strict=True)
-        ]
-        await session.execute(
-            _insert(session, CustomerPhone.__table__).on_conflict_do_nothing(
-                index_elements=["e164"]
-            ),
-            phone_rows,
-        )
-        # A concurrent import may have won a phone: read the final owners back.
-        known.update(await _customers_by_phone(session, missing))
-    changes = []
-    for e, d in details.items():
-        cid, name, tier = known[e]
-        # As cti.customers.service.upsert_customer: a given name or tier replaces the old.
-        want_name = d.name or name
-        want_tier = d.tier if d.tier is not None else tier
-        if want_name != name or want_tier != tier:
-            changes.append({"id": cid, "name": want_name, "tier": want_tier, "updated_at": now})
-    if changes:
-        await session.execute(update(Customer), changes)
+            d.tier = c.tier.value
+    customer_ids = await upsert_customers(session, details=details, now=now)
 
     # 2. orders: what is stored, to count inserts/updates/stale and move customers.
     stored: dict[tuple[str, str], tuple[datetime, int]] = {}
     ids_wanted = sorted({p.order_id for p in orders})
-    for chunk in _chunks(ids_wanted):
+    for chunk in chunks(ids_wanted):
         rows = await session.execute(
             select(Order.shop, Order.order_id, Order.updated_at, Order.customer_id).where(
                 Order.order_id.in_(chunk)
@@ -232,7 +155,7 @@ async def upsert_orders(session: AsyncSession, batch: Sequence[ParsedOrder]) -> 
             stored[(shop, oid)] = (upd, cid)
     values = []
     for key, p in latest.items():
-        cid = known[p.e164][0]
+        cid = customer_ids[p.e164]
         before = stored.get(key)
         if before is not None and before[0] > p.order.updated_at:
             result.stale += 1
@@ -258,7 +181,7 @@ async def upsert_orders(session: AsyncSession, batch: Sequence[ParsedOrder]) -> 
             }
         )
     if values:
-        stmt = _insert(session, Order.__table__)
+        stmt = dialect_insert(session, Order.__table__)
         excluded = stmt.excluded
         stmt = stmt.on_conflict_do_update(
             index_elements=["shop", "order_id"],
@@ -279,7 +202,7 @@ async def upsert_orders(session: AsyncSession, batch: Sequence[ParsedOrder]) -> 
         )
         await session.execute(stmt, values)
     # The tier the routing uses is derived from these rows at lookup time
-    # (cti.acd.service.caller_statement), so it is current once they are written.
+    # (cti.customers.profile.caller_statement), so it is current once they are written.
     return result
 
 
@@ -301,115 +224,29 @@ def order_out(row: Order) -> OrderOut:
     )
 
 
+async def last_orders(session: AsyncSession, *, customer_id: int, limit: int = 5) -> list[Order]:
+    """A customer's newest orders first (``ix_orders_customer_id_created_at``)."""
+    stmt = (
+        select(Order)
+        .where(Order.customer_id == customer_id)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def orders_by_id(
+    session: AsyncSession, *, order_id: str, shop: str | None = None, limit: int = 2
+) -> list[Order]:
+    """Orders with this shop-given id, in ``shop`` or (when None) in any shop."""
+    stmt = select(Order).where(Order.order_id == order_id)
+    if shop:
+        stmt = stmt.where(Order.shop == shop)
+    return list((await session.execute(stmt.order_by(Order.id).limit(limit))).scalars())
+
+
 async def get_order(session: AsyncSession, shop: str, order_id: str) -> Order | None:
     found: Order | None = (
         await session.execute(select(Order).where(Order.shop == shop, Order.order_id == order_id))
     ).scalar_one_or_none()
     return found
-
-
-# --- NDJSON import -------------------------------------------------------------------
-
-
-async def ndjson_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, bytes | None]]:
-    """Split a byte stream into ``(line number, line)``; line numbers start at 1.
-
-    A line longer than :data:`MAX_LINE_BYTES` comes out as ``None`` (memory
-    stays bounded whatever the client sends).
-    """
-    buf = bytearray()
-    lineno = 0
-    overlong = False
-    async for chunk in chunks:
-        start = 0
-        while True:
-            nl = chunk.find(b"\n", start)
-            piece = chunk[start:] if nl < 0 else chunk[start:nl]
-            if not overlong:
-                buf += piece
-                if len(buf) > MAX_LINE_BYTES:
-                    overlong = True
-                    buf.clear()
-            if nl < 0:
-                break
-            lineno += 1
-            yield lineno, (None if overlong else bytes(buf))
-            buf.clear()
-            overlong = False
-            start = nl + 1
-    if buf or overlong:
-        lineno += 1
-        yield lineno, (None if overlong else bytes(buf))
-
-
-class OrderImport:
-    """Streams numbered lines into the database, batch by batch, keeping good rows."""
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        phones: PhoneNormalizer,
-        batch_size: int = BATCH_SIZE,
-        on_progress: Callable[[ImportReport], None] | None = None,
-    ) -> None:
-        self.sessions = sessions
-        self.phones = OrderPhones(phones)
-        self.batch_size = batch_size
-        self.on_progress = on_progress
-        self.report = ImportReport()
-        self._batch: list[tuple[int, ParsedOrder]] = []
-
-    def reject(self, lineno: int, reason: str) -> None:
-        self.report.rejected += 1
-        if len(self.report.rejected_lines) < MAX_REPORTED_REJECTS:
-            self.report.rejected_lines.append(RejectedLine(line=lineno, reason=reason))
-        else:
-            self.report.rejected_lines_truncated = True
-
-    async def feed(self, lineno: int, raw: bytes | str | None) -> None:
-        if raw is None:
-            self.report.lines += 1
-            self.reject(lineno, f"line longer than {MAX_LINE_BYTES} bytes")
-            return
-        if not raw.strip():
-            return
-        self.report.lines += 1
-        try:
-            parsed = parse_line(raw, self.phones)
-        except LineError as exc:
-            self.reject(lineno, str(exc))
-            return
-        self._batch.append((lineno, parsed))
-        if len(self._batch) >= self.batch_size:
-            await self.flush()
-
-    async def flush(self) -> None:
-        batch, self._batch = self._batch, []
-        if not batch:
-            return
-        try:
-            async with self.sessions() as session, session.begin():
-                result = await upsert_orders(session, [p for _, p in batch])
-        except Exception as exc:
-            # A batch the database refuses is retried line by line, so one bad
-            # row costs its own line only.
-            if len(batch) == 1:
-                self.reject(batch[0][0], f"not stored: {type(exc).__name__}: {exc}"[:300])
-            else:
-                for item in batch:
-                    self._batch = [item]
-                    await self.flush()
-            return
-        # Lines superseded by a later line of the same batch count as imported,
-        # as they would had they been written one by one.
-        self.report.imported += len(batch) - result.stale
-        self.report.skipped_stale += result.stale
-        if self.on_progress is not None:
-            self.on_progress(self.report)
-
-    async def run(self, lines: AsyncIterable[tuple[int, bytes | None]]) -> ImportReport:
-        async for lineno, raw in lines:
-            await self.feed(lineno, raw)
-        await self.flush()
-        self.report.rejected_lines.sort(key=lambda r: r.line)
-        return self.report

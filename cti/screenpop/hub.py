@@ -20,13 +20,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
+from cti.clock import SYSTEM_CLOCK, Clock
 from cti.tracking.events import DomainEvent, DomainEventType
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class ScreenPopHub:
         buffer_size: int = 200,
         buffer_age_s: float = 900.0,
         lookup_timeout_s: float = 3.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.lookup = lookup
         self.buffer_size = buffer_size
@@ -140,7 +140,7 @@ class ScreenPopHub:
         self._clock = clock
         self._feeds: dict[str, _Feed] = {}
         self._calls: dict[str, _CallInfo] = {}
-        self._next_id = int(time.time() * 1000)
+        self._next_id = int(clock.time() * 1000)
         self._stopped = False
         self._supervisors: set[Subscriber] = set()
         self.frames_sent = 0
@@ -226,7 +226,10 @@ class ScreenPopHub:
         lookup = self.lookup
         number = call.caller_number
         prefetch = call.prefetch
-        if prefetch is not None and self._clock() - call.prefetched_at > PREFETCH_MAX_AGE_S:
+        if (
+            prefetch is not None
+            and self._clock.monotonic() - call.prefetched_at > PREFETCH_MAX_AGE_S
+        ):
             prefetch = None  # the caller waited long: orders or tickets may have changed
 
         async def job() -> Payload:
@@ -266,7 +269,7 @@ class ScreenPopHub:
         self._prefetching.add(task)
         task.add_done_callback(self._prefetch_done)
         call.prefetch = task
-        call.prefetched_at = self._clock()
+        call.prefetched_at = self._clock.monotonic()
 
     def _prefetch_done(self, task: asyncio.Task[Payload]) -> None:
         self._prefetching.discard(task)
@@ -340,7 +343,7 @@ class ScreenPopHub:
             await feed.jobs.join()
 
     def _publish(self, feed: _Feed, payload: Payload) -> Frame:
-        now = self._clock()
+        now = self._clock.monotonic()
         self._next_id += 1
         frame_id = self._next_id
         text = json.dumps({"id": frame_id, **payload}, ensure_ascii=False, default=str)
@@ -379,7 +382,7 @@ class ScreenPopHub:
         """
         feed = self._feed(ext)
         sub = Subscriber(ext)
-        now = self._clock()
+        now = self._clock.monotonic()
         if last_event_id is None or last_event_id > self._next_id:
             # No id, or one from a previous run: the calls in progress at this agent.
             backlog = [f.text for frames in feed.live.values() for f in frames]

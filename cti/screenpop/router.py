@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -13,12 +12,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
 from cti.agents.state import AgentStateTracker
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
-from cti.calls.models import CallRecord
+from cti.calls.service import agent_day
 from cti.http.deps import (
     AgentStatesDep,
     ClockDep,
@@ -211,23 +209,11 @@ async def desk_stats(
 ) -> DeskStats:
     ext = who.agent_extension or ""
     tz = ZoneInfo(settings.timezone)
-    today = clock.now().astimezone(tz).date()
-    start = datetime.combine(today, time(0), tz)
-    end = start + timedelta(days=1)
-    agents = [ext, f"PJSIP/{ext}", f"SIP/{ext}", f"Local/{ext}"]
-    count, talk = (
-        await session.execute(
-            select(func.count(CallRecord.id), func.coalesce(func.sum(CallRecord.talk_s), 0.0))
-            .where(CallRecord.agent.in_(agents))
-            .where(CallRecord.outcome == "answered")
-            .where(CallRecord.started_at >= start, CallRecord.started_at < end)
-        )
-    ).one()
-    count = int(count)
-    talk = float(talk or 0.0)
+    figures = await agent_day(session, extension=ext, day=clock.now().astimezone(tz).date(), tz=tz)
+    count, talk = figures.answered, figures.talk_s
     return DeskStats(
         extension=ext,
-        day=today.isoformat(),
+        day=figures.day.isoformat(),
         answered=count,
         talk_s=round(talk, 1),
         avg_talk_s=round(talk / count, 1) if count else None,

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cti.clock import Clock
+from cti.customers.phones import PhoneNormalizer
 from cti.jobs.errors import InvalidJob
 from cti.jobs.runner import JobHandler
 from cti.jobs.spool import JobSpool, Submitted
@@ -89,8 +91,8 @@ async def submit_callback(spool: JobSpool, message: VoicemailFacts) -> Submitted
     )
 
 
-def callback_handler(region: str) -> JobHandler:
-    """The job handler writing the ticket; ``region`` reads local caller numbers."""
+def callback_handler(phones: PhoneNormalizer, clock: Clock) -> JobHandler:
+    """The job handler writing the ticket; ``phones`` links the caller to their customer."""
 
     async def write_callback_ticket(session: AsyncSession, payload: dict[str, Any]) -> None:
         try:
@@ -100,11 +102,12 @@ def callback_handler(region: str) -> JobHandler:
             raise InvalidJob(f"callback payload unusable: {bad} bad field(s)") from None
         await create_callback_ticket(
             session,
-            facts.caller_number,
-            facts.recording_path,
-            facts.linkedid,
-            callback_note(facts),
-            region,
+            phones=phones,
+            caller_number=facts.caller_number,
+            recording_path=facts.recording_path,
+            linkedid=facts.linkedid,
+            note=callback_note(facts),
+            now=clock.now(),
         )
 
     return write_callback_ticket

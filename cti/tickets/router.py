@@ -7,12 +7,9 @@ from fastapi import APIRouter, Depends, Path, Query
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
 from cti.errors import Forbidden, NotFound
-from cti.http.deps import PhonesDep, SessionDep, require_any
+from cti.http.deps import ClockDep, PhonesDep, SessionDep, require_any
 from cti.http.errors import error_responses
 from cti.tickets.schemas import (
-    CallNoteIn,
-    CallNoteOut,
-    CallNotesOut,
     CommentIn,
     TicketDetailOut,
     TicketEventOut,
@@ -26,27 +23,20 @@ from cti.tickets.schemas import (
 from cti.tickets.service import (
     TicketFilter,
     add_comment,
-    call_notes,
     create_ticket,
     get_ticket,
     list_tickets,
-    save_call_note,
     update_ticket,
 )
 
 router = APIRouter(
     prefix="/api/v1/tickets", tags=["tickets"], responses=error_responses(401, 403, 422)
 )
-notes_router = APIRouter(
-    prefix="/api/v1/calls", tags=["calls"], responses=error_responses(401, 403, 422)
-)
 _MISSING = error_responses(404)
 
 
 Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT))]
-AgentOnly = Annotated[Principal, Depends(require_any(Scope.AGENT))]
 TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Linkedid = Annotated[str, Path(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
 
 
 def actor(principal: Principal) -> str:
@@ -61,10 +51,12 @@ def _out(ticket: object) -> TicketOut:
 
 @router.post("", response_model=TicketDetailOut, status_code=201, summary="Open a ticket")
 async def ticket_create(
-    body: TicketIn, who: Desk, phones: PhonesDep, session: SessionDep
+    body: TicketIn, who: Desk, phones: PhonesDep, clock: ClockDep, session: SessionDep
 ) -> TicketDetailOut:
     async with session.begin():
-        ticket = await create_ticket(session, body, actor(who), phones.region)
+        ticket = await create_ticket(
+            session, data=body, actor=actor(who), phones=phones, now=clock.now()
+        )
     return TicketDetailOut.model_validate(await get_ticket(session, ticket.id))
 
 
@@ -131,7 +123,7 @@ async def ticket_detail(ticket_id: TicketId, _: Desk, session: SessionDep) -> Ti
     responses=_MISSING,
 )
 async def ticket_patch(
-    ticket_id: TicketId, body: TicketPatch, who: Desk, session: SessionDep
+    ticket_id: TicketId, body: TicketPatch, who: Desk, clock: ClockDep, session: SessionDep
 ) -> TicketDetailOut:
     async with session.begin():
         ticket = await get_ticket(session, ticket_id)
@@ -139,7 +131,7 @@ async def ticket_patch(
             raise NotFound(f"no ticket {ticket_id}")
         if not who.has(Scope.TICKETS_WRITE) and ticket.assignee != who.agent_extension:
             raise Forbidden("an agent may change only tickets assigned to itself")
-        await update_ticket(session, ticket, body, actor(who))
+        await update_ticket(session, ticket=ticket, patch=body, actor=actor(who), now=clock.now())
     return TicketDetailOut.model_validate(await get_ticket(session, ticket_id))
 
 
@@ -151,31 +143,13 @@ async def ticket_patch(
     responses=_MISSING,
 )
 async def ticket_comment(
-    ticket_id: TicketId, body: CommentIn, who: Desk, session: SessionDep
+    ticket_id: TicketId, body: CommentIn, who: Desk, clock: ClockDep, session: SessionDep
 ) -> TicketEventOut:
     async with session.begin():
         ticket = await get_ticket(session, ticket_id)
         if ticket is None:
             raise NotFound(f"no ticket {ticket_id}")
-        ev = await add_comment(session, ticket, body.body, actor(who))
+        ev = await add_comment(
+            session, ticket=ticket, body=body.body, actor=actor(who), now=clock.now()
+        )
     return TicketEventOut.model_validate(ev)
-
-
-@notes_router.put(
-    "/{linkedid}/note",
-    response_model=CallNoteOut,
-    summary="The agent's own notes and disposition for a call (saving again replaces them)",
-)
-async def put_call_note(
-    linkedid: Linkedid, body: CallNoteIn, who: AgentOnly, session: SessionDep
-) -> CallNoteOut:
-    assert who.agent_extension is not None  # agent tokens are always bound
-    async with session.begin():
-        row = await save_call_note(session, linkedid, who.agent_extension, body)
-    return CallNoteOut.model_validate(row)
-
-
-@notes_router.get("/{linkedid}/notes", response_model=CallNotesOut, summary="Notes of a call")
-async def get_call_notes(linkedid: Linkedid, _: Desk, session: SessionDep) -> CallNotesOut:
-    rows = await call_notes(session, [linkedid])
-    return CallNotesOut(items=[CallNoteOut.model_validate(r) for r in rows])

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
 
 class TicketType(StrEnum):
@@ -20,15 +20,6 @@ class TicketStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     WAITING_CUSTOMER = "waiting_customer"
     CLOSED = "closed"
-
-
-class Disposition(StrEnum):
-    RESOLVED = "resolved"
-    TICKET_CREATED = "ticket_created"
-    CALLBACK_NEEDED = "callback_needed"
-    TRANSFERRED = "transferred"
-    WRONG_NUMBER = "wrong_number"
-    OTHER = "other"
 
 
 Extension = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,20}$")]
@@ -110,25 +101,3 @@ class TicketPage(BaseModel):
     total: int
     limit: int
     offset: int
-
-
-class CallNoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    disposition: Disposition
-    note: LongText = ""
-
-
-class CallNoteOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    linkedid: str
-    agent: str
-    disposition: Disposition
-    note: str
-    created_at: datetime
-    updated_at: datetime
-
-
-class CallNotesOut(BaseModel):
-    items: list[CallNoteOut] = Field(default_factory=list)

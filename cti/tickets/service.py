@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from cti.customers.models import Order
-from cti.customers.service import find_by_phone
+from cti.customers.phones import PhoneNormalizer
+from cti.customers.service import customer_exists, find_by_phone
 from cti.errors import InvalidInput
-from cti.tickets.models import CallNote, Ticket, TicketEvent
+from cti.orders.service import orders_by_id
+from cti.tickets.models import Ticket, TicketEvent
 from cti.tickets.schemas import (
-    CallNoteIn,
     TicketIn,
     TicketPatch,
     TicketStatus,
@@ -32,10 +32,6 @@ class TicketError(InvalidInput):
     """A ticket request that cannot be done (the message says why)."""
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
 def _event(ticket: Ticket, kind: str, body: str, actor: str, at: datetime) -> TicketEvent:
     ev = TicketEvent(kind=kind, body=body, actor=actor[:100], at=at, customer_id=ticket.customer_id)
     ticket.events.append(ev)
@@ -43,21 +39,19 @@ def _event(ticket: Ticket, kind: str, body: str, actor: str, at: datetime) -> Ti
 
 
 async def _resolve_order(session: AsyncSession, order_id: str, shop: str | None) -> tuple[str, int]:
-    stmt = select(Order.shop, Order.customer_id).where(Order.order_id == order_id)
-    if shop:
-        stmt = stmt.where(Order.shop == shop)
-    rows = (await session.execute(stmt.limit(2))).all()
+    """The shop and customer of the order a ticket is about."""
+    rows = await orders_by_id(session, order_id=order_id, shop=shop, limit=2)
     if not rows:
         raise TicketError(f"no order {order_id!r}" + (f" of shop {shop!r}" if shop else ""))
     if len(rows) > 1:
         raise TicketError(f"order {order_id!r} exists in several shops; give 'shop'")
-    return rows[0][0], rows[0][1]
+    return rows[0].shop, rows[0].customer_id
 
 
 async def create_ticket(
-    session: AsyncSession, data: TicketIn, actor: str, region: str = "CN"
+    session: AsyncSession, *, data: TicketIn, actor: str, phones: PhoneNormalizer, now: datetime
 ) -> Ticket:
-    at = now_utc()
+    """Open a ticket, linked to the customer of its order, id or caller number."""
     shop = data.shop
     customer_id = data.customer_id
     if data.order_id is not None:
@@ -65,13 +59,10 @@ async def create_ticket(
         if customer_id is None:
             customer_id = order_customer
     if customer_id is None and data.caller_number:
-        customer = await find_by_phone(session, data.caller_number, region)
+        customer = await find_by_phone(session, phones=phones, number=data.caller_number)
         customer_id = customer.id if customer is not None else None
-    elif customer_id is not None:
-        from cti.customers.models import Customer
-
-        if await session.get(Customer, customer_id) is None:
-            raise TicketError(f"no customer {customer_id}")
+    elif customer_id is not None and not await customer_exists(session, customer_id=customer_id):
+        raise TicketError(f"no customer {customer_id}")
     ticket = Ticket(
         type=data.type.value,
         status=data.status.value,
@@ -85,29 +76,30 @@ async def create_ticket(
         order_id=data.order_id,
         caller_number=data.caller_number,
         created_by=actor[:100],
-        created_at=at,
-        updated_at=at,
-        closed_at=at if data.status is TicketStatus.CLOSED else None,
+        created_at=now,
+        updated_at=now,
+        closed_at=now if data.status is TicketStatus.CLOSED else None,
         events=[],
     )
     session.add(ticket)
-    _event(ticket, "created", data.title, actor, at)
+    _event(ticket, "created", data.title, actor, now)
     await session.flush()
     return ticket
 
 
 async def create_callback_ticket(
     session: AsyncSession,
+    *,
+    phones: PhoneNormalizer,
     caller_number: str | None,
     recording_path: str | None,
     linkedid: str | None,
     note: str = "",
-    region: str = "CN",
     due_at: datetime | None = None,
+    now: datetime,
 ) -> Ticket:
     """A callback task from a voicemail, for the back desk's next shift."""
-    at = now_utc()
-    customer = await find_by_phone(session, caller_number, region) if caller_number else None
+    customer = await find_by_phone(session, phones=phones, number=caller_number)
     number = (caller_number or "").strip()[:64] or None
     ticket = Ticket(
         type=TicketType.CALLBACK.value,
@@ -120,12 +112,12 @@ async def create_callback_ticket(
         caller_number=number,
         recording_path=(recording_path or None) and recording_path[:500],
         created_by="voicemail",
-        created_at=at,
-        updated_at=at,
+        created_at=now,
+        updated_at=now,
         events=[],
     )
     session.add(ticket)
-    _event(ticket, "created", ticket.title, "voicemail", at)
+    _event(ticket, "created", ticket.title, "voicemail", now)
     await session.flush()
     return ticket
 
@@ -140,18 +132,17 @@ async def get_ticket(session: AsyncSession, ticket_id: int) -> Ticket | None:
 
 
 async def update_ticket(
-    session: AsyncSession, ticket: Ticket, patch: TicketPatch, actor: str
+    session: AsyncSession, *, ticket: Ticket, patch: TicketPatch, actor: str, now: datetime
 ) -> Ticket:
-    at = now_utc()
     fields = patch.model_fields_set
     changed = False
     if "status" in fields and patch.status is not None and patch.status.value != ticket.status:
-        _event(ticket, "status", f"{ticket.status} → {patch.status.value}", actor, at)
+        _event(ticket, "status", f"{ticket.status} → {patch.status.value}", actor, now)
         ticket.status = patch.status.value
-        ticket.closed_at = at if patch.status is TicketStatus.CLOSED else None
+        ticket.closed_at = now if patch.status is TicketStatus.CLOSED else None
         changed = True
     if "assignee" in fields and patch.assignee != ticket.assignee:
-        _event(ticket, "assigned", patch.assignee or "", actor, at)
+        _event(ticket, "assigned", patch.assignee or "", actor, now)
         ticket.assignee = patch.assignee
         changed = True
     for name in ("due_at", "title", "description"):
@@ -159,18 +150,19 @@ async def update_ticket(
             value = getattr(patch, name)
             if value != getattr(ticket, name):
                 setattr(ticket, name, value)
-                _event(ticket, "updated", name, actor, at)
+                _event(ticket, "updated", name, actor, now)
                 changed = True
     if changed:
-        ticket.updated_at = at
+        ticket.updated_at = now
     await session.flush()
     return ticket
 
 
-async def add_comment(session: AsyncSession, ticket: Ticket, body: str, actor: str) -> TicketEvent:
-    at = now_utc()
-    ev = _event(ticket, "comment", body, actor, at)
-    ticket.updated_at = at
+async def add_comment(
+    session: AsyncSession, *, ticket: Ticket, body: str, actor: str, now: datetime
+) -> TicketEvent:
+    ev = _event(ticket, "comment", body, actor, now)
+    ticket.updated_at = now
     await session.flush()
     return ev
 
@@ -217,9 +209,20 @@ async def list_tickets(
     return rows, int(total or 0)
 
 
+async def open_tickets(session: AsyncSession, *, customer_id: int, limit: int = 10) -> list[Ticket]:
+    """A customer's tickets not yet closed, newest first (``ix_tickets_customer_id_status``)."""
+    stmt = (
+        _filtered(select(Ticket), TicketFilter(customer_id=customer_id, open_only=True))
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def customer_ticket_events(
-    session: AsyncSession, customer_id: int, limit: int = 10
+    session: AsyncSession, *, customer_id: int, limit: int = 10
 ) -> list[tuple[TicketEvent, Ticket]]:
+    """What happened lately to a customer's tickets, newest first, with the ticket."""
     rows = await session.execute(
         select(TicketEvent, Ticket)
         .join(Ticket, Ticket.id == TicketEvent.ticket_id)
@@ -228,35 +231,3 @@ async def customer_ticket_events(
         .limit(limit)
     )
     return [(ev, t) for ev, t in rows]
-
-
-# --- call notes -------------------------------------------------------------------------
-
-
-async def save_call_note(
-    session: AsyncSession, linkedid: str, agent: str, data: CallNoteIn
-) -> CallNote:
-    """One note per call and agent; saving again replaces it."""
-    at = now_utc()
-    row = (
-        await session.execute(
-            select(CallNote).where(CallNote.linkedid == linkedid, CallNote.agent == agent)
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        row = CallNote(linkedid=linkedid, agent=agent, created_at=at)
-        session.add(row)
-    row.disposition = data.disposition.value
-    row.note = data.note
-    row.updated_at = at
-    await session.flush()
-    return row
-
-
-async def call_notes(session: AsyncSession, linkedids: Sequence[str]) -> list[CallNote]:
-    if not linkedids:
-        return []
-    rows = await session.execute(
-        select(CallNote).where(CallNote.linkedid.in_(list(linkedids))).order_by(CallNote.id)
-    )
-    return list(rows.scalars())

@@ -34,7 +34,7 @@ async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
 def make_token(container: Container):  # type: ignore[no-untyped-def]
     async def make(*scopes: str, agent: str | None = None) -> str:
         async with container.sessions() as session, session.begin():
-            issued = await create_token(session, "test", scopes, agent)
+            issued = await create_token(session, "test", scopes, agent, now=container.clock.now())
         return issued.token
 
     return make

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.agents.state import AgentStateTracker
 from cti.ami.codec import AmiDecoder
+from cti.api import create_http_app
 from cti.bus import EventBus
 from cti.calls import subscribers as calls_subscribers
 from cti.calls.models import CallRecord
 from cti.calls.writer import CallRecordWriter
+from cti.clock import FixedClock
 from cti.container import Container
 from cti.pipeline import EventPipeline
+from cti.tracking.events import CallSummary, Outcome
 from cti.tracking.replay import replay
 from cti.tracking.tracker import CallTracker
 
@@ -132,3 +137,53 @@ async def test_database_outage_loses_no_call_and_never_blocks(container: Contain
         count = (await session.execute(select(func.count()).select_from(CallRecord))).scalar()
     assert count == len(want)
     assert {r.linkedid: r.outcome for r in rows} == {k: v["outcome"] for k, v in want.items()}
+
+
+async def test_desk_stats_count_the_agents_answered_calls_of_the_local_day(
+    container: Container, make_token: Callable[..., Any]
+) -> None:
+    def call(linkedid: str, local: str, outcome: Outcome, agent: str | None, talk: float) -> None:
+        started = datetime.fromisoformat(local).timestamp()
+        container.writer.submit(
+            CallSummary(
+                linkedid=linkedid,
+                caller_number="13800138000",
+                caller_name=None,
+                dnis="4008001234",
+                queue="hotline",
+                outcome=outcome,
+                agent=agent,
+                started_at=started,
+                ended_at=started + talk + 5,
+                wait_s=5.0,
+                talk_s=talk if outcome is Outcome.ANSWERED else None,
+                hangup_cause=16,
+            )
+        )
+
+    answered = Outcome.ANSWERED
+    call("d.1", "2026-11-23T00:10:00+08:00", answered, "PJSIP/1001", 60.0)  # just after midnight
+    call("d.2", "2026-11-23T23:50:00+08:00", answered, "PJSIP/1001", 30.25)
+    call("d.3", "2026-11-22T23:59:00+08:00", answered, "PJSIP/1001", 99.0)  # the day before
+    call("d.4", "2026-11-23T10:00:00+08:00", answered, "PJSIP/1002", 99.0)  # another agent
+    call("d.5", "2026-11-23T11:00:00+08:00", Outcome.ABANDONED, None, 0.0)
+    await container.writer.flush()
+    # 2026-11-23 15:00 UTC is 23:00 in Shanghai, the service's zone: still the 23rd.
+    clock = FixedClock(datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
+    app = create_http_app(dataclasses.replace(container.http_services(), clock=clock))
+    token = await make_token("agent", agent="1001")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://cti.test"
+    ) as client:
+        r = await client.get("/api/v1/desk/stats", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "extension": "1001",
+            "day": "2026-11-23",
+            "answered": 2,
+            "talk_s": 90.2,
+            "avg_talk_s": 45.1,
+        }
+        clock.advance(3600)  # midnight in Shanghai: a new day, nothing answered yet
+        r = await client.get("/api/v1/desk/stats", headers={"Authorization": f"Bearer {token}"})
+        assert r.json()["day"] == "2026-11-24" and r.json()["answered"] == 0

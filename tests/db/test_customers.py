@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from cti.container import Container
 from cti.customers.service import (
     CustomerError,
-    OrderData,
     add_phone,
     find_by_phone,
-    last_orders,
     record_answered,
     upsert_customer,
-    upsert_order,
 )
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -42,8 +38,12 @@ SAME_FIXED = [
 
 async def _seed(container: Container) -> int:
     async with container.sessions() as session, session.begin():
-        customer = await upsert_customer(session, "+86 138-0013-8000", "张伟", T0)
-        await add_phone(session, customer, "010-12345678", T0)
+        customer = await upsert_customer(
+            session, phones=container.phones, phone="+86 138-0013-8000", name="张伟", at=T0
+        )
+        await add_phone(
+            session, phones=container.phones, customer=customer, phone="010-12345678", at=T0
+        )
         return customer.id
 
 
@@ -51,7 +51,7 @@ async def _seed(container: Container) -> int:
 async def test_every_form_finds_the_same_customer(container: Container, form: str) -> None:
     customer_id = await _seed(container)
     async with container.sessions() as session:
-        found = await find_by_phone(session, form)
+        found = await find_by_phone(session, phones=container.phones, number=form)
     assert found is not None
     assert found.id == customer_id
     assert found.name == "张伟"
@@ -63,17 +63,24 @@ async def test_every_form_finds_the_same_customer(container: Container, form: st
 async def test_withheld_or_unknown_number_is_no_customer(container: Container, form: str) -> None:
     await _seed(container)
     async with container.sessions() as session:
-        assert await find_by_phone(session, form) is None
-        assert await find_by_phone(session, "13900139000") is None
+        assert await find_by_phone(session, phones=container.phones, number=form) is None
+        assert await find_by_phone(session, phones=container.phones, number="13900139000") is None
 
 
 async def test_upsert_keeps_one_customer_per_phone(container: Container) -> None:
     first = await _seed(container)
     async with container.sessions() as session, session.begin():
-        again = await upsert_customer(session, "13800138000", "张伟 (VIP)", T0, tier="vip")
+        again = await upsert_customer(
+            session,
+            phones=container.phones,
+            phone="13800138000",
+            name="张伟 (VIP)",
+            at=T0,
+            tier="vip",
+        )
     assert again.id == first
     async with container.sessions() as session:
-        found = await find_by_phone(session, "008613800138000")
+        found = await find_by_phone(session, phones=container.phones, number="008613800138000")
     assert found is not None
     assert (found.name, found.tier) == ("张伟 (VIP)", "vip")
 
@@ -81,57 +88,38 @@ async def test_upsert_keeps_one_customer_per_phone(container: Container) -> None
 async def test_a_number_of_another_customer_or_no_number_is_refused(container: Container) -> None:
     await _seed(container)
     async with container.sessions() as session, session.begin():
-        other = await upsert_customer(session, "13900139000", "李娜", T0)
+        phones = container.phones
+        other = await upsert_customer(
+            session, phones=phones, phone="13900139000", name="李娜", at=T0
+        )
         with pytest.raises(CustomerError, match="already belongs"):
-            await add_phone(session, other, "01012345678", T0)
+            await add_phone(session, phones=phones, customer=other, phone="01012345678", at=T0)
         with pytest.raises(CustomerError, match="not a phone number"):
-            await upsert_customer(session, "anonymous", "x", T0)
+            await upsert_customer(session, phones=phones, phone="anonymous", name="x", at=T0)
         with pytest.raises(CustomerError, match="unknown tier"):
-            await upsert_customer(session, "13700137000", "x", T0, tier="gold")
-
-
-async def test_orders_upsert_by_shop_and_order_id(container: Container) -> None:
-    data = OrderData(
-        shop="tmall",
-        order_id="SO-1001",
-        phone="13800138000",
-        amount=Decimal("199.90"),
-        status="paid",
-        created_at=T0,
-        customer_name="张伟",
-        items=({"sku": "A1", "name": "保温杯", "qty": 1},),
-        shipping_address={"city": "北京", "line": "朝阳区建国路 1 号"},
-    )
-    async with container.sessions() as session, session.begin():
-        await upsert_order(session, data, T0)
-        # Same order id in another shop is another order.
-        await upsert_order(session, replace(data, shop="jd"), T0)
-    async with container.sessions() as session, session.begin():
-        updated = replace(data, status="shipped")
-        await upsert_order(session, updated, T0 + timedelta(hours=1))
-    async with container.sessions() as session:
-        customer = await find_by_phone(session, "+86 138 0013 8000")
-        assert customer is not None
-        orders = await last_orders(session, customer.id)
-    assert sorted((o.shop, o.status) for o in orders) == [("jd", "paid"), ("tmall", "shipped")]
-    tmall = next(o for o in orders if o.shop == "tmall")
-    assert tmall.amount == Decimal("199.90")
-    assert tmall.items[0]["name"] == "保温杯"
-    assert tmall.shipping_address == {"city": "北京", "line": "朝阳区建国路 1 号"}
+            await upsert_customer(
+                session, phones=phones, phone="13700137000", name="x", at=T0, tier="gold"
+            )
 
 
 async def test_record_answered_remembers_the_last_agent(container: Container) -> None:
     customer_id = await _seed(container)
+
+    def answered(number: str, agent: str, at: datetime) -> Any:
+        return record_answered(
+            session, phones=container.phones, caller_number=number, agent_interface=agent, at=at
+        )
+
     async with container.sessions() as session, session.begin():
-        assert await record_answered(session, "01012345678", "PJSIP/1001", T0)
-        assert await record_answered(session, "13800138000", "PJSIP/1002", T0 + timedelta(1))
+        assert await answered("01012345678", "PJSIP/1001", T0)
+        assert await answered("13800138000", "PJSIP/1002", T0 + timedelta(1))
         # An older answer replayed after a reconnect does not win.
-        assert not await record_answered(session, "13800138000", "PJSIP/1003", T0)
+        assert not await answered("13800138000", "PJSIP/1003", T0)
         # Unknown and withheld callers are not customers.
-        assert not await record_answered(session, "13900139000", "PJSIP/1001", T0)
-        assert not await record_answered(session, "anonymous", "PJSIP/1001", T0)
+        assert not await answered("13900139000", "PJSIP/1001", T0)
+        assert not await answered("anonymous", "PJSIP/1001", T0)
     async with container.sessions() as session:
-        found = await find_by_phone(session, "+86 10 1234 5678")
+        found = await find_by_phone(session, phones=container.phones, number="+86 10 1234 5678")
     assert found is not None and found.id == customer_id
     assert found.last_agent == "PJSIP/1002"
     assert found.last_call_at == T0 + timedelta(days=1)

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.clock import FixedClock
+from cti.customers.phones import PhoneNormalizer
 from cti.db.engine import create_engine, session_factory
 from cti.jobs.models import JobStatus
 from cti.jobs.runner import JobRunner
@@ -74,7 +75,10 @@ def runner_for(
     sessions: async_sessionmaker[AsyncSession], spool: JobSpool, clock: FixedClock
 ) -> JobRunner:
     return JobRunner(
-        sessions, clock=clock, spool=spool, handlers={CALLBACK_JOB: callback_handler("CN")}
+        sessions,
+        clock=clock,
+        spool=spool,
+        handlers={CALLBACK_JOB: callback_handler(PhoneNormalizer(), clock)},
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.clock import FixedClock
+from cti.customers.phones import PhoneNormalizer
 from cti.db.engine import create_engine, session_factory
 from cti.jobs.models import Job, JobStatus
 from cti.jobs.runner import JobRunner
@@ -216,7 +217,15 @@ async def test_a_failed_attempt_leaves_no_half_done_effect(
     fail_next = [True]
 
     async def ticket_then_maybe_fail(session: AsyncSession, payload: dict[str, Any]) -> None:
-        await create_callback_ticket(session, "13812345678", None, "1.1", "note")
+        await create_callback_ticket(
+            session,
+            phones=PhoneNormalizer(),
+            caller_number="13812345678",
+            recording_path=None,
+            linkedid="1.1",
+            note="note",
+            now=clock.now(),
+        )
         if fail_next.pop():
             raise RuntimeError("crashed after writing")
 
@@ -255,7 +264,11 @@ async def test_last_error_is_short_and_keeps_no_secrets(
 async def test_a_callback_job_with_an_unusable_payload_is_dead_at_once(
     sessions: async_sessionmaker[AsyncSession], clock: FixedClock
 ) -> None:
-    runner = JobRunner(sessions, clock=clock, handlers={"tickets.callback": callback_handler("CN")})
+    runner = JobRunner(
+        sessions,
+        clock=clock,
+        handlers={"tickets.callback": callback_handler(PhoneNormalizer(), clock)},
+    )
     job_id = await add(sessions, "callback:x", kind="tickets.callback", payload={"reason": 3})
     assert await runner.run_once() == 1
     job = await fetch(sessions, job_id)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 
 from cti.container import Container
-from cti.customers.models import Customer, CustomerPhone, Order
+from cti.customers.models import Customer, CustomerPhone
 from cti.customers.service import find_by_phone
+from cti.orders.models import Order
+from cti.orders.schemas import CustomerIn, ItemIn, OrderIn
+from cti.orders.service import OrderPhones, last_orders, parse_order, upsert_orders
+
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
 def order(**over: Any) -> dict[str, Any]:
@@ -56,7 +63,7 @@ async def test_put_creates_then_updates_idempotently(
     assert late.json()["status"] == "shipped"
     async with container.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Order)) == 1
-        found = await find_by_phone(s, "13800138000")
+        found = await find_by_phone(s, phones=container.phones, number="13800138000")
         assert found is not None and found.name == "张伟"
         assert await s.scalar(select(func.count()).select_from(Customer)) == 1
 
@@ -136,9 +143,9 @@ async def test_import_reports_bad_lines_and_keeps_the_good_ones(
     async with container.sessions() as s:
         stored = dict((await s.execute(select(Order.order_id, Order.status))).all())
         assert stored == {"A1": "paid", "A2": "cancelled", "A4": "paid"}
-        vip = await find_by_phone(s, "+8613900139000")
+        vip = await find_by_phone(s, phones=container.phones, number="+8613900139000")
         assert vip is not None and vip.tier == "vip"
-        beijing = await find_by_phone(s, "01012345678")
+        beijing = await find_by_phone(s, phones=container.phones, number="01012345678")
         assert beijing is not None and beijing.name == "李娜"
         assert await s.scalar(select(func.count()).select_from(CustomerPhone)) == 3
 
@@ -163,3 +170,41 @@ async def test_cli_import_prints_rejected_lines(container: Container, tmp_path: 
     assert "imported 5" in result.output
     async with container.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Order)) == 5
+
+
+async def test_orders_upsert_by_shop_and_order_id(container: Container) -> None:
+    phones = OrderPhones(container.phones)
+    first = OrderIn(
+        shop="tmall",
+        customer=CustomerIn(phone="13800138000", name="张伟"),
+        items=[ItemIn(sku="A1", name="保温杯", qty=1, price=Decimal("199.90"))],
+        amount=Decimal("199.90"),
+        status="paid",
+        created_at=T0,
+        updated_at=T0,
+        shipping_address={"city": "北京", "line": "朝阳区建国路 1 号"},
+    )
+    async with container.sessions() as session, session.begin():
+        # Same order id in another shop is another order.
+        jd = first.model_copy(update={"shop": "jd"})
+        await upsert_orders(
+            session,
+            [parse_order("SO-1001", first, phones), parse_order("SO-1001", jd, phones)],
+            now=T0,
+        )
+    async with container.sessions() as session, session.begin():
+        updated = first.model_copy(
+            update={"status": "shipped", "updated_at": T0 + timedelta(hours=1)}
+        )
+        await upsert_orders(
+            session, [parse_order("SO-1001", updated, phones)], now=T0 + timedelta(hours=1)
+        )
+    async with container.sessions() as session:
+        customer = await find_by_phone(session, phones=container.phones, number="+86 138 0013 8000")
+        assert customer is not None
+        orders = await last_orders(session, customer_id=customer.id)
+    assert sorted((o.shop, o.status) for o in orders) == [("jd", "paid"), ("tmall", "shipped")]
+    tmall = next(o for o in orders if o.shop == "tmall")
+    assert tmall.amount == Decimal("199.90")
+    assert tmall.items[0]["name"] == "保温杯"
+    assert tmall.shipping_address == {"city": "北京", "line": "朝阳区建国路 1 号"}

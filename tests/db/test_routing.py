@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,9 +17,13 @@ from cti.acd.decision import Action
 from cti.acd.service import HotlineRouter
 from cti.acd.settings import AcdSettings, HotlineSettings
 from cti.api import create_http_app
+from cti.clock import FixedClock
 from cti.container import Container
-from cti.customers.service import OrderData, record_answered, upsert_customer, upsert_order
+from cti.customers.phones import PhoneNormalizer
+from cti.customers.service import record_answered, upsert_customer
 from cti.db.engine import create_engine, session_factory
+from cti.orders.schemas import CustomerIn, OrderIn
+from cti.orders.service import OrderPhones, parse_order, upsert_orders
 from ivr.fastagi import FastAgiServer
 from ivr.hotline import hotline_app
 
@@ -57,14 +60,15 @@ def env(caller: str, dnis: str = "4008001234", name: str = "张伟") -> dict[str
 
 def _order(
     phone: str, n: int, amount: str, days_ago: int, status: str = "paid", **kw: Any
-) -> OrderData:
-    return OrderData(
+) -> tuple[str, OrderIn]:
+    created = NOW - timedelta(days=days_ago)
+    return f"{phone}-{n}", OrderIn(
         shop="tmall",
-        order_id=f"{phone}-{n}",
-        phone=phone,
+        customer=CustomerIn(phone=phone),
         amount=Decimal(amount),
         status=status,
-        created_at=NOW - timedelta(days=days_ago),
+        created_at=created,
+        updated_at=created,
         **kw,
     )
 
@@ -81,16 +85,20 @@ async def _seed(container: Container) -> None:
         # Big spender, but two years ago: returning, not VIP.
         *[_order(LAPSED, i, "1000.00", 800 + i) for i in range(12)],
     ]
+    phones = OrderPhones(container.phones)
     async with container.sessions() as session, session.begin():
-        for data in orders:
-            await upsert_order(session, data, NOW)
-        await upsert_customer(session, EXPLICIT_VIP, "王芳", NOW, tier="vip")
-        await upsert_customer(session, NO_ORDERS, "刘洋", NOW)
+        await upsert_orders(session, [parse_order(oid, o, phones) for oid, o in orders], now=NOW)
+        await upsert_customer(
+            session, phones=container.phones, phone=EXPLICIT_VIP, name="王芳", at=NOW, tier="vip"
+        )
+        await upsert_customer(
+            session, phones=container.phones, phone=NO_ORDERS, name="刘洋", at=NOW
+        )
 
 
 def router(container: Container, settings: AcdSettings = OFFICE, **kw: Any) -> HotlineRouter:
-    kw.setdefault("clock", lambda: NOW)
-    return HotlineRouter(container.session_maker, settings, **kw)
+    kw.setdefault("clock", FixedClock(NOW))
+    return HotlineRouter(container.session_maker, settings, phones=container.phones, **kw)
 
 
 @pytest.mark.parametrize(
@@ -137,7 +145,13 @@ async def test_withheld_caller_is_a_new_customer_never_an_error(
 async def test_last_agent_is_preferred_when_available(container: Container) -> None:
     await _seed(container)
     async with container.sessions() as session, session.begin():
-        await record_answered(session, "+86 138-0013-8002", "PJSIP/1001", NOW - timedelta(hours=3))
+        await record_answered(
+            session,
+            phones=container.phones,
+            caller_number="+86 138-0013-8002",
+            agent_interface="PJSIP/1001",
+            at=NOW - timedelta(hours=3),
+        )
     free = await router(container, availability=Only("PJSIP/1001")).decide(env(RETURNING))
     assert free.preferred_agent == "PJSIP/1001"
     assert free.channel_variables()["CTI_PREFERRED_TIMEOUT"] == "8"
@@ -148,7 +162,7 @@ async def test_last_agent_is_preferred_when_available(container: Container) -> N
 
 async def test_closed_and_holiday_go_to_voicemail(container: Container, make_token: Any) -> None:
     await _seed(container)
-    sunday = router(container, clock=lambda: NOW - timedelta(days=1))
+    sunday = router(container, clock=FixedClock(NOW - timedelta(days=1)))
     closed = await sunday.decide(env(VIP_BY_SPEND))
     assert (closed.action, closed.reason) == (Action.VOICEMAIL, "closed")
     assert closed.channel_variables()["CTI_ACTION"] == "voicemail"
@@ -182,7 +196,7 @@ async def test_make_up_working_day_opens_the_weekend(container: Container) -> No
     saturday = NOW + timedelta(days=5)
     async with container.sessions() as session, session.begin():
         await put_day(session, "hotline", saturday.date(), HotlineDayIn(kind="workday"), NOW)
-    decision = await router(container, clock=lambda: saturday).decide(env(RETURNING))
+    decision = await router(container, clock=FixedClock(saturday)).decide(env(RETURNING))
     assert decision.action is Action.QUEUE
     assert decision.reason.endswith("workday")
 
@@ -190,7 +204,9 @@ async def test_make_up_working_day_opens_the_weekend(container: Container) -> No
 async def test_database_down_falls_back_without_raising(container: Container) -> None:
     engine = create_engine("postgresql+asyncpg://cti:cti@127.0.0.1:1/nowhere")
     try:
-        r = HotlineRouter(session_factory(engine), OFFICE, clock=lambda: NOW)
+        r = HotlineRouter(
+            session_factory(engine), OFFICE, phones=PhoneNormalizer(), clock=FixedClock(NOW)
+        )
         decision = await r.decide(env(VIP_BY_SPEND))
     finally:
         await engine.dispose()
@@ -201,31 +217,51 @@ async def test_database_down_falls_back_without_raising(container: Container) ->
     assert r.fallbacks == 1
 
 
-class _SlowSession:
+class _HangingDatabase:
+    """A database that never answers; counts the queries the router gave up on."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.abandoned = 0
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[_HangingDatabase]:
+        yield self
+
     async def execute(self, *args: Any, **kw: Any) -> Any:
-        await asyncio.sleep(30)
-
-
-@asynccontextmanager
-async def _slow_sessions() -> AsyncIterator[_SlowSession]:
-    yield _SlowSession()
+        self.asked += 1
+        try:
+            await asyncio.Event().wait()  # never set: only a timeout ends this query
+        except asyncio.CancelledError:
+            self.abandoned += 1
+            raise
 
 
 async def test_slow_database_is_bounded_by_the_lookup_timeout() -> None:
-    settings = AcdSettings(lookup_timeout=0.1)
-    r = HotlineRouter(_slow_sessions, settings, clock=lambda: NOW)  # type: ignore[arg-type]
-    started = time.monotonic()
-    decision = await r.decide(env(VIP_BY_SPEND))
-    assert time.monotonic() - started < 1.0
+    database = _HangingDatabase()
+    r = HotlineRouter(
+        database,  # type: ignore[arg-type]
+        AcdSettings(lookup_timeout=0.1),
+        phones=PhoneNormalizer(),
+        clock=FixedClock(NOW),
+    )
+    # Only the router's own lookup timeout can end decide(); the outer bound only
+    # turns a regression into a failure instead of a hang.
+    async with asyncio.timeout(60):
+        decision = await r.decide(env(VIP_BY_SPEND))
     assert decision.action is Action.QUEUE
     assert decision.reason == "fallback: timeout"
+    assert decision.notes["lookup"] == "timeout"
+    assert database.asked >= 1
+    assert database.abandoned == database.asked  # no query left running behind the call
 
 
 async def test_closed_hours_hold_even_when_the_database_is_down() -> None:
     r = HotlineRouter(
-        _slow_sessions,
-        AcdSettings(lookup_timeout=0.05, hotlines=OFFICE.hotlines),  # type: ignore[arg-type]
-        clock=lambda: NOW - timedelta(days=1),
+        _HangingDatabase(),  # type: ignore[arg-type]
+        AcdSettings(lookup_timeout=0.05, hotlines=OFFICE.hotlines),
+        phones=PhoneNormalizer(),
+        clock=FixedClock(NOW - timedelta(days=1)),
     )
     decision = await r.decide(env(VIP_BY_SPEND))
     assert (decision.action, decision.reason) == (Action.VOICEMAIL, "closed")

@@ -89,6 +89,12 @@ async def test_bad_ticket_input_and_scopes(client: httpx.AsyncClient, make_token
         json={"type": "question", "title": "x", "order_id": "NOPE"},
     )
     assert r.status_code == 422 and "no order" in r.json()["message"]
+    r = await client.post(
+        "/api/v1/tickets",
+        headers=auth(desk),
+        json={"type": "question", "title": "x", "customer_id": 999},
+    )
+    assert r.status_code == 422 and r.json()["message"] == "no customer 999"
     shop = await make_token("orders:write")
     r = await client.get("/api/v1/tickets", headers=auth(shop))
     assert r.status_code == 403
@@ -100,9 +106,22 @@ async def test_voicemail_callbacks_reach_the_back_desk_list(
 ) -> None:
     async with container.sessions() as s, s.begin():
         await create_callback_ticket(
-            s, "13900139000", "/var/spool/asterisk/voicemail/cti/1.wav", "1795431021.7", "夜间留言"
+            s,
+            phones=container.phones,
+            caller_number="13900139000",
+            recording_path="/var/spool/asterisk/voicemail/cti/1.wav",
+            linkedid="1795431021.7",
+            note="夜间留言",
+            now=container.clock.now(),
         )
-        await create_callback_ticket(s, None, None, None)
+        await create_callback_ticket(
+            s,
+            phones=container.phones,
+            caller_number=None,
+            recording_path=None,
+            linkedid=None,
+            now=container.clock.now(),
+        )
     desk = await make_token("tickets:write")
     r = await client.get("/api/v1/tickets/callbacks", headers=auth(desk))
     items = r.json()["items"]

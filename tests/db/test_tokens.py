@@ -58,6 +58,6 @@ async def test_revoked_token_is_401(
     token = await make_token("stats:read")
     prefix = token.split("_")[1]
     async with container.sessions() as session, session.begin():
-        await revoke_token(session, prefix)
+        await revoke_token(session, prefix, now=container.clock.now())
     r = await client.get("/api/v1/calls", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401

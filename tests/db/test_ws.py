@@ -94,8 +94,12 @@ async def seed_customer(container: Container, client: Any, make_token: Any) -> i
     async with container.sessions() as s, s.begin():
         t = await create_ticket(
             s,
-            TicketIn(type=TicketType.RETURN_EXCHANGE, title="羽绒服换尺码", order_id="E20261121"),
-            "agent 1002",
+            data=TicketIn(
+                type=TicketType.RETURN_EXCHANGE, title="羽绒服换尺码", order_id="E20261121"
+            ),
+            actor="agent 1002",
+            phones=container.phones,
+            now=container.clock.now(),
         )
         assert t.customer_id is not None
         return t.customer_id

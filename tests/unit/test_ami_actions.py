@@ -132,6 +132,16 @@ async def test_queue_add_remove_pause() -> None:
         "StateInterface": "PJSIP/1001",
         "Reason": "培训",
     }
+    await actions.queue_add(ami, "hotline", "PJSIP/1002", "1002", wrapup_time=15)
+    assert ami.last == {
+        "Action": "QueueAdd",
+        "Queue": "hotline",
+        "Interface": "PJSIP/1002",
+        "Penalty": 0,
+        "Paused": "false",
+        "MemberName": "1002",
+        "Wrapuptime": 15,
+    }
     await actions.queue_remove(ami, "hotline", "PJSIP/1001")
     assert ami.last == {"Action": "QueueRemove", "Queue": "hotline", "Interface": "PJSIP/1001"}
     await actions.queue_pause(ami, None, "PJSIP/1001", True, "午休")
@@ -151,6 +161,7 @@ async def test_queue_add_remove_pause() -> None:
         lambda ami: actions.queue_add(ami, "hot line", "PJSIP/1001"),
         lambda ami: actions.queue_add(ami, "hotline", "PJSIP/1001", "王\r\n芳"),
         lambda ami: actions.queue_add(ami, "hotline", "PJSIP/1001", penalty=-1),
+        lambda ami: actions.queue_add(ami, "hotline", "PJSIP/1001", wrapup_time=-5),
         lambda ami: actions.queue_pause(ami, None, "PJSIP/1001", True, "a\nb"),
         lambda ami: actions.queue_remove(ami, "hotline", "1001"),
         lambda ami: actions.hangup(ami, "/PJSIP/.*/"),

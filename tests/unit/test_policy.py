@@ -13,12 +13,9 @@ from cti.acd.decision import Action
 from cti.acd.hours import parse_range, parse_schedule
 from cti.acd.policy import (
     CalendarDay,
-    CustomerProfile,
     DayKind,
     Hotline,
-    OrderStats,
     Policy,
-    Tier,
     TierRules,
     decide,
     derive_tier,
@@ -26,6 +23,7 @@ from cti.acd.policy import (
     safe_reason,
 )
 from cti.acd.settings import AcdSettings, HotlineSettings
+from cti.customers.tiers import CustomerProfile, OrderStats, Tier
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 RULES = TierRules()

@@ -113,17 +113,36 @@ async def test_ring_no_answer_ends_the_pop_at_that_agent_only() -> None:
     assert b[0]["caller"]["number"] == "010-12345678"
 
 
+class GatedLookup(FakeLookup):
+    """A database that answers only once the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def __call__(self, caller_number: str | None) -> dict[str, Any]:
+        self.asked.append(caller_number)
+        await self.gate.wait()
+        return {"customer": {"name": f"customer of {caller_number}", "tier": "vip"}}
+
+
 async def test_slow_lookup_keeps_order_and_never_blocks_the_ami_path() -> None:
-    lookup = FakeLookup(delay=0.2)
+    lookup = GatedLookup()
     hub = ScreenPopHub(lookup)
     sub = hub.subscribe("1001")[0]
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    feed(hub, "answered.ami")  # synchronous, as on the AMI reader
-    assert loop.time() - started < 0.1
-    assert sub.queue.empty()  # nothing yet: the lookup runs in the agent's task
+    # The whole call goes through the synchronous AMI path while the database
+    # has not answered: on_event only files work, it never waits for the lookup.
+    feed(hub, "answered.ami")
+    for _ in range(5):
+        await asyncio.sleep(0)  # the agent's task and the prefetch get to run
+    assert lookup.asked == ["13800138000"]  # the lookup is under way...
+    assert not lookup.gate.is_set()
+    assert sub.queue.empty()  # ...and answered/ended wait behind the ringing pop
+    lookup.gate.set()
     await hub.drain()
-    assert [f["type"] for f in drained(sub)] == ["ringing", "answered", "ended"]
+    frames = drained(sub)
+    assert [f["type"] for f in frames] == ["ringing", "answered", "ended"]
+    assert frames[0]["customer"]["name"] == "customer of 13800138000"
 
 
 async def test_failed_lookup_still_pops_the_caller() -> None:

@@ -1,0 +1,81 @@
+"""The caller as routing and the screen-pop see them: the customer and their order figures.
+
+One statement, one pass over the customer's orders: ``customer_phones.e164``
+(unique index) finds the customer, the orders are read through
+``ix_orders_customer_id_created_at``. Routing and the screen-pop use the same
+statement, so the tier an agent sees is the tier the call was routed by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cti.customers.models import Customer, CustomerPhone
+from cti.customers.tiers import CustomerProfile, OrderStats, stored_tier
+from cti.orders.models import Order
+
+CallerSelect = Select[*tuple[Any, ...]]
+
+
+def caller_statement(*, paid_statuses: Iterable[str], currency: str) -> CallerSelect:
+    """The caller and their order figures; bind ``e164`` and ``since`` (start of the window).
+
+    An order counts as paid when its status is one of ``paid_statuses`` and it
+    is in ``currency``. Build it once and reuse it (:func:`caller_profile`).
+    """
+    paid = and_(
+        Order.created_at >= bindparam("since", type_=Order.created_at.type),
+        Order.status.in_(sorted(paid_statuses)),
+        Order.currency == currency,
+    )
+    return (
+        select(
+            Customer.id,
+            Customer.name,
+            Customer.tier,
+            Customer.last_agent,
+            Customer.last_call_at,
+            func.count(Order.id).label("order_count"),
+            func.count(Order.id).filter(paid).label("paid_count"),
+            func.coalesce(func.sum(Order.amount).filter(paid), 0).label("paid_total"),
+        )
+        .select_from(CustomerPhone)
+        .join(Customer, Customer.id == CustomerPhone.customer_id)
+        .outerjoin(Order, Order.customer_id == Customer.id)
+        .where(CustomerPhone.e164 == bindparam("e164"))
+        .group_by(
+            Customer.id,
+            Customer.name,
+            Customer.tier,
+            Customer.last_agent,
+            Customer.last_call_at,
+        )
+    )
+
+
+async def caller_profile(
+    session: AsyncSession, *, stmt: CallerSelect, e164: str, since: datetime
+) -> CustomerProfile | None:
+    """The customer owning ``e164`` with their figures since ``since``; None if unknown."""
+    row = (await session.execute(stmt, {"e164": e164, "since": since})).one_or_none()
+    if row is None:
+        return None
+    return CustomerProfile(
+        customer_id=row.id,
+        name=row.name,
+        tier=stored_tier(row.tier),
+        stats=OrderStats(
+            order_count=int(row.order_count),
+            recent_paid_count=int(row.paid_count),
+            # SQLite sums NUMERIC as float; str() keeps the cents exact enough to compare.
+            recent_paid_total=Decimal(str(row.paid_total)),
+        ),
+        last_agent=row.last_agent,
+        last_call_at=row.last_call_at,
+    )

@@ -1,0 +1,136 @@
+"""Bulk import of orders from NDJSON (``POST /api/v1/orders:import``, ``cti orders import``).
+
+Unlike the service functions, the import owns its transactions: one per batch
+of :data:`BATCH_SIZE` lines, so the good lines of a file are kept when a batch
+is refused (it is then retried line by line and only the bad line is lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.clock import SYSTEM_CLOCK, Clock
+from cti.customers.phones import PhoneNormalizer
+from cti.orders.schemas import ImportReport, RejectedLine
+from cti.orders.service import (
+    MAX_LINE_BYTES,
+    LineError,
+    OrderPhones,
+    ParsedOrder,
+    parse_line,
+    upsert_orders,
+)
+
+#: Lines per transaction.
+BATCH_SIZE = 1000
+#: Rejected lines reported back in full; the count is always exact.
+MAX_REPORTED_REJECTS = 1000
+
+
+async def ndjson_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, bytes | None]]:
+    """Split a byte stream into ``(line number, line)``; line numbers start at 1.
+
+    A line longer than :data:`MAX_LINE_BYTES` comes out as ``None`` (memory
+    stays bounded whatever the client sends).
+    """
+    buf = bytearray()
+    lineno = 0
+    overlong = False
+    async for chunk in chunks:
+        start = 0
+        while True:
+            nl = chunk.find(b"\n", start)
+            piece = chunk[start:] if nl < 0 else chunk[start:nl]
+            if not overlong:
+                buf += piece
+                if len(buf) > MAX_LINE_BYTES:
+                    overlong = True
+                    buf.clear()
+            if nl < 0:
+                break
+            lineno += 1
+            yield lineno, (None if overlong else bytes(buf))
+            buf.clear()
+            overlong = False
+            start = nl + 1
+    if buf or overlong:
+        lineno += 1
+        yield lineno, (None if overlong else bytes(buf))
+
+
+class OrderImport:
+    """Streams numbered lines into the database, batch by batch, keeping good rows."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        phones: PhoneNormalizer,
+        batch_size: int = BATCH_SIZE,
+        on_progress: Callable[[ImportReport], None] | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.phones = OrderPhones(phones)
+        self.batch_size = batch_size
+        self.on_progress = on_progress
+        self.report = ImportReport()
+        self._batch: list[tuple[int, ParsedOrder]] = []
+
+    def reject(self, lineno: int, reason: str) -> None:
+        self.report.rejected += 1
+        if len(self.report.rejected_lines) < MAX_REPORTED_REJECTS:
+            self.report.rejected_lines.append(RejectedLine(line=lineno, reason=reason))
+        else:
+            self.report.rejected_lines_truncated = True
+
+    async def feed(self, lineno: int, raw: bytes | str | None) -> None:
+        if raw is None:
+            self.report.lines += 1
+            self.reject(lineno, f"line longer than {MAX_LINE_BYTES} bytes")
+            return
+        if not raw.strip():
+            return
+        self.report.lines += 1
+        try:
+            parsed = parse_line(raw, self.phones)
+        except LineError as exc:
+            self.reject(lineno, str(exc))
+            return
+        self._batch.append((lineno, parsed))
+        if len(self._batch) >= self.batch_size:
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        try:
+            async with self.sessions() as session, session.begin():
+                result = await upsert_orders(session, [p for _, p in batch], now=self.clock.now())
+        except Exception as exc:
+            # A batch the database refuses is retried line by line, so one bad
+            # row costs its own line only.
+            if len(batch) == 1:
+                self.reject(batch[0][0], f"not stored: {type(exc).__name__}: {exc}"[:300])
+            else:
+                for item in batch:
+                    self._batch = [item]
+                    await self.flush()
+            return
+        # Lines superseded by a later line of the same batch count as imported,
+        # as they would had they been written one by one.
+        self.report.imported += len(batch) - result.stale
+        self.report.skipped_stale += result.stale
+        if self.on_progress is not None:
+            self.on_progress(self.report)
+
+    async def run(self, lines: AsyncIterable[tuple[int, bytes | None]]) -> ImportReport:
+        async for lineno, raw in lines:
+            await self.feed(lineno, raw)
+        await self.flush()
+        self.report.rejected_lines.sort(key=lambda r: r.line)
+        return self.report
