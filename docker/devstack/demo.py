@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
 
-from tests.integration import stack  # noqa: E402
+import cti_stack as stack  # noqa: E402  (beside this script)
 
 CALLERS = [
     ("13800138000", "张伟", "caller.xml"),

@@ -138,7 +138,7 @@ def cti_serve(cti_env: dict[str, str], tmp_path: Path) -> Iterator[CtiServe]:
 @pytest.fixture
 def agent_1001(devstack: Devstack) -> Iterator[None]:
     """Agent 1001 logged into the hotline queue with a SIPp phone that answers."""
-    from tests.integration import stack
+    import cti_stack as stack
 
     stack.devstack("reset-queues")
     stack.add_queue_member("1001")

@@ -11,10 +11,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import cti_stack as stack
 import httpx
 import pytest
 
-from tests.integration import stack
 from tests.integration.conftest import CtiServe
 
 pytestmark = pytest.mark.integration

@@ -6,10 +6,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import cti_stack as stack
 import httpx
 import pytest
 
-from tests.integration import stack
 from tests.integration.conftest import CtiServe
 from tests.integration.tcpproxy import TcpProxy
 

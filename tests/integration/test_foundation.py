@@ -6,9 +6,9 @@ dialplan's fallback: the hotline survives a CTI outage.
 
 from __future__ import annotations
 
+import cti_stack as stack
 import httpx
 
-from tests.integration import stack
 from tests.integration.conftest import CtiServe
 
 

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import cti_stack as stack
 import httpx
 import pytest
 
 from tests.conftest import Devstack
-from tests.integration import stack
 from tests.integration.conftest import CtiServe
 
 

@@ -6,10 +6,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import cti_stack as stack
 import httpx
 
 from tests.conftest import Devstack
-from tests.integration import stack
 from tests.integration.conftest import CtiServe
 
 

@@ -1,4 +1,4 @@
-"""Helpers for tests and the demo that drive the local stack (docker/devstack).
+"""Drive the local stack (docker/devstack): used by `make demo` and by the tests.
 
 The devstack runs Asterisk 22 in a chroot and a private PostgreSQL; SIPp runs
 on the host.  Callers send from 127.0.0.2 .. 127.0.0.9 (the "callers" trunk),
@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DEVSTACK = REPO / "docker" / "devstack" / "devstack"
-SIPP_DIR = REPO / "tests" / "sipp"
+HERE = Path(__file__).resolve().parent
+DEVSTACK = HERE / "devstack"
+SIPP_DIR = HERE / "sipp"
 ASTERISK_SIP = "127.0.0.1:5060"
 
 #: agent extension -> the loopback address its SIPp phone listens on
