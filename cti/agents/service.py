@@ -40,7 +40,15 @@ from cti.ami.protocol import (
     AmiConnectionLost,
     AmiNotConnected,
 )
-from cti.errors import DomainError
+from cti.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+    UpstreamFailed,
+    UpstreamTimeout,
+)
 
 __all__ = [
     "AgentConflict",
@@ -55,38 +63,31 @@ __all__ = [
 
 
 class AgentError(DomainError):
-    """A request the service refuses; ``status`` is the HTTP status it maps to."""
-
-    default_status = 400
-
-    def __init__(self, message: str, details: object = None) -> None:
-        super().__init__(message, details=details)
+    """What the agent service refuses; the generic class beside it gives the status."""
 
 
-class AgentNotFound(AgentError):
-    default_status = 404
+class AgentNotFound(AgentError, NotFound):
+    pass
 
 
-class AgentInputError(AgentError):
-    default_status = 422
+class AgentInputError(AgentError, InvalidInput):
+    pass
 
 
-class AgentConflict(AgentError):
-    default_status = 409
+class AgentConflict(AgentError, Conflict):
+    pass
 
 
-class AsteriskFailed(AgentError):
+class AsteriskFailed(AgentError, UpstreamFailed):
     """Asterisk answered the action with an error (its message is kept)."""
 
-    default_status = 502
+
+class AsteriskUnavailable(AgentError, Unavailable):
+    pass
 
 
-class AsteriskUnavailable(AgentError):
-    default_status = 503
-
-
-class AsteriskTimeout(AgentError):
-    default_status = 504
+class AsteriskTimeout(AgentError, UpstreamTimeout):
+    pass
 
 
 # Asterisk's answers that mean "already done" (app_queue.c, manager_*_queue_member).

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from cti.clock import SYSTEM_CLOCK, Clock
 from cti.tracking.events import DomainEvent, DomainEventType
+from cti.tracking.values import extension_of
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +48,6 @@ class AgentStateChange(Protocol):
 
 class PopLookup(Protocol):
     async def __call__(self, caller_number: str | None) -> Payload: ...
-
-
-def extension_of(interface: str | None, member_name: str | None = None) -> str | None:
-    """``PJSIP/1001`` (or a member named ``1001``) to the agent extension ``1001``."""
-    for value in (interface, member_name):
-        if not value:
-            continue
-        tail = value.rsplit("/", 1)[-1].split("@", 1)[0]
-        if tail.isdigit():
-            return tail
-    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from cti.ami.codec import AmiDecoder
-from cti.screenpop.hub import ScreenPopHub, Subscriber, extension_of
+from cti.screenpop.hub import ScreenPopHub, Subscriber
 from cti.tracking.events import DomainEventType
 from cti.tracking.tracker import CallTracker
+from cti.tracking.values import extension_of
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
 
