@@ -38,11 +38,12 @@ from cti.ami.protocol import (
     ResponseKind,
     encode_action,
     is_list_end,
+    md5_login,
 )
 from cti.ami.resync import ResyncSnapshot, collect_snapshot
 from cti.settings import Settings
 
-__all__ = ["AmiClient", "ConnectionState", "login_headers"]
+__all__ = ["AmiClient", "ConnectionState"]
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +55,6 @@ class ConnectionState(enum.StrEnum):
     LOGGED_IN = "logged_in"
     DISCONNECTED = "disconnected"
     STOPPED = "stopped"
-
-
-def login_headers(settings: Settings) -> Headers:
-    return {
-        "Action": "Login",
-        "Username": settings.ami_username,
-        "Secret": settings.ami_secret.get_secret_value(),
-        "Events": "on",
-    }
 
 
 class _LoginRefused(AmiError):
@@ -267,10 +259,19 @@ class AmiClient:
 
     async def _login(self, protocol: AmiProtocol) -> None:
         s = self._settings
+
+        async def send(headers: Headers) -> AmiMessage:
+            return (await self._request_on(protocol, headers, ResponseKind.SINGLE, None))[0]
+
         try:
-            await self._request_on(protocol, login_headers(s), ResponseKind.SINGLE, None)
+            await md5_login(send, s.ami_username, s.ami_secret)
         except AmiActionError as exc:
             message = exc.response.get("Message") or "refused"
+            if exc.action == "Challenge":
+                # No clear-text fallback: the secret never goes on the wire.
+                raise _LoginRefused(
+                    f"{self.address} gave no MD5 challenge for the login ({message})"
+                ) from None
             raise _LoginRefused(
                 f"login as {s.ami_username!r} at {self.address} refused: {message}"
             ) from None

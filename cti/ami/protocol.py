@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import logging
 import re
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from panoramisk.ami_protocol import AMIProtocol
+from pydantic import SecretStr
 
 from cti.ami.codec import AmiDecodeError, AmiDecoder, AmiMessage
 
@@ -46,6 +48,8 @@ __all__ = [
     "ResponseKind",
     "encode_action",
     "is_list_end",
+    "md5_key",
+    "md5_login",
 ]
 
 log = logging.getLogger(__name__)
@@ -127,6 +131,44 @@ def encode_action(headers: Headers) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
+def md5_key(challenge: str, secret: SecretStr) -> str:
+    """The ``Key`` of an ``AuthType: MD5`` login: hex MD5 of the challenge then the secret.
+
+    This is how Asterisk's manager checks it (``manager.c``, ``authenticate``);
+    the secret itself never goes on the wire.
+    """
+    data = (challenge + secret.get_secret_value()).encode("utf-8")
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+async def md5_login(
+    send: Callable[[Headers], Awaitable[AmiMessage]], username: str, secret: SecretStr
+) -> AmiMessage:
+    """Log in with the MD5 challenge (``Challenge``, then ``Login`` with ``Key``).
+
+    ``send`` sends one action and returns its response. Returns the ``Login``
+    response; raises :class:`AmiActionError` if Asterisk answers the challenge
+    without one or refuses either action (if ``send`` does not raise itself).
+    There is no fallback to a clear-text ``Secret``.
+    """
+    answer = await send({"Action": "Challenge", "AuthType": "MD5"})
+    challenge = answer.get("Challenge")
+    if answer.get("Response") != "Success" or not challenge:
+        raise AmiActionError("Challenge", answer)
+    response = await send(
+        {
+            "Action": "Login",
+            "AuthType": "MD5",
+            "Username": username,
+            "Key": md5_key(challenge, secret),
+            "Events": "on",
+        }
+    )
+    if response.get("Response") != "Success":
+        raise AmiActionError("Login", response)
+    return response
+
+
 def redacted(headers: Headers) -> dict[str, HeaderValue]:
     """The headers with secrets masked, for log lines."""
     return {k: ("******" if k.lower() in _SECRET_KEYS else v) for k, v in headers.items()}
@@ -187,7 +229,8 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
     synchronously and in arrival order (unless held, see :meth:`hold_events`).
     ``on_lost`` is called once when the connection ends, after every pending
     action has failed. ``tap`` (optional) receives every byte received after
-    the first ``Response:`` message (the answer to ``Login``), exactly as read.
+    the response whose ``ActionID`` is ``tap_after`` (the answer to ``Login``),
+    exactly as read.
     With ``hold`` events are held from the first byte (see :meth:`hold_events`).
     """
 
@@ -197,12 +240,14 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
         on_lost: Callable[[Exception | None], None] | None = None,
         tap: Callable[[bytes], None] | None = None,
         *,
+        tap_after: str = "",
         hold: bool = False,
     ) -> None:
         super().__init__()
         self._on_event = on_event
         self._on_lost = on_lost
         self._tap = tap
+        self._tap_after = tap_after
         self._tap_started = False
         self._prelogin = bytearray()
         self._decoder = AmiDecoder()
@@ -327,7 +372,7 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
             self._tap(data)
             return
         self._prelogin += data
-        # The tap starts right after the first response (the Login answer).
+        # The tap starts right after the Login answer (tap_after is its ActionID).
         # Decode a private copy so the offsets are those of this stream.
         probe = AmiDecoder()
         try:
@@ -335,7 +380,7 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
         except AmiDecodeError as exc:
             messages = exc.messages
         for message in messages:
-            if message.is_response:
+            if message.is_response and message.get("ActionID") == self._tap_after:
                 match = _TERMINATOR_RE.search(self._prelogin, message.offset)
                 assert match is not None  # the decoder only yields terminated messages
                 rest = bytes(self._prelogin[match.end() :])

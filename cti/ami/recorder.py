@@ -13,20 +13,22 @@ import contextlib
 import logging
 from pathlib import Path
 
-from cti.ami.client import login_headers
 from cti.ami.codec import AmiMessage
 from cti.ami.protocol import (
-    AmiActionError,
     AmiActionTimeout,
     AmiConnectionLost,
     AmiProtocol,
+    Headers,
     ResponseKind,
+    md5_login,
 )
 from cti.settings import Settings
 
 __all__ = ["record_trace"]
 
 log = logging.getLogger(__name__)
+
+LOGIN_ID = "record-trace-login"
 
 
 def _ignore(_: AmiMessage) -> None:
@@ -59,20 +61,23 @@ async def record_trace(settings: Settings, out: Path, stop: asyncio.Event) -> in
 
         async with asyncio.timeout(settings.ami_action_timeout):
             _, protocol = await loop.create_connection(
-                lambda: AmiProtocol(_ignore, tap=tap), settings.ami_host, settings.ami_port
+                lambda: AmiProtocol(_ignore, tap=tap, tap_after=LOGIN_ID),
+                settings.ami_host,
+                settings.ami_port,
             )
-        stop_wait = asyncio.create_task(_wait(stop))
-        try:
-            login = protocol.send_action(
-                "record-trace-login", login_headers(settings), ResponseKind.SINGLE
-            )
+
+        async def send(headers: Headers) -> AmiMessage:
+            action_id = LOGIN_ID if headers["Action"] == "Login" else "record-trace-challenge"
+            answer = protocol.send_action(action_id, headers, ResponseKind.SINGLE)
             try:
                 async with asyncio.timeout(settings.ami_action_timeout):
-                    response = (await login)[0]
+                    return (await answer)[0]
             except TimeoutError:
-                raise AmiActionTimeout(f"no answer to Login from {address}") from None
-            if response.get("Response") != "Success":
-                raise AmiActionError("Login", response)
+                raise AmiActionTimeout(f"no answer to {headers['Action']} from {address}") from None
+
+        stop_wait = asyncio.create_task(_wait(stop))
+        try:
+            await md5_login(send, settings.ami_username, settings.ami_secret)
             log.info("recording AMI stream from %s to %s", address, out)
             await asyncio.wait({stop_wait, protocol.lost}, return_when=asyncio.FIRST_COMPLETED)
             if not stop.is_set():

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
+import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -56,6 +58,8 @@ class Conn:
         self.reader = reader
         self.writer = writer
         self.actions: list[dict[str, str]] = []
+        self.received = bytearray()  # every byte the client sent, as sent
+        self.challenge: str | None = None
 
     async def send(self, data: bytes) -> None:
         self.writer.write(data)
@@ -106,6 +110,7 @@ class FakeAmi:
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while True:
                 raw = await reader.readuntil(b"\r\n\r\n")
+                conn.received += raw
                 headers: dict[str, str] = {}
                 for line in raw.decode().split("\r\n"):
                     if line:
@@ -120,8 +125,32 @@ class FakeAmi:
                     await result
         writer.close()
 
+    async def _challenge(self, conn: Conn, a: dict[str, str]) -> None:
+        if a.get("AuthType", "").lower() != "md5":
+            await conn.send(
+                msg(
+                    "Response: Error",
+                    f"ActionID: {a['ActionID']}",
+                    "Message: Must specify AuthType",
+                )
+            )
+            return
+        conn.challenge = str(secrets.randbelow(10**9))
+        await conn.send(
+            msg("Response: Success", f"ActionID: {a['ActionID']}", f"Challenge: {conn.challenge}")
+        )
+
+    def _authenticated(self, conn: Conn, a: dict[str, str]) -> bool:
+        """Asterisk's rule: an MD5 Key over the last challenge, or the Secret in clear."""
+        if a.get("AuthType", "").lower() == "md5":
+            if conn.challenge is None:
+                return False
+            expected = hashlib.md5((conn.challenge + SECRET).encode()).hexdigest()
+            return a.get("Key") == expected
+        return a.get("Secret") == SECRET
+
     async def _login(self, conn: Conn, a: dict[str, str]) -> None:
-        if a.get("Secret") != SECRET:
+        if not self._authenticated(conn, a):
             await conn.send(
                 msg(
                     "Response: Error",
@@ -665,9 +694,42 @@ async def test_secret_never_logged(
     finally:
         await bad.stop()
     assert refused == f"login as 'cti' at 127.0.0.1:{fake.port} refused: Authentication failed"
-    assert fake.actions("Login")[0]["Secret"] == SECRET  # it was sent, and only there
     assert "AMI send" in caplog.text  # debug logging of actions was on
     assert SECRET not in caplog.text
+    assert all(SECRET.encode() not in conn.received for conn in fake.conns)
+
+
+async def test_login_answers_the_md5_challenge_and_never_sends_the_secret(
+    fake: FakeAmi, rec: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14 row 11: the secret went over the wire in clear (``Secret:``)."""
+    caplog.set_level(logging.DEBUG)
+    async with running(make_client(fake, rec), rec) as client:
+        assert client.logged_in
+    conn = fake.conns[0]
+    first, second = conn.actions[:2]
+    assert (first["Action"], first["AuthType"]) == ("Challenge", "MD5")
+    assert second["Action"] == "Login" and second["AuthType"] == "MD5"
+    assert "Secret" not in second
+    assert second["Key"] == hashlib.md5((str(conn.challenge) + SECRET).encode()).hexdigest()
+    assert SECRET.encode() not in conn.received  # nowhere on the wire
+    assert SECRET not in caplog.text and second["Key"] not in caplog.text
+
+
+async def test_no_challenge_means_no_login(fake: FakeAmi, rec: Recorder) -> None:
+    async def no_challenge(conn: Conn, a: dict[str, str]) -> None:
+        await conn.send(msg("Response: Error", f"ActionID: {a['ActionID']}", "Message: Invalid"))
+
+    fake.handlers["Challenge"] = no_challenge
+    client = make_client(fake, rec)
+    await client.start()
+    try:
+        await eventually(lambda: "MD5 challenge" in (client.last_error or ""))
+        assert not client.logged_in
+    finally:
+        await client.stop()
+    assert fake.actions("Login") == []  # no clear-text fallback
+    assert all(SECRET.encode() not in conn.received for conn in fake.conns)
 
 
 async def test_stop_fails_pending_actions(fake: FakeAmi, rec: Recorder) -> None:

@@ -46,7 +46,9 @@ class FakeTransport(asyncio.Transport):
 def make(
     events: list[AmiMessage], tap: bytearray | None = None
 ) -> tuple[AmiProtocol, FakeTransport]:
-    protocol = AmiProtocol(events.append, tap=None if tap is None else tap.extend)
+    protocol = AmiProtocol(
+        events.append, tap=None if tap is None else tap.extend, tap_after="login-1"
+    )
     transport = FakeTransport()
     protocol.connection_made(transport)
     return protocol, transport
@@ -228,7 +230,8 @@ async def test_damaged_message_is_skipped_and_the_next_one_delivered(
 
 async def test_tap_starts_right_after_the_login_response_at_every_split() -> None:
     after = CHINESE_EVENT + b"Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n"
-    stream = BANNER + LOGIN_OK + after
+    challenge = b"Response: Success\r\nActionID: challenge-1\r\nChallenge: 123456789\r\n\r\n"
+    stream = BANNER + challenge + LOGIN_OK + after
     for cut in range(1, len(stream)):
         tapped = bytearray()
         protocol, _ = make([], tap=tapped)
