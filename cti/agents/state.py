@@ -61,7 +61,10 @@ from enum import StrEnum
 
 from cti.clock import SYSTEM_CLOCK, Clock
 from cti.tracking.asterisk_clock import AsteriskClock
-from cti.tracking.values import epoch, int_or, paused_flag, timestamp
+from cti.tracking.values import epoch, int_or, paused_flag, printable, timestamp
+
+MAX_REASON = 80
+"""A pause reason is a label; Asterisk accepts any text (another AMI client may set one)."""
 
 __all__ = [
     "AgentState",
@@ -376,7 +379,9 @@ class AgentStateTracker:
             agent.last_call = last_call
         if "Paused" in msg:
             paused = paused_flag(msg.get("Paused"))
-            reason = msg.get("PausedReason") or msg.get("Reason") or None
+            # Shown on pages and wallboards: text, but never control characters.
+            raw = msg.get("PausedReason") or msg.get("Reason") or ""
+            reason = printable(raw)[:MAX_REASON] or None
             if paused:
                 # A new pause, or a new reason for one (Asterisk then updates LastPause).
                 if not member.paused or pause_event:

@@ -25,6 +25,7 @@ __all__ = [
     "interface_of_extension",
     "is_unknown_id",
     "paused_flag",
+    "printable",
     "timestamp",
     "to_float",
     "to_int",
@@ -36,6 +37,14 @@ SPECIAL_EXTENS = frozenset(("", "s", "h", "i", "t", "T", "o", "a", "e", "fax", "
 _UNKNOWN_IDS = frozenset(("", "<unknown>", "<Unknown>", "<UNKNOWN>"))
 _C_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _TRUE = frozenset(("1", "true", "yes", "on"))
+# Characters that can forge a log line, move a terminal's cursor or flip text direction:
+# C0/C1 controls and DEL, the Unicode line/paragraph separators, bidi embeddings/overrides/
+# isolates. Whitespace controls become a space so words stay apart.
+_UNPRINTABLE = {
+    **{c: None for c in (*range(0x20), *range(0x7F, 0xA0))},
+    **{c: " " for c in (0x09, 0x0A, 0x0B, 0x0C, 0x0D)},
+    **{c: None for c in (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+}
 
 
 # -- caller id --------------------------------------------------------------------------
@@ -66,10 +75,19 @@ def unescape_c(value: str) -> str:
     return "".join(out)
 
 
+def printable(value: str) -> str:
+    """``value`` without control characters, for text from outside kept or shown as text.
+
+    Tabs and line breaks become spaces; other controls (NUL, ESC, DEL, C1, line
+    separators, bidi overrides) are dropped; the ends are stripped.
+    """
+    return value.translate(_UNPRINTABLE).strip()
+
+
 def clean_name(value: str | None) -> str | None:
-    """``CallerIDName`` of a channel-state block: unescaped, None if unknown/empty."""
+    """``CallerIDName`` of a channel-state block: unescaped, printable, None if unknown/empty."""
     value = clean_id(value)
-    return None if value is None else (unescape_c(value) or None)
+    return None if value is None else (printable(unescape_c(value)) or None)
 
 
 def dialled_exten(value: str | None) -> str | None:

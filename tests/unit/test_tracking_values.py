@@ -15,7 +15,8 @@ from cti.tracking import values
         ("O\\'Brien", "O'Brien"),  # ast_escape_c escapes the quote
         ('Wang, \\"Boss\\" Jr', 'Wang, "Boss" Jr'),
         ("back\\\\slash", "back\\slash"),
-        ("two\\nlines", "two\nlines"),
+        ("two\\nlines", "two lines"),  # a name is one line of text
+        ("\x1b[2Jbell\\a\x00", "[2Jbell"),  # no terminal escape, BEL or NUL
         ("trailing\\", "trailing\\"),
         ("张伟", "张伟"),
         ("<unknown>", None),
