@@ -12,13 +12,12 @@ from cti.tracking.tracker import CallTracker
 class LiveCalls:
     def __init__(self, tracker: CallTracker, gauge: Gauge | None = None) -> None:
         self._tracker = tracker
-        self._gauge = gauge
+        if gauge is not None:
+            # Read at every scrape, not only when someone lists the calls.
+            gauge.set_function(lambda: len(tracker.active_calls()))
 
     def all(self) -> list[CallOut]:
-        calls = [live_out(c) for c in self._tracker.active_calls()]
-        if self._gauge is not None:
-            self._gauge.set(len(calls))
-        return calls
+        return [live_out(c) for c in self._tracker.active_calls()]
 
     def get(self, linkedid: str) -> CallDetailOut | None:
         for call in self._tracker.active_calls():

@@ -9,12 +9,14 @@ from cti.tracking.events import CallSummary, DomainEvent, DomainEventType
 
 
 def register(bus: EventBus, writer: CallRecordWriter, metrics: Metrics) -> None:
+    # Read at every scrape: the queue also shrinks when the writer drains it.
+    metrics.records_pending.set_function(lambda: writer.pending)
+
     def record_finished_call(event: DomainEvent) -> None:
         if event.type is DomainEventType.ENDED:
             summary = event.data.get("summary")
             if isinstance(summary, CallSummary):
                 writer.submit(summary)
                 metrics.calls_finished.labels(summary.outcome.value).inc()
-        metrics.records_pending.set(writer.pending)
 
     bus.subscribe(DomainEvent, record_finished_call, name="calls.record_writer")
