@@ -117,6 +117,7 @@ class Container:
             self.ami = AmiClient(
                 settings,
                 on_event=self.pipeline.on_ami_event,
+                on_state=self.metrics.ami_state,
                 on_resync=self.pipeline.on_resync,
             )
         self.agents = AgentService(self.agent_states, lambda: self.ami, agent_settings)
@@ -124,15 +125,15 @@ class Container:
 
         self.agi: FastAgiServer | None = None
         if settings.agi_enabled:
-            self.agi = FastAgiServer(
-                settings.agi_host,
-                settings.agi_port,
+            self.agi = FastAgiServer.from_settings(
+                settings,
                 {
                     "hotline": hotline_app(
                         self.hotline.decide, settings.agi_deadline, on_decided=self.bus.publish
                     ),
-                    "voicemail": voicemail_app(self.bus.deliver),
+                    "voicemail": voicemail_app(self.bus.deliver, settings.recordings_root),
                 },
+                self.metrics,
             )
 
         # Each domain hears what it needs; registration order is delivery order.

@@ -39,8 +39,29 @@ class Metrics:
             registry=self.registry,
         )
         self.agi_requests = Counter(
-            "cti_agi_requests_total", "FastAGI requests", ["script"], registry=self.registry
+            "cti_agi_requests_total",
+            "FastAGI sessions by script (unknown: no such route) and outcome "
+            "(ok, hangup, failed, timeout, no_route)",
+            ["script", "outcome"],
+            registry=self.registry,
+        )
+        self.agi_refusals = Counter(
+            "cti_agi_refused_total",
+            "FastAGI connections closed unheard, by reason (address: not allowed; "
+            "capacity: over CTI_AGI_MAX_CONNECTIONS)",
+            ["reason"],
+            registry=self.registry,
         )
 
     def subscriber_failed(self, subscriber: str) -> None:
         self.subscriber_failures.labels(subscriber).inc()
+
+    def ami_state(self, state: str) -> None:
+        """The AMI client's ``on_state``: 1 in ``logged_in`` (``ConnectionState``), else 0."""
+        self.ami_connected.set(1 if state == "logged_in" else 0)
+
+    def agi_request(self, script: str, outcome: str) -> None:
+        self.agi_requests.labels(script, outcome).inc()
+
+    def agi_refused(self, reason: str) -> None:
+        self.agi_refusals.labels(reason).inc()

@@ -6,15 +6,17 @@ A wrong value stops the service at start with one line naming the setting
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import posixpath
 import re
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 
@@ -28,6 +30,14 @@ def check_timezone(value: str) -> str:
 
 TimeZoneName = Annotated[str, AfterValidator(check_timezone)]
 """An IANA time zone name, e.g. ``Asia/Shanghai``."""
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+LOOPBACK: tuple[IpNetwork, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+"""Who may talk FastAGI when ``CTI_AGI_ALLOWED`` is not set."""
 
 
 class SettingsError(Exception):
@@ -66,6 +76,16 @@ class Settings(BaseSettings):
     agi_port: int = Field(default=4573, ge=1, le=65535)
     agi_deadline: float = Field(default=1.0, gt=0, le=10)
     """Seconds the hotline AGI may take to decide; past it the dialplan's defaults apply."""
+    agi_allowed: Annotated[tuple[IpNetwork, ...], NoDecode] = ()
+    """Addresses/networks FastAGI peers may come from; empty means loopback only."""
+    agi_max_connections: int = Field(default=200, ge=1, le=100_000)
+    """FastAGI sessions at once; one more is closed at once (Asterisk then queues the call)."""
+    agi_request_timeout: float = Field(default=5.0, gt=0, le=60)
+    """Seconds a FastAGI peer has to send its whole request (every ``agi_*`` line)."""
+    agi_session_timeout: float = Field(default=900.0, gt=0, le=86_400)
+    """Seconds one FastAGI session may last in all (a voicemail takes a few minutes)."""
+    recordings_root: str = "/var/spool/asterisk/monitor"
+    """Where Asterisk writes recordings (its own file system); paths outside are refused."""
 
     http_enabled: bool = True
     http_host: str = "127.0.0.1"
@@ -74,6 +94,37 @@ class Settings(BaseSettings):
     timezone: TimeZoneName = "Asia/Shanghai"
     default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("agi_allowed", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        """``10.0.0.5,192.168.10.0/24``: comma-separated addresses and networks."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple):
+            return value
+        networks: list[IpNetwork] = []
+        for item in value:
+            try:
+                networks.append(ipaddress.ip_network(item))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"not an address or network: {exc}") from None
+        return tuple(dict.fromkeys(networks))
+
+    @field_validator("recordings_root")
+    @classmethod
+    def _recordings_root(cls, value: str) -> str:
+        root = value.rstrip("/")
+        if not root.startswith("/") or posixpath.normpath(root) != root:
+            raise ValueError("must be an absolute path below / without '.', '..' or '//'")
+        if not re.fullmatch(r"[0-9A-Za-z/_.-]{1,200}", root):
+            raise ValueError("use letters, digits, '/', '_', '.' and '-' only")
+        return root
+
+    @property
+    def agi_allowed_networks(self) -> tuple[IpNetwork, ...]:
+        """The FastAGI allow list in force: ``CTI_AGI_ALLOWED``, or loopback."""
+        return self.agi_allowed or LOOPBACK
 
     @field_validator("database_url")
     @classmethod
