@@ -33,6 +33,7 @@ from cti.ami.protocol import (
 )
 from cti.ami.recorder import record_trace
 from cti.ami.resync import ResyncSnapshot
+from cti.container import Container
 from cti.settings import Settings
 
 SECRET = "s3cret-never-logged"
@@ -803,3 +804,43 @@ async def test_record_trace_refused_login(fake: FakeAmi, tmp_path: Path) -> None
     settings = settings_for(fake.port, ami_secret=SecretStr("wrong"))
     with pytest.raises(AmiActionError, match="Authentication failed"):
         await record_trace(settings, tmp_path / "t.ami", asyncio.Event())
+
+
+async def test_cti_ami_connected_is_1_while_logged_in_and_0_otherwise(
+    fake: FakeAmi, tmp_path: Path
+) -> None:
+    """Issue 14 row 11: the gauge was declared and never set. Wired as ``cti serve`` wires it."""
+    settings = settings_for(fake.port, data_dir=tmp_path, agi_enabled=False, http_enabled=False)
+    container = Container(settings)
+    assert container.ami is not None
+
+    def connected() -> float | None:
+        return container.metrics.registry.get_sample_value("cti_ami_connected")
+
+    try:
+        assert connected() == 0
+        await container.ami.start()
+        await eventually(lambda: connected() == 1)
+
+        async def refuse(conn: Conn, a: dict[str, str]) -> None:
+            await conn.send(
+                msg(
+                    "Response: Error",
+                    f"ActionID: {a['ActionID']}",
+                    "Message: Authentication failed",
+                )
+            )
+
+        fake.handlers["Login"] = refuse  # Asterisk restarts with another secret
+        fake.conns[0].drop()
+        await eventually(lambda: connected() == 0)
+        await fake.wait_conns(2)  # it keeps trying, and stays at 0 while refused
+        await eventually(lambda: "refused" in (container.ami.last_error or ""))
+        assert connected() == 0
+        fake.handlers.pop("Login")
+        await eventually(lambda: connected() == 1)
+        await container.ami.stop()
+        assert connected() == 0
+    finally:
+        await container.ami.stop()
+        await container.engine.dispose()

@@ -39,8 +39,10 @@ async def server() -> AsyncIterator[FastAgiServer]:
     await srv.stop()
 
 
-async def _answer_commands(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> list[str]:
-    seen = []
+async def _answer_commands(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[str] | None = None
+) -> list[str]:
+    seen = [] if seen is None else seen
     while line := await reader.readline():
         seen.append(line.decode().strip())
         writer.write(b"200 result=1\n")
@@ -141,10 +143,11 @@ class Counted:
 
 
 async def _eof_or_commands(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> list[str]:
-    try:
-        return await asyncio.wait_for(_answer_commands(reader, writer), WAIT)
-    except ConnectionResetError:
-        return []
+    """The commands the server sent until it hung up (closed or reset)."""
+    seen: list[str] = []
+    with contextlib.suppress(ConnectionResetError):
+        await asyncio.wait_for(_answer_commands(reader, writer, seen), WAIT)
+    return seen
 
 
 async def test_slow_request_is_cut_by_the_whole_request_deadline() -> None:
@@ -303,3 +306,23 @@ async def _until(predicate: Callable[[], bool]) -> None:
     async with asyncio.timeout(WAIT):
         while not predicate():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+async def test_a_session_ends_at_the_whole_session_deadline() -> None:
+    """A peer that keeps a session going (each answer in time) is still cut off."""
+    counted = Counted()
+
+    async def chatty(session: AgiSession) -> None:
+        while True:
+            await session.verbose("still here")
+
+    srv = FastAgiServer("127.0.0.1", 0, {"hotline": chatty}, session_timeout=0.3, counters=counted)
+    await srv.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(HEADERS)
+        answered = await _eof_or_commands(reader, writer)  # returns when the server hangs up
+        writer.close()
+    finally:
+        await srv.stop()
+    assert answered and counted.requests == [("hotline", "timeout")]

@@ -283,3 +283,28 @@ async def test_caller_is_looked_up_once_as_the_call_arrives() -> None:
     pops = [f for s in subs.values() for f in drained(s) if f["type"] == "ringing"]
     assert len(pops) == 2
     assert all(f["customer"]["name"] == f"customer of {lookup.asked[0]}" for f in pops)
+
+
+async def test_a_hostile_pause_reason_reaches_the_agent_as_plain_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 14 row 11: a pause reason set in Asterisk is any text (another AMI client,
+    the CLI); with ``"]`` it broke the page's state label. The hub sends it as a JSON
+    string, without control characters, and the agent shows as paused."""
+    from cti.agents.state import AgentStateTracker
+
+    hostile = '午休"] .x[data-state="available"]\x1b[31m\r\nforged\x00'
+    caplog.set_level("DEBUG")
+    hub = ScreenPopHub(FakeLookup())
+    mine = hub.subscribe("1001")[0]
+    states = AgentStateTracker()
+    for msg in messages("agent_states.ami"):
+        if msg.get("Event") == "QueueMemberPause" and msg.get("Paused") == "1":
+            msg = {**msg, "PausedReason": hostile}
+        for change in states.feed(msg):
+            hub.on_agent_state(change)
+    await hub.drain()
+    paused = [f for f in drained(mine) if f["type"] == "agent_state" and f["state"] == "paused"]
+    assert paused
+    assert {f["paused_reason"] for f in paused} == {'午休"] .x[data-state="available"][31m  forged'}
+    assert "\x1b" not in caplog.text and "forged\x00" not in caplog.text
