@@ -1,14 +1,18 @@
-"""Issue 14 row 4: the FastAGI port took anyone, and believed what it was told.
+"""Issue 14 rows 4 and 6 (AGI): the FastAGI port took anyone, believed what it
+was told, and let slow clients hold it.
 
 A client that was not Asterisk could create callback tickets, and a
 ``MIXMONITOR_FILENAME`` answer with ``..`` made the service send ``RECORD FILE``
-to ``/etc/cron.d`` and store that path on the ticket. Here the whole service
-runs (``cti serve``'s parts, AGI on a free port) and a fake Asterisk talks to it.
+to ``/etc/cron.d`` and store that path on the ticket; 100 connections sending
+one line every 3 s were held without limit. Here the whole service runs
+(``cti serve``'s parts, AGI on a free port, configured by its settings) and a
+fake Asterisk talks to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +26,7 @@ from cti.tickets.schemas import TicketType
 from cti.tickets.service import TicketFilter, list_tickets
 
 WAIT = 10.0
+MAX_HEADER_LINES = 200  # what the server accepted before it cut a trickling request
 ROOT = "/var/spool/asterisk/monitor"
 UNIQUEID = "1732350000.7"
 
@@ -84,6 +89,8 @@ async def service(database_url: str, tmp_path: Path) -> AsyncIterator[Container]
         http_enabled=False,
         agi_port=free_port(),
         agi_allowed="127.0.0.1",  # as CTI_AGI_ALLOWED gives it
+        agi_request_timeout=0.3,
+        agi_max_connections=2,
         recordings_root=ROOT,
     )
     async with running(settings, migrate=False) as container:
@@ -148,3 +155,47 @@ async def test_the_call_s_own_recording_folder_is_still_used(service: Container)
     answers = {"CTI_ACTION": "voicemail", "MIXMONITOR_FILENAME": f"{folder}/{UNIQUEID}.wav"}
     commands = await fake_asterisk(service.agi.port, voicemail_request(), answers)
     assert any(c.startswith(f"RECORD FILE {folder}/{UNIQUEID}-voicemail wav") for c in commands)
+
+
+HOTLINE_REQUEST = voicemail_request().replace(b"voicemail", b"hotline")
+
+
+async def test_a_trickling_request_is_cut_by_the_whole_request_deadline(
+    service: Container,
+) -> None:
+    assert service.agi is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.agi.port)
+    sent = 0
+
+    async def trickle() -> None:
+        # One line at a time, each far within the per-line timeout.
+        nonlocal sent
+        with contextlib.suppress(ConnectionError):
+            for i in range(MAX_HEADER_LINES):
+                writer.write(f"agi_slow_{i}: x\n".encode())
+                await writer.drain()
+                sent += 1
+                await asyncio.sleep(0.05)
+
+    slow = asyncio.create_task(trickle())
+    try:
+        assert await asyncio.wait_for(reader.read(), 2 * WAIT) == b""  # the service hung up
+    finally:
+        slow.cancel()
+        writer.close()
+    assert sent < MAX_HEADER_LINES  # cut while still trickling, not at the line limit
+    assert sample(service, "cti_agi_requests_total", script="unknown", outcome="timeout") == 1
+
+
+async def test_a_connection_over_the_cap_is_closed_unheard(service: Container) -> None:
+    assert service.agi is not None
+    agi = service.agi
+    idle = [await asyncio.open_connection("127.0.0.1", agi.port) for _ in range(2)]
+    async with asyncio.timeout(WAIT):
+        while agi.sessions < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    # A well-formed hotline request, one over CTI_AGI_MAX_CONNECTIONS: not one command back.
+    assert await fake_asterisk(agi.port, HOTLINE_REQUEST, {}) == []
+    assert sample(service, "cti_agi_refused_total", reason="capacity") == 1
+    for _, writer in idle:
+        writer.close()
