@@ -63,9 +63,6 @@ from cti.clock import SYSTEM_CLOCK, Clock
 from cti.tracking.asterisk_clock import AsteriskClock
 from cti.tracking.values import epoch, int_or, paused_flag, printable, timestamp
 
-MAX_REASON = 80
-"""A pause reason is a label; Asterisk accepts any text (another AMI client may set one)."""
-
 __all__ = [
     "AgentState",
     "AgentStateChanged",
@@ -74,6 +71,9 @@ __all__ = [
     "DeviceState",
     "QueueMembership",
 ]
+
+MAX_REASON = 80
+"""A pause reason is a label; Asterisk accepts any text (another AMI client may set one)."""
 
 
 class AgentState(StrEnum):

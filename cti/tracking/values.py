@@ -41,9 +41,9 @@ _TRUE = frozenset(("1", "true", "yes", "on"))
 # C0/C1 controls and DEL, the Unicode line/paragraph separators, bidi embeddings/overrides/
 # isolates. Whitespace controls become a space so words stay apart.
 _UNPRINTABLE = {
-    **{c: None for c in (*range(0x20), *range(0x7F, 0xA0))},
-    **{c: " " for c in (0x09, 0x0A, 0x0B, 0x0C, 0x0D)},
-    **{c: None for c in (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+    **{c: None for c in (*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F))},
+    **{c: None for c in range(0x2066, 0x206A)},
+    **{c: " " for c in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029)},
 }
 
 
@@ -78,8 +78,8 @@ def unescape_c(value: str) -> str:
 def printable(value: str) -> str:
     """``value`` without control characters, for text from outside kept or shown as text.
 
-    Tabs and line breaks become spaces; other controls (NUL, ESC, DEL, C1, line
-    separators, bidi overrides) are dropped; the ends are stripped.
+    Tabs and line breaks (CR, LF, NEL, U+2028/9) become spaces; other controls
+    (NUL, ESC, DEL, C1, bidi overrides) are dropped; the ends are stripped.
     """
     return value.translate(_UNPRINTABLE).strip()
 

@@ -29,6 +29,22 @@ def test_caller_names_are_unescaped(raw: str | None, name: str | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("午休", "午休"),
+        ('a"]b', 'a"]b'),  # not a control character: kept, escaping is the reader's job
+        ("x\r\nINFO forged", "x  INFO forged"),
+        ("a\u2028b\x85c", "a b c"),
+        ("\x1b[31mred\x1b[0m\x07", "[31mred[0m"),
+        ("abc\u202edcba", "abcdcba"),  # no right-to-left override
+        ("\x00\t", ""),
+    ],
+)
+def test_printable_drops_control_characters(raw: str, text: str) -> None:
+    assert values.printable(raw) == text
+
+
+@pytest.mark.parametrize(
     ("raw", "number"),
     [("13800138000", "13800138000"), ("<unknown>", None), ("", None), (None, None)],
 )
