@@ -36,6 +36,9 @@ def run_cti(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         ("CTI_ACD_PRIORITY_VIP", "high", "CTI_ACD_PRIORITY_VIP"),
         ("CTI_ACD_HOTLINES", "{not json", "CTI_ACD_HOTLINES"),
         ("CTI_AGENT_WRAPUP_S", "-5", "CTI_AGENT_WRAPUP_S"),
+        ("CTI_AGI_ALLOWED", "10.0.0.5/8", "CTI_AGI_ALLOWED"),
+        ("CTI_AGI_ALLOWED", "pbx.example", "CTI_AGI_ALLOWED"),
+        ("CTI_RECORDINGS_ROOT", "/var/spool/../../etc", "CTI_RECORDINGS_ROOT"),
     ],
 )
 def test_serve_refuses_a_wrong_setting(
