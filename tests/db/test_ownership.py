@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from cti.ami.codec import AmiDecoder
 from cti.api import create_http_app
+from cti.auth.models import ApiToken
 from cti.calls.live import LiveCalls
 from cti.calls.writer import CallRecordWriter
 from cti.container import Container
@@ -374,3 +375,15 @@ async def test_an_agent_notes_a_call_while_it_talks_and_right_after(
         a1003 = auth(await make_token("agent", agent="1003"))
         r = await pending.put("/api/v1/calls/1795439999.1/note", headers=a1003, json=note)
         assert r.status_code == 404
+
+
+async def test_an_agent_token_bound_to_no_extension_is_nobodys_desk(
+    client: httpx.AsyncClient, container: Container, make_token: Any
+) -> None:
+    # cti token create refuses it; a row written some other way must not see every ticket.
+    token = await make_token("agent", agent="1001")
+    async with container.sessions() as s, s.begin():
+        row = (await s.execute(select(ApiToken))).scalar_one()
+        row.agent_extension = None
+    for path in ("/api/v1/tickets", "/api/v1/tickets/callbacks", "/api/v1/desk/stats"):
+        assert (await client.get(path, headers=auth(token))).status_code == 403, path
