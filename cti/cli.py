@@ -114,16 +114,37 @@ def token_create(
     agent: Annotated[
         str | None, typer.Option("--agent", help="agent extension, for scope 'agent'")
     ] = None,
+    shop: Annotated[
+        str | None,
+        typer.Option("--shop", help="a shop backend's token: that shop's orders only"),
+    ] = None,
+    all_shops: Annotated[
+        bool,
+        typer.Option("--all-shops", help="an operator's token: every shop's orders"),
+    ] = False,
     env_file: EnvFile = None,
 ) -> None:
     """Create a token and print it once; only its hash is stored."""
+    from cti.auth.scopes import SHOP_SCOPES
     from cti.auth.tokens import TokenError, create_token
     from cti.clock import SYSTEM_CLOCK
 
+    if shop is not None and all_shops:
+        typer.echo("cti: give --shop or --all-shops, not both", err=True)
+        raise typer.Exit(2)
+    if shop is None and not all_shops and SHOP_SCOPES & set(scope):
+        # An unbound shop scope reads and writes every shop's orders: never by default.
+        typer.echo(
+            f"cti: scope {', '.join(sorted(SHOP_SCOPES & set(scope)))} needs --shop SHOP "
+            "(a shop backend: that shop's orders only) or --all-shops (an operator's tool)",
+            err=True,
+        )
+        raise typer.Exit(2)
     settings = _settings(env_file)
 
     async def create(session: AsyncSession) -> str:
-        return (await create_token(session, name, scope, agent, now=SYSTEM_CLOCK.now())).token
+        issued = await create_token(session, name, scope, agent, now=SYSTEM_CLOCK.now(), shop=shop)
+        return issued.token
 
     try:
         token = _in_transaction(settings, create, migrate=True)
@@ -141,12 +162,13 @@ def token_list(env_file: EnvFile = None) -> None:
     async def rows(session: AsyncSession) -> list[str]:
         return [
             f"{r.id}\t{r.prefix}\t{r.name}\t{','.join(r.scopes)}\t"
-            f"{r.agent_extension or '-'}\t{'revoked' if r.revoked_at else 'active'}"
+            f"{r.agent_extension or '-'}\t{r.shop or '-'}\t"
+            f"{'revoked' if r.revoked_at else 'active'}"
             for r in await list_tokens(session)
         ]
 
     lines = _in_transaction(_settings(env_file), rows)
-    typer.echo("id\tprefix\tname\tscopes\tagent\tstate")
+    typer.echo("id\tprefix\tname\tscopes\tagent\tshop\tstate")
     for line in lines:
         typer.echo(line)
 

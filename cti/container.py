@@ -79,9 +79,8 @@ class Container:
         self.tracker = CallTracker()
         self.agent_states = AgentStateTracker(default_wrapup_s=agent_settings.wrapup_s, clock=clock)
         self.pipeline = EventPipeline(self.tracker, self.agent_states, self.bus, self.metrics)
-        self.live_calls = LiveCalls(self.tracker, self.metrics.calls_active)
-
         self.writer = CallRecordWriter(self.session_maker)
+        self.live_calls = LiveCalls(self.tracker, self.metrics.calls_active, self.writer)
         self.hotline = HotlineRouter(
             self.session_maker,
             acd,

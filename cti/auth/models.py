@@ -19,6 +19,8 @@ class ApiToken(Base):
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[list[str]] = mapped_column(JSON)
     agent_extension: Mapped[str | None] = mapped_column(String(32), default=None)
+    shop: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The one shop whose orders this token may read and write; NULL: every shop."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -15,3 +15,6 @@ class Scope(StrEnum):
 
 
 ALL_SCOPES = frozenset(s.value for s in Scope)
+
+SHOP_SCOPES = frozenset({Scope.ORDERS_WRITE.value, Scope.CALLS_ORIGINATE.value})
+"""What a shop backend does; a token bound to a shop (``--shop``) carries only these."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,9 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.auth.models import ApiToken
-from cti.auth.scopes import ALL_SCOPES, Scope
+from cti.auth.scopes import ALL_SCOPES, SHOP_SCOPES, Scope
 
 TOKEN_PREFIX = "cti_"
+#: A shop's name, as orders give it (``OrderIn.shop``).
+SHOP_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class TokenError(ValueError):
@@ -33,9 +36,22 @@ class Principal:
     name: str
     scopes: frozenset[str]
     agent_extension: str | None
+    shop: str | None = None
+    """Bound to one shop: only that shop's orders exist for this token. None: every shop."""
 
     def has(self, scope: Scope | str) -> bool:
         return str(scope) in self.scopes
+
+    def may_act_for_shop(self, shop: str) -> bool:
+        return self.shop is None or self.shop == shop
+
+    def own_extension(self, *wider: Scope) -> str | None:
+        """Whose tickets and calls this token may see: None for everyone's, when it has
+        one of the ``wider`` (supervisors') scopes; else its agent extension ("" for a
+        token bound to none, which sees nobody's)."""
+        if any(self.has(s) for s in wider):
+            return None
+        return self.agent_extension or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +60,7 @@ class IssuedToken:
     name: str
     token: str
     scopes: tuple[str, ...]
+    shop: str | None = None
 
 
 def hash_token(token: str) -> str:
@@ -69,7 +86,13 @@ async def create_token(
     agent_extension: str | None = None,
     *,
     now: datetime,
+    shop: str | None = None,
 ) -> IssuedToken:
+    """A new token; with ``shop`` it reads and writes that shop's orders only.
+
+    A shop-bound token carries only :data:`SHOP_SCOPES` (a shop backend has no business
+    with tickets, calls or agents, which are every shop's).
+    """
     name = name.strip()
     if not name or len(name) > 100:
         raise TokenError("token name must be 1 to 100 characters")
@@ -78,6 +101,15 @@ async def create_token(
         raise TokenError("a token with scope 'agent' must be bound to an agent extension")
     if agent_extension is not None and not agent_extension.isdigit():
         raise TokenError("agent extension must be digits, e.g. 1001")
+    if shop is not None:
+        if not SHOP_RE.fullmatch(shop):
+            raise TokenError("shop must be 1 to 64 letters, digits, '_', '.' or '-'")
+        others = [s for s in scope_list if s not in SHOP_SCOPES]
+        if others or agent_extension is not None:
+            raise TokenError(
+                f"a token bound to a shop carries only {', '.join(sorted(SHOP_SCOPES))}"
+                + (f", not {', '.join(others)}" if others else ", and no agent extension")
+            )
     prefix = secrets.token_hex(4)
     token = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiToken(
@@ -86,11 +118,12 @@ async def create_token(
         secret_hash=hash_token(token),
         scopes=scope_list,
         agent_extension=agent_extension,
+        shop=shop,
         created_at=now,
     )
     session.add(row)
     await session.flush()
-    return IssuedToken(id=row.id, name=name, token=token, scopes=tuple(scope_list))
+    return IssuedToken(id=row.id, name=name, token=token, scopes=tuple(scope_list), shop=shop)
 
 
 async def authenticate(session: AsyncSession, token: str) -> Principal | None:
@@ -104,11 +137,16 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
         return None
     if not hmac.compare_digest(row.secret_hash, digest):
         return None
+    scopes = frozenset(row.scopes)
+    if not row.agent_extension:
+        # An agent token bound to no extension would be nobody's desk: it gets none.
+        scopes -= {Scope.AGENT.value}
     return Principal(
         token_id=row.id,
         name=row.name,
-        scopes=frozenset(row.scopes),
+        scopes=scopes,
         agent_extension=row.agent_extension,
+        shop=row.shop,
     )
 
 

@@ -4,11 +4,20 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
+from cti.calls.live import LiveCalls
 from cti.calls.schemas import CallDetailOut, CallNoteIn, CallNoteOut, CallNotesOut, CallPage
-from cti.calls.service import CallFilter, call_notes, get_call, list_calls, save_call_note
+from cti.calls.service import (
+    CallFilter,
+    call_notes,
+    get_call,
+    list_calls,
+    save_call_note,
+    stored_call_agents,
+)
 from cti.errors import InvalidInput, NotFound
 from cti.http.deps import ClockDep, LiveCallsDep, SessionDep, require_any, require_scope
 from cti.http.errors import error_responses
@@ -73,23 +82,58 @@ async def call_detail(
     return found
 
 
+async def _took(
+    session: AsyncSession, live_calls: LiveCalls, linkedid: str, extension: str
+) -> bool:
+    """Did the agent at ``extension`` take (answer) this call, live, just ended or stored?"""
+    agents = live_calls.agents_of(linkedid)
+    if agents is None:
+        agents = await stored_call_agents(session, linkedid)
+    return agents is not None and extension in agents
+
+
+def _not_taken(linkedid: str, extension: str) -> NotFound:
+    # The same answer whether the call exists or not: an agent learns nothing of others'.
+    return NotFound(f"no call {linkedid!r} taken by agent {extension}")
+
+
 @router.put(
     "/{linkedid}/note",
     response_model=CallNoteOut,
     summary="The agent's own notes and disposition for a call (saving again replaces them)",
+    description="Only on a call this agent took (answered): live, just ended or recorded.",
+    responses=error_responses(404),
 )
 async def put_call_note(
-    linkedid: Linkedid, body: CallNoteIn, who: AgentOnly, clock: ClockDep, session: SessionDep
+    linkedid: Linkedid,
+    body: CallNoteIn,
+    who: AgentOnly,
+    live_calls: LiveCallsDep,
+    clock: ClockDep,
+    session: SessionDep,
 ) -> CallNoteOut:
-    assert who.agent_extension is not None  # agent tokens are always bound
+    assert who.agent_extension is not None  # the agent scope needs an extension
     async with session.begin():
+        if not await _took(session, live_calls, linkedid, who.agent_extension):
+            raise _not_taken(linkedid, who.agent_extension)
         row = await save_call_note(
             session, linkedid=linkedid, agent=who.agent_extension, data=body, now=clock.now()
         )
     return CallNoteOut.model_validate(row)
 
 
-@router.get("/{linkedid}/notes", response_model=CallNotesOut, summary="Notes of a call")
-async def get_call_notes(linkedid: Linkedid, _: Desk, session: SessionDep) -> CallNotesOut:
+@router.get(
+    "/{linkedid}/notes",
+    response_model=CallNotesOut,
+    summary="Notes of a call",
+    description="An agent token reads the notes of the calls it took only.",
+    responses=error_responses(404),
+)
+async def get_call_notes(
+    linkedid: Linkedid, who: Desk, live_calls: LiveCallsDep, session: SessionDep
+) -> CallNotesOut:
+    own = who.own_extension(Scope.TICKETS_WRITE)
+    if own is not None and not await _took(session, live_calls, linkedid, own):
+        raise _not_taken(linkedid, own)
     rows = await call_notes(session, linkedids=[linkedid])
     return CallNotesOut(items=[CallNoteOut.model_validate(r) for r in rows])

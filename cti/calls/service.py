@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -11,10 +11,11 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from cti.calls.models import CallNote, CallRecord
+from cti.calls.models import CallEventRecord, CallNote, CallRecord
 from cti.calls.schemas import CallDetailOut, CallEventOut, CallNoteIn, CallOut
-from cti.tracking.events import DomainEvent
+from cti.tracking.events import DomainEvent, DomainEventType
 from cti.tracking.tracker import LiveCall
+from cti.tracking.values import extension_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +174,41 @@ def live_detail(call: LiveCall) -> CallDetailOut:
     return CallDetailOut(
         **live_out(call).model_dump(), timeline=[event_out(e) for e in call.timeline]
     )
+
+
+# --- who took a call ---------------------------------------------------------------------
+
+
+def answered_by(agent: str | None, answers: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """The extensions of the agents who took a call: the call's agent, and every agent an
+    ``answered`` event names (a call transferred back into a queue is answered again)."""
+    named = [(agent, None), *((a.get("agent"), a.get("member_name")) for a in answers)]
+    return frozenset(
+        ext for ext in (extension_of(i, m) for i, m in named if i or m) if ext is not None
+    )
+
+
+def summary_agents(agent: str | None, timeline: Iterable[DomainEvent]) -> frozenset[str]:
+    """:func:`answered_by` of a live or just finished call, from its domain events."""
+    return answered_by(agent, (e.data for e in timeline if e.type is DomainEventType.ANSWERED))
+
+
+async def stored_call_agents(session: AsyncSession, linkedid: str) -> frozenset[str] | None:
+    """:func:`answered_by` of a stored call; None when no call has this linkedid."""
+    row = (
+        await session.execute(
+            select(CallRecord.id, CallRecord.agent).where(CallRecord.linkedid == linkedid)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    answers = await session.execute(
+        select(CallEventRecord.data).where(
+            CallEventRecord.call_id == row.id,
+            CallEventRecord.type == DomainEventType.ANSWERED.value,
+        )
+    )
+    return answered_by(row.agent, answers.scalars())
 
 
 # --- call notes -------------------------------------------------------------------------

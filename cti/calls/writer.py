@@ -104,6 +104,10 @@ class CallRecordWriter:
     def pending(self) -> int:
         return len(self._pending)
 
+    def pending_call(self, linkedid: str) -> CallSummary | None:
+        """A finished call not written yet (None if written or unknown)."""
+        return next((s for s in reversed(self._pending) if s.linkedid == linkedid), None)
+
     def submit(self, summary: CallSummary) -> None:
         self._pending.append(summary)
         self._wakeup.set()

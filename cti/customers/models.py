@@ -11,14 +11,20 @@ from cti.db.base import Base, UtcDateTime
 
 
 class Customer(Base):
-    """A shop's customer; one person, one or more phone numbers."""
+    """A customer of one or more shops; one person, one or more phone numbers."""
 
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     tier: Mapped[str | None] = mapped_column(String(16), default=None)
-    """Set by the shop (``new``, ``returning``, ``vip``); NULL means derived from orders."""
+    """``new``, ``returning``, ``vip`` as the owning shop (or an operator) set it; NULL
+    means derived from orders."""
+    shop: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The shop that brought this customer (its first order): only that shop's word sets
+    ``name`` and ``tier``, and only its paid orders can make the caller a VIP
+    (:mod:`cti.customers.service`). NULL: none yet (made by an operator); the next shop
+    to send an order brings the customer."""
     last_agent: Mapped[str | None] = mapped_column(String(80), default=None)
     """Interface of the agent who last answered this customer, e.g. ``PJSIP/1001``."""
     last_call_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.customers.models import Customer, CustomerPhone
@@ -26,13 +26,17 @@ CallerSelect = Select[*tuple[Any, ...]]
 def caller_statement(*, paid_statuses: Iterable[str], currency: str) -> CallerSelect:
     """The caller and their order figures; bind ``e164`` and ``since`` (start of the window).
 
-    An order counts as paid when its status is one of ``paid_statuses`` and it
-    is in ``currency``. Build it once and reuse it (:func:`caller_profile`).
+    An order counts as paid when its status is one of ``paid_statuses``, it is in
+    ``currency`` and it is an order of the shop that brought the customer. Build it
+    once and reuse it (:func:`caller_profile`).
     """
     paid = and_(
         Order.created_at >= bindparam("since", type_=Order.created_at.type),
         Order.status.in_(sorted(paid_statuses)),
         Order.currency == currency,
+        # Only the shop that brought the customer can make them a VIP by its orders;
+        # every shop's orders make them a returning customer (cti.customers.service.settle).
+        or_(Customer.shop.is_(None), Order.shop == Customer.shop),
     )
     return (
         select(

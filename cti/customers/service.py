@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
@@ -73,7 +73,11 @@ async def upsert_customer(
     at: datetime,
     tier: str | None = None,
 ) -> Customer:
-    """The customer with this phone, created if new; a given name or tier replaces the old."""
+    """The customer with this phone, created if new; a given name or tier replaces the old.
+
+    An operator's (or the centre's own) word: it is not a shop's, so no shop brings the
+    customer here (:func:`settle` is the rule for shops' orders).
+    """
     if tier is not None and tier not in set(Tier):
         raise CustomerError(f"unknown tier {tier!r}; known: {', '.join(Tier)}")
     e164 = require_number(phones, phone)
@@ -117,26 +121,60 @@ async def add_phone(
 
 
 @dataclass(slots=True)
-class CustomerDetails:
-    """What an order says about its customer: the number as written, a name, a tier."""
+class ShopWord:
+    """What one shop's orders say about a customer (the last name and tier given win)."""
 
-    raw: str
     name: str = ""
     tier: str | None = None
 
 
-async def _owners(
-    session: AsyncSession, e164s: Sequence[str]
-) -> dict[str, tuple[int, str, str | None]]:
-    found: dict[str, tuple[int, str, str | None]] = {}
+@dataclass(slots=True)
+class CustomerDetails:
+    """What a batch of orders says about one number: the number as written, and each
+    shop's word about its customer, in the order the shops first appear."""
+
+    raw: str
+    shops: dict[str, ShopWord] = field(default_factory=dict)
+
+    def said_by(self, shop: str) -> ShopWord:
+        return self.shops.setdefault(shop, ShopWord())
+
+
+Standing = tuple[str, str | None, str | None]
+"""A customer's ``(name, tier, shop)``: what changes how their calls are treated."""
+
+
+def settle(current: Standing, details: CustomerDetails) -> Standing:
+    """A customer's name, tier and owning shop after a batch of orders: the sharing rule.
+
+    The shop that brought the customer (``customers.shop``; for a customer no shop has
+    brought yet, the first shop of the batch) is the only one whose name and tier count:
+    a name it gives replaces the old, a tier it gives replaces the old. Another shop's
+    name only fills an empty name; another shop's tier never counts. So one shop cannot
+    rename another shop's customer or make them a VIP (queue priority).
+    """
+    name, tier, owner = current
+    if owner is None:
+        owner = next(iter(details.shops), None)
+    word = details.shops.get(owner) if owner is not None else None
+    if word is not None:
+        name = word.name or name
+        tier = word.tier if word.tier is not None else tier
+    if not name:
+        name = next((w.name for w in details.shops.values() if w.name), "")
+    return name, tier, owner
+
+
+async def _owners(session: AsyncSession, e164s: Sequence[str]) -> dict[str, tuple[int, Standing]]:
+    found: dict[str, tuple[int, Standing]] = {}
     for chunk in chunks(e164s):
         rows = await session.execute(
-            select(CustomerPhone.e164, Customer.id, Customer.name, Customer.tier)
+            select(CustomerPhone.e164, Customer.id, Customer.name, Customer.tier, Customer.shop)
             .join(Customer, Customer.id == CustomerPhone.customer_id)
             .where(CustomerPhone.e164.in_(chunk))
         )
-        for e164, cid, name, tier in rows:
-            found[e164] = (cid, name, tier)
+        for e164, cid, name, tier, shop in rows:
+            found[e164] = (cid, (name, tier, shop))
     return found
 
 
@@ -145,21 +183,18 @@ async def upsert_customers(
 ) -> dict[str, int]:
     """The customer id of each E.164 number, creating customers for new numbers.
 
-    The batch form of :func:`upsert_customer` (a given name or tier replaces the
-    old), in a few statements whatever the batch size, for the orders import.
+    Names and tiers follow :func:`settle` (only the shop that brought a customer sets
+    them), in a few statements whatever the batch size, for the orders import.
     """
     known = await _owners(session, list(details))
     missing = [e for e in details if e not in known]
     if missing:
-        new_rows = [
-            {
-                "name": details[e].name,
-                "tier": details[e].tier,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for e in missing
-        ]
+        new_rows = []
+        for e in missing:
+            name, tier, shop = settle(("", None, None), details[e])
+            new_rows.append(
+                {"name": name, "tier": tier, "shop": shop, "created_at": now, "updated_at": now}
+            )
         ids = (
             await session.execute(
                 dialect_insert(session, Customer.__table__).returning(
@@ -182,14 +217,13 @@ async def upsert_customers(
         known.update(await _owners(session, missing))
     changes = []
     for e, d in details.items():
-        cid, name, tier = known[e]
-        want_name = d.name or name
-        want_tier = d.tier if d.tier is not None else tier
-        if want_name != name or want_tier != tier:
-            changes.append({"id": cid, "name": want_name, "tier": want_tier, "updated_at": now})
+        cid, standing = known[e]
+        name, tier, shop = settle(standing, d)
+        if (name, tier, shop) != standing:
+            changes.append({"id": cid, "name": name, "tier": tier, "shop": shop, "updated_at": now})
     if changes:
         await session.execute(update(Customer), changes)
-    return {e: cid for e, (cid, _, _) in known.items()}
+    return {e: cid for e, (cid, _) in known.items()}
 
 
 async def record_answered(

@@ -40,7 +40,8 @@ class CustomerProfile:
     customer_id: int
     name: str = ""
     tier: Tier | None = None
-    """Explicit tier from the shop; None: derived from ``stats``."""
+    """Explicit tier from the shop that brought the customer (or an operator); None:
+    derived from ``stats``."""
     stats: OrderStats = field(default_factory=OrderStats)
     last_agent: str | None = None
     last_call_at: datetime | None = None

@@ -71,8 +71,11 @@ class OrderImport:
         on_progress: Callable[[ImportReport], None] | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
+        shop: str | None = None,
     ) -> None:
+        """``shop``: take only that shop's orders (a shop-bound token); None: any shop's."""
         self.sessions = sessions
+        self.shop = shop
         self.clock = clock
         self.phones = OrderPhones(phones)
         self.batch_size = batch_size
@@ -99,6 +102,9 @@ class OrderImport:
             parsed = parse_line(raw, self.phones)
         except LineError as exc:
             self.reject(lineno, str(exc))
+            return
+        if self.shop is not None and parsed.order.shop != self.shop:
+            self.reject(lineno, f"shop {parsed.order.shop!r} is not this token's shop")
             return
         self._batch.append((lineno, parsed))
         if len(self._batch) >= self.batch_size:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
-from cti.errors import InvalidInput, NotFound, Unavailable
+from cti.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from cti.http.deps import ClockDep, PhonesDep, SessionDep, SessionMakerDep, require_scope
 from cti.http.errors import error_responses
 from cti.orders.imports import OrderImport, ndjson_lines
@@ -40,13 +40,19 @@ def _check_order_id(order_id: str) -> None:
 async def put_order(
     order_id: OrderId,
     body: Annotated[OrderIn, Body()],
-    _: Writer,
+    who: Writer,
     phones: PhonesDep,
     clock: ClockDep,
     session: SessionDep,
     response: Response,
 ) -> OrderOut:
     _check_order_id(order_id)
+    if not who.may_act_for_shop(body.shop):
+        # Refused before anything is read: whether that shop has the order stays unknown.
+        raise Forbidden(
+            f"token {who.name!r} is bound to shop {who.shop!r}; "
+            f"it may not write orders of shop {body.shop!r}"
+        )
     try:
         parsed = parse_order(order_id, body, OrderPhones(phones))
     except LineError as exc:
@@ -66,15 +72,28 @@ async def put_order(
     "/orders/{order_id}",
     response_model=OrderOut,
     summary="One order",
+    description="A token bound to a shop finds its own shop's orders only (``shop`` may "
+    "be left out); another shop's order is not found.",
     responses=error_responses(404),
 )
 async def read_order(
     order_id: OrderId,
-    _: Writer,
+    who: Writer,
     session: SessionDep,
-    shop: Annotated[str, Query(min_length=1, max_length=64)],
+    shop: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="the order's shop; required unless the token is bound to a shop",
+        ),
+    ] = None,
 ) -> OrderOut:
-    row = await get_order(session, shop, order_id)
+    shop = shop or who.shop
+    if shop is None:
+        raise InvalidInput("invalid shop: give ?shop=<the order's shop>")
+    # Another shop's order does not exist for a shop-bound token (404, as if missing).
+    row = await get_order(session, shop, order_id) if who.may_act_for_shop(shop) else None
     if row is None:
         raise NotFound(f"no order {order_id!r} of shop {shop!r}")
     return order_out(row)
@@ -85,10 +104,11 @@ async def read_order(
     response_model=ImportReport,
     summary="Bulk import: NDJSON body, one order (with its order_id) per line",
     description="Good lines are stored, bad lines are reported with their line number "
-    "and reason. The body is read as a stream, so files of any size are fine.",
+    "and reason. The body is read as a stream, so files of any size are fine. With a "
+    "token bound to a shop, a line of another shop is refused (reported like a bad line).",
 )
 async def import_orders(
-    request: Request, _: Writer, sessions: SessionMakerDep, phones: PhonesDep, clock: ClockDep
+    request: Request, who: Writer, sessions: SessionMakerDep, phones: PhonesDep, clock: ClockDep
 ) -> ImportReport:
-    run = OrderImport(sessions, phones, clock=clock)
+    run = OrderImport(sessions, phones, clock=clock, shop=who.shop)
     return await run.run(ndjson_lines(request.stream()))

@@ -129,17 +129,20 @@ async def upsert_orders(
     orders = list(latest.values())
 
     # 1. customers, matched by phone; new phones make new customers. Every line
-    # counts (a later line naming the customer, or a superseded one, still does).
+    # counts (a later line naming the customer, or a superseded one, still does), but
+    # only for its own shop: a name or tier of a customer another shop brought is not
+    # this shop's to change (cti.customers.service.settle).
     details: dict[str, CustomerDetails] = {}
     for p in batch:
         c = p.order.customer
         d = details.get(p.e164)
         if d is None:
             details[p.e164] = d = CustomerDetails(raw=c.phone)
+        word = d.said_by(p.order.shop)
         if c.name:
-            d.name = c.name
+            word.name = c.name
         if c.tier is not None:
-            d.tier = c.tier.value
+            word.tier = c.tier.value
     customer_ids = await upsert_customers(session, details=details, now=now)
 
     # 2. orders: what is stored, to count inserts/updates/stale and move customers.

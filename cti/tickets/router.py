@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
-from cti.errors import Forbidden, NotFound
+from cti.errors import NotFound
 from cti.http.deps import ClockDep, PhonesDep, SessionDep, require_any
 from cti.http.errors import error_responses
 from cti.tickets.schemas import (
@@ -39,6 +39,12 @@ Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT
 TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
+def mine(principal: Principal) -> str | None:
+    """The agent whose tickets alone this token sees and changes; None: the back desk's
+    ``tickets:write`` sees every ticket."""
+    return principal.own_extension(Scope.TICKETS_WRITE)
+
+
 def actor(principal: Principal) -> str:
     if principal.has(Scope.AGENT) and principal.agent_extension:
         return f"agent {principal.agent_extension}"
@@ -49,10 +55,20 @@ def _out(ticket: object) -> TicketOut:
     return TicketOut.model_validate(ticket)
 
 
-@router.post("", response_model=TicketDetailOut, status_code=201, summary="Open a ticket")
+@router.post(
+    "",
+    response_model=TicketDetailOut,
+    status_code=201,
+    summary="Open a ticket",
+    description="An agent's ticket is assigned to that agent unless it names another "
+    "assignee (handing it over).",
+)
 async def ticket_create(
     body: TicketIn, who: Desk, phones: PhonesDep, clock: ClockDep, session: SessionDep
 ) -> TicketDetailOut:
+    own = mine(who)
+    if own and body.assignee is None:
+        body = body.model_copy(update={"assignee": own})
     async with session.begin():
         ticket = await create_ticket(
             session, data=body, actor=actor(who), phones=phones, now=clock.now()
@@ -60,9 +76,14 @@ async def ticket_create(
     return TicketDetailOut.model_validate(await get_ticket(session, ticket.id))
 
 
-@router.get("", response_model=TicketPage, summary="Tickets, newest first, with filters")
+@router.get(
+    "",
+    response_model=TicketPage,
+    summary="Tickets, newest first, with filters",
+    description="An agent token lists only the tickets assigned to it.",
+)
 async def ticket_index(
-    _: Desk,
+    who: Desk,
     session: SessionDep,
     status: Annotated[list[TicketStatus] | None, Query()] = None,
     type: TicketType | None = None,
@@ -80,6 +101,7 @@ async def ticket_index(
         customer_id=customer_id,
         linkedid=linkedid,
         open_only=open,
+        visible_to=mine(who),
     )
     items, total = await list_tickets(session, f, limit, offset)
     return TicketPage(items=[_out(t) for t in items], total=total, limit=limit, offset=offset)
@@ -89,15 +111,19 @@ async def ticket_index(
     "/callbacks",
     response_model=TicketPage,
     summary="The back desk's callback list: open callback tasks, earliest due first",
+    description="An agent token lists only the callbacks assigned to it (callers' "
+    "numbers and recordings are the back desk's until it hands a callback out).",
 )
 async def callbacks(
-    _: Desk,
+    who: Desk,
     session: SessionDep,
     assignee: Annotated[str | None, Query(pattern=r"^[0-9]{2,20}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> TicketPage:
-    f = TicketFilter(type=TicketType.CALLBACK.value, assignee=assignee, open_only=True)
+    f = TicketFilter(
+        type=TicketType.CALLBACK.value, assignee=assignee, open_only=True, visible_to=mine(who)
+    )
     items, total = await list_tickets(session, f, limit, offset, by_due=True)
     return TicketPage(items=[_out(t) for t in items], total=total, limit=limit, offset=offset)
 
@@ -108,8 +134,8 @@ async def callbacks(
     summary="One ticket with its events",
     responses=_MISSING,
 )
-async def ticket_detail(ticket_id: TicketId, _: Desk, session: SessionDep) -> TicketDetailOut:
-    ticket = await get_ticket(session, ticket_id)
+async def ticket_detail(ticket_id: TicketId, who: Desk, session: SessionDep) -> TicketDetailOut:
+    ticket = await get_ticket(session, ticket_id, visible_to=mine(who))
     if ticket is None:
         raise NotFound(f"no ticket {ticket_id}")
     return TicketDetailOut.model_validate(ticket)
@@ -119,18 +145,17 @@ async def ticket_detail(ticket_id: TicketId, _: Desk, session: SessionDep) -> Ti
     "/{ticket_id}",
     response_model=TicketDetailOut,
     summary="Change status, assignee, due time, title or description",
-    description="Scope tickets:write; an agent token may change tickets assigned to itself.",
+    description="Scope tickets:write; an agent token may change tickets assigned to itself "
+    "(and hand them over to another assignee).",
     responses=_MISSING,
 )
 async def ticket_patch(
     ticket_id: TicketId, body: TicketPatch, who: Desk, clock: ClockDep, session: SessionDep
 ) -> TicketDetailOut:
     async with session.begin():
-        ticket = await get_ticket(session, ticket_id)
+        ticket = await get_ticket(session, ticket_id, visible_to=mine(who))
         if ticket is None:
             raise NotFound(f"no ticket {ticket_id}")
-        if not who.has(Scope.TICKETS_WRITE) and ticket.assignee != who.agent_extension:
-            raise Forbidden("an agent may change only tickets assigned to itself")
         await update_ticket(session, ticket=ticket, patch=body, actor=actor(who), now=clock.now())
     return TicketDetailOut.model_validate(await get_ticket(session, ticket_id))
 
@@ -146,7 +171,7 @@ async def ticket_comment(
     ticket_id: TicketId, body: CommentIn, who: Desk, clock: ClockDep, session: SessionDep
 ) -> TicketEventOut:
     async with session.begin():
-        ticket = await get_ticket(session, ticket_id)
+        ticket = await get_ticket(session, ticket_id, visible_to=mine(who))
         if ticket is None:
             raise NotFound(f"no ticket {ticket_id}")
         ev = await add_comment(

@@ -122,12 +122,15 @@ async def create_callback_ticket(
     return ticket
 
 
-async def get_ticket(session: AsyncSession, ticket_id: int) -> Ticket | None:
-    found: Ticket | None = (
-        await session.execute(
-            select(Ticket).where(Ticket.id == ticket_id).options(selectinload(Ticket.events))
-        )
-    ).scalar_one_or_none()
+async def get_ticket(
+    session: AsyncSession, ticket_id: int, *, visible_to: str | None = None
+) -> Ticket | None:
+    """The ticket with its events; with ``visible_to`` (an agent's extension) only if it
+    is assigned to that agent (another agent's ticket is, for them, not there)."""
+    stmt = select(Ticket).where(Ticket.id == ticket_id).options(selectinload(Ticket.events))
+    if visible_to is not None:
+        stmt = stmt.where(Ticket.assignee == visible_to)
+    found: Ticket | None = (await session.execute(stmt)).scalar_one_or_none()
     return found
 
 
@@ -175,6 +178,8 @@ class TicketFilter:
     customer_id: int | None = None
     linkedid: str | None = None
     open_only: bool = False
+    visible_to: str | None = None
+    """An agent's extension: only the tickets assigned to that agent (None: everyone's)."""
 
 
 def _filtered(stmt: Select[Any], f: TicketFilter) -> Select[Any]:
@@ -190,6 +195,8 @@ def _filtered(stmt: Select[Any], f: TicketFilter) -> Select[Any]:
         stmt = stmt.where(Ticket.customer_id == f.customer_id)
     if f.linkedid:
         stmt = stmt.where(Ticket.linkedid == f.linkedid)
+    if f.visible_to is not None:
+        stmt = stmt.where(Ticket.assignee == f.visible_to)
     return stmt
 
 

@@ -83,7 +83,17 @@ def main() -> int:
         for ext in ("1001", "1002")
     }
     shop_token = subprocess.run(
-        [*cti, "token", "create", "--name", "demo-shop", "--scope", "orders:write"],
+        [
+            *cti,
+            "token",
+            "create",
+            "--name",
+            "demo-shop",
+            "--scope",
+            "orders:write",
+            "--shop",
+            "demo-shop",
+        ],
         env=env,
         capture_output=True,
         text=True,

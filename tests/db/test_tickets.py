@@ -8,6 +8,7 @@ import httpx
 
 from cti.container import Container
 from cti.tickets.service import create_callback_ticket
+from tests.db.test_calls import feed_trace
 
 
 def auth(token: str) -> dict[str, str]:
@@ -48,29 +49,40 @@ async def test_agent_opens_a_ticket_linked_to_call_order_and_customer(
     t = r.json()
     assert t["shop"] == "jd" and t["customer_id"] is not None
     assert t["created_by"] == "agent 1001" and t["status"] == "open"
+    # The agent's ticket is its own until it is handed over.
+    assert t["assignee"] == "1001"
     c = await client.post(
         f"/api/v1/tickets/{t['id']}/comments", headers=auth(agent), json={"body": "已联系仓库"}
     )
     assert c.status_code == 201
-    # An agent may not change a ticket that is not theirs; the back desk may.
-    assert (
-        await client.patch(
-            f"/api/v1/tickets/{t['id']}", headers=auth(agent), json={"status": "closed"}
-        )
-    ).status_code == 403
+    p = await client.patch(
+        f"/api/v1/tickets/{t['id']}", headers=auth(agent), json={"status": "in_progress"}
+    )
+    assert p.status_code == 200, p.text
     desk = await make_token("tickets:write")
     p = await client.patch(
         f"/api/v1/tickets/{t['id']}",
         headers=auth(desk),
-        json={"status": "in_progress", "assignee": "1002"},
+        json={"status": "waiting_customer", "assignee": "1002"},
     )
     assert p.status_code == 200
     kinds = [e["kind"] for e in p.json()["events"]]
-    assert kinds == ["created", "comment", "status", "assigned"]
+    assert kinds == ["created", "comment", "status", "status", "assigned"]
+    # Handed over to 1002: for agent 1001 it is gone, whatever it tries.
+    gone = [
+        await client.get(f"/api/v1/tickets/{t['id']}", headers=auth(agent)),
+        await client.patch(
+            f"/api/v1/tickets/{t['id']}", headers=auth(agent), json={"status": "closed"}
+        ),
+        await client.post(
+            f"/api/v1/tickets/{t['id']}/comments", headers=auth(agent), json={"body": "x"}
+        ),
+    ]
+    assert [r.status_code for r in gone] == [404, 404, 404]
     found = await client.get(
         "/api/v1/tickets",
         headers=auth(desk),
-        params={"status": "in_progress", "assignee": "1002", "customer_id": t["customer_id"]},
+        params={"status": "waiting_customer", "assignee": "1002", "customer_id": t["customer_id"]},
     )
     assert [x["id"] for x in found.json()["items"]] == [t["id"]]
     none = await client.get("/api/v1/tickets", headers=auth(desk), params={"type": "complaint"})
@@ -131,7 +143,11 @@ async def test_voicemail_callbacks_reach_the_back_desk_list(
     assert items[1]["title"] == "回电 未知号码"
 
 
-async def test_call_notes_and_own_stats(client: httpx.AsyncClient, make_token: Any) -> None:
+async def test_call_notes_and_own_stats(
+    client: httpx.AsyncClient, make_token: Any, container: Container
+) -> None:
+    feed_trace(container, "answered.ami")  # 1795430853.8, answered by agent 1001
+    await container.writer.flush()
     agent = await make_token("agent", agent="1001")
     r = await client.put(
         "/api/v1/calls/1795430853.8/note",
@@ -149,7 +165,7 @@ async def test_call_notes_and_own_stats(client: httpx.AsyncClient, make_token: A
         ("callback_needed", "")
     ]
     stats = await client.get("/api/v1/desk/stats", headers=auth(agent))
-    assert stats.status_code == 200 and stats.json()["answered"] == 0
+    assert stats.status_code == 200 and stats.json()["answered"] == 0  # answered in 2026-11
     desk = await make_token("tickets:write")
     assert (await client.get("/api/v1/desk/stats", headers=auth(desk))).status_code == 403
     page = await client.get("/agent")
