@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
+from cti.bounds import ONE_LINE, Offset, Timestamp
 from cti.calls.schemas import CallDetailOut, CallNoteIn, CallNoteOut, CallNotesOut, CallPage
 from cti.calls.service import CallFilter, call_notes, get_call, list_calls, save_call_note
-from cti.errors import InvalidInput, NotFound
+from cti.errors import NotFound
 from cti.http.deps import ClockDep, LiveCallsDep, SessionDep, require_any, require_scope
 from cti.http.errors import error_responses
 
@@ -19,6 +19,7 @@ Reader = Annotated[Principal, Depends(require_scope(Scope.STATS_READ))]
 Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT))]
 AgentOnly = Annotated[Principal, Depends(require_any(Scope.AGENT))]
 Linkedid = Annotated[str, Path(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
+CallId = Annotated[str, Path(max_length=64, pattern=ONE_LINE)]
 OutcomeParam = Literal["answered", "abandoned", "timeout", "not_queued"]
 
 
@@ -27,18 +28,15 @@ async def calls_index(
     _: Reader,
     live_calls: LiveCallsDep,
     session: SessionDep,
-    since: Annotated[datetime | None, Query(description="calls started at or after")] = None,
-    until: Annotated[datetime | None, Query(description="calls started before")] = None,
-    caller: Annotated[str | None, Query(max_length=64)] = None,
-    agent: Annotated[str | None, Query(max_length=80)] = None,
-    queue: Annotated[str | None, Query(max_length=80)] = None,
+    since: Annotated[Timestamp | None, Query(description="calls started at or after")] = None,
+    until: Annotated[Timestamp | None, Query(description="calls started before")] = None,
+    caller: Annotated[str | None, Query(max_length=64, pattern=ONE_LINE)] = None,
+    agent: Annotated[str | None, Query(max_length=80, pattern=ONE_LINE)] = None,
+    queue: Annotated[str | None, Query(max_length=80, pattern=ONE_LINE)] = None,
     outcome: OutcomeParam | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> CallPage:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(f"invalid {name}: give a time zone, e.g. 2026-11-23T09:00:00+08:00")
     f = CallFilter(
         since=since, until=until, caller=caller, agent=agent, queue=queue, outcome=outcome
     )
@@ -60,10 +58,8 @@ async def calls_index(
     responses=error_responses(404),
 )
 async def call_detail(
-    call_id: str, _: Reader, live_calls: LiveCallsDep, session: SessionDep
+    call_id: CallId, _: Reader, live_calls: LiveCallsDep, session: SessionDep
 ) -> CallDetailOut:
-    if len(call_id) > 64:
-        raise NotFound(f"no call {call_id[:64]!r}")
     live = live_calls.get(call_id)
     if live is not None:
         return live
@@ -77,6 +73,7 @@ async def call_detail(
     "/{linkedid}/note",
     response_model=CallNoteOut,
     summary="The agent's own notes and disposition for a call (saving again replaces them)",
+    responses=error_responses(400),
 )
 async def put_call_note(
     linkedid: Linkedid, body: CallNoteIn, who: AgentOnly, clock: ClockDep, session: SessionDep

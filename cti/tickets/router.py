@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
+from cti.bounds import ONE_LINE, Offset, RowId
 from cti.errors import Forbidden, NotFound
 from cti.http.deps import ClockDep, PhonesDep, SessionDep, require_any
 from cti.http.errors import error_responses
@@ -33,10 +34,11 @@ router = APIRouter(
     prefix="/api/v1/tickets", tags=["tickets"], responses=error_responses(401, 403, 422)
 )
 _MISSING = error_responses(404)
+_MISSING_OR_NOT_JSON = error_responses(400, 404)
 
 
 Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT))]
-TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+TicketId = Annotated[RowId, Path()]
 
 
 def actor(principal: Principal) -> str:
@@ -49,7 +51,13 @@ def _out(ticket: object) -> TicketOut:
     return TicketOut.model_validate(ticket)
 
 
-@router.post("", response_model=TicketDetailOut, status_code=201, summary="Open a ticket")
+@router.post(
+    "",
+    response_model=TicketDetailOut,
+    status_code=201,
+    summary="Open a ticket",
+    responses=error_responses(400),
+)
 async def ticket_create(
     body: TicketIn, who: Desk, phones: PhonesDep, clock: ClockDep, session: SessionDep
 ) -> TicketDetailOut:
@@ -67,11 +75,11 @@ async def ticket_index(
     status: Annotated[list[TicketStatus] | None, Query()] = None,
     type: TicketType | None = None,
     assignee: Annotated[str | None, Query(pattern=r"^[0-9]{2,20}$")] = None,
-    customer_id: Annotated[int | None, Query(ge=1)] = None,
-    linkedid: Annotated[str | None, Query(max_length=64)] = None,
+    customer_id: Annotated[RowId | None, Query()] = None,
+    linkedid: Annotated[str | None, Query(max_length=64, pattern=ONE_LINE)] = None,
     open: Annotated[bool, Query(description="only tickets not closed")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> TicketPage:
     f = TicketFilter(
         status=[s.value for s in status or []],
@@ -95,7 +103,7 @@ async def callbacks(
     session: SessionDep,
     assignee: Annotated[str | None, Query(pattern=r"^[0-9]{2,20}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> TicketPage:
     f = TicketFilter(type=TicketType.CALLBACK.value, assignee=assignee, open_only=True)
     items, total = await list_tickets(session, f, limit, offset, by_due=True)
@@ -120,7 +128,7 @@ async def ticket_detail(ticket_id: TicketId, _: Desk, session: SessionDep) -> Ti
     response_model=TicketDetailOut,
     summary="Change status, assignee, due time, title or description",
     description="Scope tickets:write; an agent token may change tickets assigned to itself.",
-    responses=_MISSING,
+    responses=_MISSING_OR_NOT_JSON,
 )
 async def ticket_patch(
     ticket_id: TicketId, body: TicketPatch, who: Desk, clock: ClockDep, session: SessionDep
@@ -140,7 +148,7 @@ async def ticket_patch(
     response_model=TicketEventOut,
     status_code=201,
     summary="Add a comment",
-    responses=_MISSING,
+    responses=_MISSING_OR_NOT_JSON,
 )
 async def ticket_comment(
     ticket_id: TicketId, body: CommentIn, who: Desk, clock: ClockDep, session: SessionDep
