@@ -5,15 +5,34 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEVSTACK := docker/devstack/devstack
 
-.PHONY: install venv system-deps demo test lint typecheck unit integration bench stack-start stack-stop clean
+# Every dependency comes from the hash-locked files below; the package itself is
+# built from them without build isolation, so nothing unhashed is installed.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+# The locks are for CPython 3.11 on Linux x86_64, the platform of CI and the images.
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--group pyproject.toml:build --custom-compile-command "make lock" --quiet
+
+.PHONY: install venv lock system-deps demo test lint typecheck unit integration bench stack-start stack-stop clean
 
 venv: $(BIN)/cti
 
-$(BIN)/cti: pyproject.toml
+$(BIN)/cti: pyproject.toml $(DEV_LOCK)
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $@
+
+# Regenerates both locks from pyproject.toml, keeping the pinned versions that still
+# fit (`make lock LOCK_ARGS=--upgrade` takes the newest). The runtime lock constrains
+# the dev lock, so the two agree on every package they share. Only uv is needed from
+# the old lock, so this also runs while the venv is out of date.
+LOCK_ARGS ?=
+lock:
+	test -x $(BIN)/uv || { $(PY) -m venv $(VENV) && $(BIN)/pip install -q --require-hashes -r $(DEV_LOCK); }
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) $(LOCK_ARGS) -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c $(LOCK) $(LOCK_FLAGS) $(LOCK_ARGS) -o $(DEV_LOCK)
 
 system-deps:
 	$(DEVSTACK) install

@@ -5,7 +5,7 @@ The composition root hands it the services routers may use (:class:`HttpServices
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from cti.acd.router import router as hotlines_router
@@ -14,6 +14,7 @@ from cti.calls.router import router as calls_router
 from cti.http.deps import HttpServices
 from cti.http.errors import install_error_handlers
 from cti.http.health import router as health_router
+from cti.http.query import reject_repeated_query
 from cti.orders.router import router as orders_router
 from cti.screenpop.router import STATIC
 from cti.screenpop.router import router as screenpop_router
@@ -26,6 +27,7 @@ def create_http_app(services: HttpServices) -> FastAPI:
         version="1",
         description="Hotline routing, screen-pop, call records and order confirmation "
         "for e-commerce call centres on Asterisk.",
+        dependencies=[Depends(reject_repeated_query)],
     )
     app.state.services = services
     install_error_handlers(app)

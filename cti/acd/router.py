@@ -11,6 +11,7 @@ from cti.acd import holidays
 from cti.acd.schemas import HotlineDayIn, HotlineDayList, HotlineDayOut
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
+from cti.bounds import Day
 from cti.errors import InvalidInput, NotFound
 from cti.http.deps import ClockDep, HotlineDep, SessionDep, require_scope
 from cti.http.errors import error_responses
@@ -22,7 +23,7 @@ router = APIRouter(
 Reader = Annotated[Principal, Depends(require_scope(Scope.STATS_READ))]
 Supervisor = Annotated[Principal, Depends(require_scope(Scope.AGENTS_WRITE))]
 HotlineParam = Annotated[str, Path(max_length=64, description="hotline name, e.g. hotline")]
-DayParam = Annotated[date, Path(description="the local date, e.g. 2026-10-01")]
+DayParam = Annotated[Day, Path(description="the local date, e.g. 2026-10-01")]
 
 _FIRST_YEAR, _LAST_YEAR = 2000, 2100
 
@@ -46,8 +47,8 @@ async def list_holidays(
     _: Reader,
     hotlines: HotlineDep,
     session: SessionDep,
-    since: Annotated[date | None, Query(alias="from", description="first date")] = None,
-    until: Annotated[date | None, Query(alias="to", description="last date")] = None,
+    since: Annotated[Day | None, Query(alias="from", description="first date")] = None,
+    until: Annotated[Day | None, Query(alias="to", description="last date")] = None,
 ) -> HotlineDayList:
     name = _known_hotline(hotlines, hotline)
     rows = await holidays.list_days(session, name, since, until)
@@ -69,7 +70,7 @@ async def get_holiday(
     "/{hotline}/holidays/{day}",
     response_model=HotlineDayOut,
     summary="Set a holiday or a make-up working day",
-    responses={201: {"model": HotlineDayOut, "description": "created"}},
+    responses={201: {"model": HotlineDayOut, "description": "created"}, **error_responses(400)},
 )
 async def put_holiday(
     hotline: HotlineParam,

@@ -78,7 +78,10 @@ async def agent_detail(
     "/{extension}",
     response_model=AgentOut,
     summary="Create or update an agent",
-    responses={201: {"model": AgentOut, "description": "created"}, **error_responses(409, 422)},
+    responses={
+        201: {"model": AgentOut, "description": "created"},
+        **error_responses(400, 409, 422),
+    },
 )
 async def agent_put(
     extension: str,
@@ -115,7 +118,10 @@ async def agent_logout(
 
 
 @router.post(
-    "/{extension}/pause", response_model=AgentOut, summary="Pause with a reason", responses=_AMI
+    "/{extension}/pause",
+    response_model=AgentOut,
+    summary="Pause with a reason",
+    responses={**_AMI, **error_responses(400)},
 )
 async def agent_pause(
     extension: str, body: PauseIn, _: SelfWriter, agents: AgentServiceDep, session: SessionDep

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from cti.agents.state import AgentState, DeviceState
+from cti.bounds import ONE_LINE
 
 EXTENSION_RE = re.compile(r"^[0-9]{2,20}$")
 # Asterisk queue names as cti.ami.actions accepts them.
@@ -44,7 +45,10 @@ class AgentIn(BaseModel):
 class PauseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=ONE_LINE),
+    ]
 
 
 class AgentQueueOut(BaseModel):

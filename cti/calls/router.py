@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -8,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
+from cti.bounds import ONE_LINE, Offset, Timestamp
 from cti.calls.live import LiveCalls
 from cti.calls.schemas import CallDetailOut, CallNoteIn, CallNoteOut, CallNotesOut, CallPage
 from cti.calls.service import (
@@ -18,7 +18,7 @@ from cti.calls.service import (
     save_call_note,
     stored_call_agents,
 )
-from cti.errors import InvalidInput, NotFound
+from cti.errors import NotFound
 from cti.http.deps import ClockDep, LiveCallsDep, SessionDep, require_any, require_scope
 from cti.http.errors import error_responses
 
@@ -28,6 +28,7 @@ Reader = Annotated[Principal, Depends(require_scope(Scope.STATS_READ))]
 Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT))]
 AgentOnly = Annotated[Principal, Depends(require_any(Scope.AGENT))]
 Linkedid = Annotated[str, Path(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
+CallId = Annotated[str, Path(max_length=64, pattern=ONE_LINE)]
 OutcomeParam = Literal["answered", "abandoned", "timeout", "not_queued"]
 
 
@@ -36,18 +37,15 @@ async def calls_index(
     _: Reader,
     live_calls: LiveCallsDep,
     session: SessionDep,
-    since: Annotated[datetime | None, Query(description="calls started at or after")] = None,
-    until: Annotated[datetime | None, Query(description="calls started before")] = None,
-    caller: Annotated[str | None, Query(max_length=64)] = None,
-    agent: Annotated[str | None, Query(max_length=80)] = None,
-    queue: Annotated[str | None, Query(max_length=80)] = None,
+    since: Annotated[Timestamp | None, Query(description="calls started at or after")] = None,
+    until: Annotated[Timestamp | None, Query(description="calls started before")] = None,
+    caller: Annotated[str | None, Query(max_length=64, pattern=ONE_LINE)] = None,
+    agent: Annotated[str | None, Query(max_length=80, pattern=ONE_LINE)] = None,
+    queue: Annotated[str | None, Query(max_length=80, pattern=ONE_LINE)] = None,
     outcome: OutcomeParam | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> CallPage:
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(f"invalid {name}: give a time zone, e.g. 2026-11-23T09:00:00+08:00")
     f = CallFilter(
         since=since, until=until, caller=caller, agent=agent, queue=queue, outcome=outcome
     )
@@ -69,10 +67,8 @@ async def calls_index(
     responses=error_responses(404),
 )
 async def call_detail(
-    call_id: str, _: Reader, live_calls: LiveCallsDep, session: SessionDep
+    call_id: CallId, _: Reader, live_calls: LiveCallsDep, session: SessionDep
 ) -> CallDetailOut:
-    if len(call_id) > 64:
-        raise NotFound(f"no call {call_id[:64]!r}")
     live = live_calls.get(call_id)
     if live is not None:
         return live
@@ -102,7 +98,7 @@ def _not_taken(linkedid: str, extension: str) -> NotFound:
     response_model=CallNoteOut,
     summary="The agent's own notes and disposition for a call (saving again replaces them)",
     description="Only on a call this agent took (answered): live, just ended or recorded.",
-    responses=error_responses(404),
+    responses=error_responses(400, 404),
 )
 async def put_call_note(
     linkedid: Linkedid,

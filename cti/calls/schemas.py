@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from cti.bounds import MULTI_LINE
+
 
 class Disposition(StrEnum):
     RESOLVED = "resolved"
@@ -16,7 +18,9 @@ class Disposition(StrEnum):
     OTHER = "other"
 
 
-NoteText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+NoteText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=4000, pattern=MULTI_LINE)
+]
 
 
 class CallEventOut(BaseModel):

@@ -26,6 +26,7 @@ class ErrorOut(BaseModel):
 
 
 _DESCRIPTIONS = {
+    400: "the body is not JSON text (e.g. not UTF-8)",
     401: "no token, or an invalid or revoked one",
     403: "the token lacks the scope, or may act for another agent only",
     404: "not found",

@@ -7,8 +7,10 @@ is refused (it is then retried line by line and only the bad line is lost).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.clock import SYSTEM_CLOCK, Clock
@@ -22,6 +24,12 @@ from cti.orders.service import (
     parse_line,
     upsert_orders,
 )
+
+log = logging.getLogger(__name__)
+
+# Reasons a client reads: plain words, never the database's SQL.
+_REFUSED = "not stored: the database refused a value of this order"
+_NOT_WRITTEN = "not stored: the database could not be written; try again (see the service log)"
 
 #: Lines per transaction.
 BATCH_SIZE = 1000
@@ -121,7 +129,16 @@ class OrderImport:
             # A batch the database refuses is retried line by line, so one bad
             # row costs its own line only.
             if len(batch) == 1:
-                self.reject(batch[0][0], f"not stored: {type(exc).__name__}: {exc}"[:300])
+                refused = isinstance(exc, DataError | IntegrityError)
+                self.reject(batch[0][0], _REFUSED if refused else _NOT_WRITTEN)
+                # The driver's first line, without SQLAlchemy's statement and parameters.
+                cause = getattr(exc, "orig", None) or exc
+                log.warning(
+                    "order import: line %d not stored: %s: %s",
+                    batch[0][0],
+                    type(cause).__name__,
+                    str(cause).partition("\n")[0][:200],
+                )
             else:
                 for item in batch:
                     self._batch = [item]

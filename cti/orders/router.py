@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
+from cti.bounds import ONE_LINE
 from cti.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from cti.http.deps import ClockDep, PhonesDep, SessionDep, SessionMakerDep, require_scope
 from cti.http.errors import error_responses
@@ -35,7 +36,7 @@ def _check_order_id(order_id: str) -> None:
     "/orders/{order_id}",
     response_model=OrderOut,
     summary="Create or update an order (idempotent; a newer stored copy is kept)",
-    responses={201: {"model": OrderOut, "description": "created"}, **error_responses(503)},
+    responses={201: {"model": OrderOut, "description": "created"}, **error_responses(400, 503)},
 )
 async def put_order(
     order_id: OrderId,
@@ -85,6 +86,7 @@ async def read_order(
         Query(
             min_length=1,
             max_length=64,
+            pattern=ONE_LINE,
             description="the order's shop; required unless the token is bound to a shop",
         ),
     ] = None,

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from cti.bounds import MULTI_LINE, ONE_LINE, Timestamp
 from cti.customers.tiers import Tier
 
 ORDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -47,8 +47,14 @@ class CustomerIn(BaseModel):
 class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    sku: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=ONE_LINE),
+    ]
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=ONE_LINE),
+    ]
     qty: Annotated[int, Field(ge=1, le=100_000)]
     price: Money
 
@@ -70,8 +76,8 @@ class OrderIn(BaseModel):
     status: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,31}$")] = Field(
         description="the shop's order status, e.g. paid, shipped, delivered, cancelled"
     )
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: Timestamp
+    updated_at: Timestamp
     shipping_address: str | dict[str, Any] | None = None
 
     @field_validator("shipping_address")
@@ -81,6 +87,8 @@ class OrderIn(BaseModel):
             value = value.strip() or None
             if value is not None and len(value) > 500:
                 raise ValueError("at most 500 characters")
+            if value is not None and not re.fullmatch(MULTI_LINE, value):
+                raise ValueError("must not contain control characters")
         elif isinstance(value, dict) and len(repr(value)) > 2000:
             raise ValueError("address object too large (at most 2000 characters)")
         return value

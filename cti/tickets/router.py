@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
+from cti.bounds import ONE_LINE, Offset, RowId
 from cti.errors import NotFound
 from cti.http.deps import ClockDep, PhonesDep, SessionDep, require_any
 from cti.http.errors import error_responses
@@ -33,10 +34,11 @@ router = APIRouter(
     prefix="/api/v1/tickets", tags=["tickets"], responses=error_responses(401, 403, 422)
 )
 _MISSING = error_responses(404)
+_MISSING_OR_NOT_JSON = error_responses(400, 404)
 
 
 Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT))]
-TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+TicketId = Annotated[RowId, Path()]
 
 
 def mine(principal: Principal) -> str | None:
@@ -62,6 +64,7 @@ def _out(ticket: object) -> TicketOut:
     summary="Open a ticket",
     description="An agent's ticket is assigned to that agent unless it names another "
     "assignee (handing it over).",
+    responses=error_responses(400),
 )
 async def ticket_create(
     body: TicketIn, who: Desk, phones: PhonesDep, clock: ClockDep, session: SessionDep
@@ -88,11 +91,11 @@ async def ticket_index(
     status: Annotated[list[TicketStatus] | None, Query()] = None,
     type: TicketType | None = None,
     assignee: Annotated[str | None, Query(pattern=r"^[0-9]{2,20}$")] = None,
-    customer_id: Annotated[int | None, Query(ge=1)] = None,
-    linkedid: Annotated[str | None, Query(max_length=64)] = None,
+    customer_id: Annotated[RowId | None, Query()] = None,
+    linkedid: Annotated[str | None, Query(max_length=64, pattern=ONE_LINE)] = None,
     open: Annotated[bool, Query(description="only tickets not closed")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> TicketPage:
     f = TicketFilter(
         status=[s.value for s in status or []],
@@ -119,7 +122,7 @@ async def callbacks(
     session: SessionDep,
     assignee: Annotated[str | None, Query(pattern=r"^[0-9]{2,20}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> TicketPage:
     f = TicketFilter(
         type=TicketType.CALLBACK.value, assignee=assignee, open_only=True, visible_to=mine(who)
@@ -147,7 +150,7 @@ async def ticket_detail(ticket_id: TicketId, who: Desk, session: SessionDep) -> 
     summary="Change status, assignee, due time, title or description",
     description="Scope tickets:write; an agent token may change tickets assigned to itself "
     "(and hand them over to another assignee).",
-    responses=_MISSING,
+    responses=_MISSING_OR_NOT_JSON,
 )
 async def ticket_patch(
     ticket_id: TicketId, body: TicketPatch, who: Desk, clock: ClockDep, session: SessionDep
@@ -165,7 +168,7 @@ async def ticket_patch(
     response_model=TicketEventOut,
     status_code=201,
     summary="Add a comment",
-    responses=_MISSING,
+    responses=_MISSING_OR_NOT_JSON,
 )
 async def ticket_comment(
     ticket_id: TicketId, body: CommentIn, who: Desk, clock: ClockDep, session: SessionDep

@@ -4,7 +4,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from cti.bounds import MULTI_LINE, ONE_LINE, RowId, Timestamp
 
 
 class TicketType(StrEnum):
@@ -23,8 +25,12 @@ class TicketStatus(StrEnum):
 
 
 Extension = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,20}$")]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=ONE_LINE)
+]
+LongText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=4000, pattern=MULTI_LINE)
+]
 OrderRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 
 
@@ -36,12 +42,12 @@ class TicketIn(BaseModel):
     description: LongText = ""
     status: TicketStatus = TicketStatus.OPEN
     assignee: Extension | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Timestamp | None = None
     linkedid: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{1,64}$")] | None = None
-    customer_id: int | None = None
+    customer_id: RowId | None = None
     order_id: OrderRef | None = None
     shop: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
-    caller_number: Annotated[str, StringConstraints(max_length=64)] | None = None
+    caller_number: Annotated[str, StringConstraints(max_length=64, pattern=ONE_LINE)] | None = None
 
 
 class TicketPatch(BaseModel):
@@ -49,7 +55,7 @@ class TicketPatch(BaseModel):
 
     status: TicketStatus | None = None
     assignee: Extension | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Timestamp | None = None
     title: Title | None = None
     description: LongText | None = None
 
@@ -57,7 +63,10 @@ class TicketPatch(BaseModel):
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    body: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=4000, pattern=MULTI_LINE),
+    ]
 
 
 class TicketEventOut(BaseModel):
