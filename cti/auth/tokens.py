@@ -12,7 +12,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,8 @@ from cti.auth.models import ApiToken
 from cti.auth.scopes import ALL_SCOPES, Scope
 
 TOKEN_PREFIX = "cti_"
+#: ``last_used_at`` is written at most this often per token (a write per request would not do).
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class TokenError(ValueError):
@@ -93,7 +95,14 @@ async def create_token(
     return IssuedToken(id=row.id, name=name, token=token, scopes=tuple(scope_list))
 
 
-async def authenticate(session: AsyncSession, token: str) -> Principal | None:
+async def authenticate(
+    session: AsyncSession, token: str, *, now: datetime | None = None
+) -> Principal | None:
+    """The principal of a valid token, else None.
+
+    With ``now``, the token's ``last_used_at`` is moved forward when it is older than
+    :data:`LAST_USED_RESOLUTION` (the caller commits).
+    """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     digest = hash_token(token)
@@ -104,6 +113,10 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
         return None
     if not hmac.compare_digest(row.secret_hash, digest):
         return None
+    if now is not None and (
+        row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION
+    ):
+        row.last_used_at = now
     return Principal(
         token_id=row.id,
         name=row.name,
