@@ -4,21 +4,31 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
+from pydantic import AfterValidator
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
+from cti.bounds import optional_in_service_range
 from cti.calls.schemas import CallDetailOut, CallNoteIn, CallNoteOut, CallNotesOut, CallPage
 from cti.calls.service import CallFilter, call_notes, get_call, list_calls, save_call_note
 from cti.errors import InvalidInput, NotFound
 from cti.http.deps import ClockDep, LiveCallsDep, SessionDep, require_any, require_scope
 from cti.http.errors import error_responses
+from cti.http.params import Offset
+from cti.http.routing import AuthFirstRoute
 
-router = APIRouter(prefix="/api/v1/calls", tags=["calls"], responses=error_responses(401, 403, 422))
+router = APIRouter(
+    prefix="/api/v1/calls",
+    tags=["calls"],
+    responses=error_responses(401, 403, 422),
+    route_class=AuthFirstRoute,
+)
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.STATS_READ))]
 Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT))]
 AgentOnly = Annotated[Principal, Depends(require_any(Scope.AGENT))]
 Linkedid = Annotated[str, Path(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
+SinceUntil = Annotated[datetime | None, AfterValidator(optional_in_service_range)]
 OutcomeParam = Literal["answered", "abandoned", "timeout", "not_queued"]
 
 
@@ -27,14 +37,14 @@ async def calls_index(
     _: Reader,
     live_calls: LiveCallsDep,
     session: SessionDep,
-    since: Annotated[datetime | None, Query(description="calls started at or after")] = None,
-    until: Annotated[datetime | None, Query(description="calls started before")] = None,
+    since: Annotated[SinceUntil, Query(description="calls started at or after")] = None,
+    until: Annotated[SinceUntil, Query(description="calls started before")] = None,
     caller: Annotated[str | None, Query(max_length=64)] = None,
     agent: Annotated[str | None, Query(max_length=80)] = None,
     queue: Annotated[str | None, Query(max_length=80)] = None,
     outcome: OutcomeParam | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CallPage:
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:

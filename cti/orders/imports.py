@@ -7,8 +7,10 @@ is refused (it is then retried line by line and only the bad line is lost).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.clock import SYSTEM_CLOCK, Clock
@@ -27,6 +29,18 @@ from cti.orders.service import (
 BATCH_SIZE = 1000
 #: Rejected lines reported back in full; the count is always exact.
 MAX_REPORTED_REJECTS = 1000
+
+
+def not_stored_reason(exc: Exception) -> str:
+    """Why the database refused a valid line, in plain words (never its SQL)."""
+    if isinstance(exc, DataError | OverflowError):
+        return "not stored: a value is out of range for the database"
+    if isinstance(exc, IntegrityError):
+        return "not stored: it conflicts with data already stored"
+    return "not stored: the database refused it"
+
+
+log = logging.getLogger(__name__)
 
 
 async def ndjson_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, bytes | None]]:
@@ -115,7 +129,16 @@ class OrderImport:
             # A batch the database refuses is retried line by line, so one bad
             # row costs its own line only.
             if len(batch) == 1:
-                self.reject(batch[0][0], f"not stored: {type(exc).__name__}: {exc}"[:300])
+                # The client is told in plain words; the database's own message (its
+                # SQL, its parameters) goes to the log only.
+                cause = getattr(exc, "orig", None) or exc
+                log.warning(
+                    "import line %d not stored: %s: %.300s",
+                    batch[0][0],
+                    type(cause).__name__,
+                    cause,
+                )
+                self.reject(batch[0][0], not_stored_reason(exc))
             else:
                 for item in batch:
                     self._batch = [item]

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from cti.bounds import Timestamp
 from cti.customers.tiers import Tier
 
 ORDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -30,6 +30,16 @@ def _printable(value: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValueError("must not contain control characters")
     return value
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class CustomerIn(BaseModel):
@@ -52,6 +62,8 @@ class ItemIn(BaseModel):
     qty: Annotated[int, Field(ge=1, le=100_000)]
     price: Money
 
+    _printable = field_validator("sku", "name")(_printable)
+
 
 class OrderIn(BaseModel):
     """``PUT /api/v1/orders/{order_id}``: the whole order, as the shop has it now."""
@@ -70,8 +82,8 @@ class OrderIn(BaseModel):
     status: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,31}$")] = Field(
         description="the shop's order status, e.g. paid, shipped, delivered, cancelled"
     )
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: Timestamp
+    updated_at: Timestamp
     shipping_address: str | dict[str, Any] | None = None
 
     @field_validator("shipping_address")
@@ -83,6 +95,8 @@ class OrderIn(BaseModel):
                 raise ValueError("at most 500 characters")
         elif isinstance(value, dict) and len(repr(value)) > 2000:
             raise ValueError("address object too large (at most 2000 characters)")
+        if _has_nul(value):  # no database stores a NUL in text
+            raise ValueError("must not contain NUL characters")
         return value
 
     @model_validator(mode="after")

@@ -6,9 +6,12 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
+from cti.bounds import DB_INT_MAX
 from cti.errors import Forbidden, NotFound
 from cti.http.deps import ClockDep, PhonesDep, SessionDep, require_any
 from cti.http.errors import error_responses
+from cti.http.params import Offset
+from cti.http.routing import AuthFirstRoute
 from cti.tickets.schemas import (
     CommentIn,
     TicketDetailOut,
@@ -30,13 +33,18 @@ from cti.tickets.service import (
 )
 
 router = APIRouter(
-    prefix="/api/v1/tickets", tags=["tickets"], responses=error_responses(401, 403, 422)
+    prefix="/api/v1/tickets",
+    tags=["tickets"],
+    responses=error_responses(401, 403, 422),
+    route_class=AuthFirstRoute,
 )
 _MISSING = error_responses(404)
 
 
 Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT))]
-TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# ``{ticket_id:int}`` in the paths: ``/callbacks`` is then no ticket id, and a wrong
+# method on it is 405, not 422.
+TicketId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 
 
 def actor(principal: Principal) -> str:
@@ -67,11 +75,11 @@ async def ticket_index(
     status: Annotated[list[TicketStatus] | None, Query()] = None,
     type: TicketType | None = None,
     assignee: Annotated[str | None, Query(pattern=r"^[0-9]{2,20}$")] = None,
-    customer_id: Annotated[int | None, Query(ge=1)] = None,
+    customer_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
     linkedid: Annotated[str | None, Query(max_length=64)] = None,
     open: Annotated[bool, Query(description="only tickets not closed")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> TicketPage:
     f = TicketFilter(
         status=[s.value for s in status or []],
@@ -95,7 +103,7 @@ async def callbacks(
     session: SessionDep,
     assignee: Annotated[str | None, Query(pattern=r"^[0-9]{2,20}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> TicketPage:
     f = TicketFilter(type=TicketType.CALLBACK.value, assignee=assignee, open_only=True)
     items, total = await list_tickets(session, f, limit, offset, by_due=True)
@@ -103,7 +111,7 @@ async def callbacks(
 
 
 @router.get(
-    "/{ticket_id}",
+    "/{ticket_id:int}",
     response_model=TicketDetailOut,
     summary="One ticket with its events",
     responses=_MISSING,
@@ -116,7 +124,7 @@ async def ticket_detail(ticket_id: TicketId, _: Desk, session: SessionDep) -> Ti
 
 
 @router.patch(
-    "/{ticket_id}",
+    "/{ticket_id:int}",
     response_model=TicketDetailOut,
     summary="Change status, assignee, due time, title or description",
     description="Scope tickets:write; an agent token may change tickets assigned to itself.",
@@ -136,7 +144,7 @@ async def ticket_patch(
 
 
 @router.post(
-    "/{ticket_id}/comments",
+    "/{ticket_id:int}/comments",
     response_model=TicketEventOut,
     status_code=201,
     summary="Add a comment",

@@ -4,7 +4,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from cti.bounds import RowId, Timestamp
 
 
 class TicketType(StrEnum):
@@ -36,9 +38,9 @@ class TicketIn(BaseModel):
     description: LongText = ""
     status: TicketStatus = TicketStatus.OPEN
     assignee: Extension | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Timestamp | None = None
     linkedid: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{1,64}$")] | None = None
-    customer_id: int | None = None
+    customer_id: RowId | None = None
     order_id: OrderRef | None = None
     shop: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
     caller_number: Annotated[str, StringConstraints(max_length=64)] | None = None
@@ -49,7 +51,7 @@ class TicketPatch(BaseModel):
 
     status: TicketStatus | None = None
     assignee: Extension | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Timestamp | None = None
     title: Title | None = None
     description: LongText | None = None
 
