@@ -23,6 +23,13 @@ CLOSE_UNSUPPORTED = 1003
 CLOSE_INVALID = 1007
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_PROTOCOL = 1002
+
+_SERVER_REFUSED = {
+    CLOSE_PROTOCOL: "WebSocket protocol error",
+    CLOSE_INVALID: "invalid frame (not UTF-8 text)",
+    CLOSE_TOO_BIG: "message larger than the server takes (CTI_HTTP_WS_MAX_MESSAGE_BYTES)",
+}
 
 
 class BadFrame(Exception):
@@ -71,7 +78,12 @@ async def receive_client_message(ws: WebSocket) -> Any:
     """The client's next message, parsed; :class:`WebSocketDisconnect` when it left."""
     message = await ws.receive()
     if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+        code = message.get("code", 1000)
+        if code in _SERVER_REFUSED:
+            # The server's WebSocket layer refused the frame (e.g. over the size limit)
+            # and closed the connection itself: the same one log line.
+            raise BadFrame(code, _SERVER_REFUSED[code])
+        raise WebSocketDisconnect(code, message.get("reason"))
     text = message.get("text")
     if text is None:
         raise BadFrame(CLOSE_UNSUPPORTED, "binary frames are not accepted; send JSON text")
