@@ -9,6 +9,10 @@ OpenAPI: ``require_scope`` and friends) are solved first, on the bare request,
 and only then does FastAPI read the body. They run a second time inside FastAPI's
 own solving; :func:`cti.http.deps.principal_from_token` remembers the principal
 for the request, so that costs nothing.
+
+Then, still before FastAPI parses anything, a URL or JSON body carrying a NUL
+character is refused (422): no database stores one, and PostgreSQL would turn it
+into a 500.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 
+from cti.errors import InvalidInput
 from cti.http.errors import error_responses
 
 
@@ -56,19 +61,30 @@ class AuthFirstRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         auth = security_dependant(self.dependant)
-        if auth is None:
-            return handler
+        json_body = self.body_field is not None
 
         async def authenticated_first(request: Request) -> Response:
-            solved = await solve_dependencies(
-                request=request,
-                dependant=auth,
-                dependency_overrides_provider=request.scope.get("app"),
-                async_exit_stack=request.scope["fastapi_inner_astack"],
-                embed_body_fields=False,
-            )
-            if solved.errors:
-                raise RequestValidationError(solved.errors)
+            if auth is not None:
+                solved = await solve_dependencies(
+                    request=request,
+                    dependant=auth,
+                    dependency_overrides_provider=request.scope.get("app"),
+                    async_exit_stack=request.scope["fastapi_inner_astack"],
+                    embed_body_fields=False,
+                )
+                if solved.errors:
+                    raise RequestValidationError(solved.errors)
+            refuse_nul(request.url.path, request.url.query)
+            if json_body:
+                # Read here, after the token; FastAPI reuses what this request object read.
+                refuse_nul((await request.body()).decode("utf-8", "replace"))
             return await handler(request)
 
         return authenticated_first
+
+
+def refuse_nul(*texts: str) -> None:
+    """No database stores a NUL character in text (PostgreSQL refuses it): 422, not 500."""
+    for text in texts:
+        if "\x00" in text or "%00" in text or "\\u0000" in text:
+            raise InvalidInput("NUL characters are not accepted")

@@ -175,6 +175,10 @@ FAR_FUTURE = "9999-12-31T23:00:00-12:00"  # past year 9999 in UTC
         ("POST", "/api/v1/tickets", {"type": "question", "title": "t", "due_at": FAR_FUTURE}),
         ("GET", f"/api/v1/calls?since={FAR_FUTURE}", None),
         ("GET", f"/api/v1/tickets/{2**70}", None),
+        # NUL characters: PostgreSQL refuses them in text, which was a 500 there.
+        ("POST", "/api/v1/tickets", {"type": "question", "title": "t\x00"}),
+        ("GET", "/api/v1/tickets?linkedid=%00", None),
+        ("GET", "/api/v1/calls/x%00", None),
         (
             "PUT",
             "/api/v1/orders/A1",
