@@ -262,6 +262,9 @@ def test_row6_slow_clients_are_disconnected(serve: LocalServe) -> None:
             assert read_until_closed(slow_headers) == b""
         except TimeoutError:
             pytest.fail("a client that never finishes its headers is kept connected")
+    with serve.connect() as fat_headers:
+        fat_headers.sendall(b"GET /healthz HTTP/1.1\r\nHost: cti\r\nX-Pad: " + b"a" * 70_000)
+        assert read_until_closed(fat_headers).startswith(b"HTTP/1.1 431 ")
     desk = serve.token("tickets:write")
     with serve.connect() as big_body:
         big_body.sendall(
