@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -7,13 +8,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from cti.http.deps import (
-    BearerCredentials,
-    MetricsDep,
-    ReadinessDep,
-    bearer_token,
-    principal_from_token,
-)
+from cti.errors import TooManyRequests
+from cti.http.deps import BearerCredentials, MetricsDep, ReadinessDep, authenticate_connection
 from cti.http.routing import AuthFirstRoute
 
 router = APIRouter(tags=["health"], route_class=AuthFirstRoute)
@@ -37,7 +33,8 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     summary="AMI logged in and database reachable",
     description="Anyone may ask; only a caller with a valid token (any scope) is told which "
-    "part is not ready and why (the reasons name hosts and ports).",
+    "part is not ready and why (the reasons name hosts and ports). A wrong token gets "
+    "the short answer too (and counts as a failed login).",
     response_model=ReadyOut,
     response_model_exclude_none=True,
     responses={503: {"model": ReadyOut, "description": "not ready"}},
@@ -48,10 +45,12 @@ async def readyz(
     request: Request, readiness: ReadinessDep, credentials: BearerCredentials
 ) -> JSONResponse:
     detailed = False
-    if credentials is not None or "authorization" in request.headers:
-        # A token that is given must be valid (401, and it counts as a failed login).
-        await principal_from_token(request, bearer_token(request))
-        detailed = True
+    if credentials is not None:
+        # Probes get their answer whatever they send: a wrong token (which still counts
+        # as a failed login) or a rate-limited address just gets the short one.
+        with contextlib.suppress(TooManyRequests):
+            principal = await authenticate_connection(request, credentials.credentials)
+            detailed = principal is not None
     checks = await readiness.checks()
     ready = all(c["ok"] for c in checks.values())
     body: dict[str, Any] = {"status": "ready" if ready else "not ready"}

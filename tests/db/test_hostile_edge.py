@@ -543,7 +543,7 @@ async def test_row11_readyz_details_only_for_an_authenticated_caller(
             assert detailed.json()["checks"]["ami"]["ok"] is False
             assert "ami" in detailed.json()["reason"].lower()
             wrong = await c.get("/readyz", headers=bearer("cti_00000000_wrong"))
-            assert wrong.status_code == 401
+            assert wrong.status_code == 503 and wrong.json() == {"status": "not ready"}
     finally:
         await container.engine.dispose()
 
