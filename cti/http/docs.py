@@ -12,6 +12,6 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 router = APIRouter()
 
 
-@router.get("/docs", include_in_schema=False)
+@router.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
 async def swagger_ui() -> FileResponse:
     return FileResponse(STATIC / "docs.html", media_type="text/html; charset=utf-8")
