@@ -131,11 +131,12 @@ async def list_tokens(session: AsyncSession) -> list[ApiToken]:
 
 async def revoke_token(session: AsyncSession, key: str, *, now: datetime) -> ApiToken:
     """Revoke by id or by prefix (a token revoked before keeps its first revocation time)."""
-    stmt = select(ApiToken)
-    stmt = (
-        stmt.where(ApiToken.id == int(key)) if key.isdigit() else stmt.where(ApiToken.prefix == key)
-    )
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    # A prefix is 8 hex digits and may be all decimal ones: it is tried first.
+    row = (
+        await session.execute(select(ApiToken).where(ApiToken.prefix == key))
+    ).scalar_one_or_none()
+    if row is None and key.isdigit() and int(key) <= 2**31 - 1:
+        row = await session.get(ApiToken, int(key))
     if row is None:
         raise TokenError(f"no token with id or prefix {key!r}")
     if row.revoked_at is None:
