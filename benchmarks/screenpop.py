@@ -241,7 +241,8 @@ async def measure(container: Container, args: argparse.Namespace) -> dict[str, A
 
     pops: list[float] = []
     echoes: list[float] = []
-    async with connect(f"ws://127.0.0.1:{port}/ws/agent?token={token}") as ws:
+    async with connect(f"ws://127.0.0.1:{port}/ws/agent") as ws:
+        await ws.send(json.dumps({"token": token}))  # the token goes in the first message
         json.loads(await ws.recv())  # hello
         load_task = asyncio.create_task(load()) if args.load_calls else None
         await asyncio.sleep(1.0)

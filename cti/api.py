@@ -12,26 +12,37 @@ from cti.acd.router import router as hotlines_router
 from cti.agents.router import router as agents_router
 from cti.calls.router import router as calls_router
 from cti.http.deps import HttpServices
+from cti.http.docs import router as docs_router
 from cti.http.errors import install_error_handlers
+from cti.http.headers import SecurityHeaders
 from cti.http.health import router as health_router
+from cti.http.limits import BodyLimit, BodyLimits
 from cti.http.query import reject_repeated_query
 from cti.orders.router import router as orders_router
 from cti.screenpop.router import STATIC
 from cti.screenpop.router import router as screenpop_router
 from cti.tickets.router import router as tickets_router
 
+IMPORT_PATH = "/api/v1/orders:import"
+
 
 def create_http_app(services: HttpServices) -> FastAPI:
+    settings = services.settings
     app = FastAPI(
         title="CTI hotline service",
         version="1",
         description="Hotline routing, screen-pop, call records and order confirmation "
         "for e-commerce call centres on Asterisk.",
         dependencies=[Depends(reject_repeated_query)],
+        # Our own /docs serves Swagger UI from cti/static (no CDN, no inline script).
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.services = services
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(docs_router)
     app.include_router(calls_router)
     app.include_router(hotlines_router)
     app.include_router(agents_router)
@@ -39,4 +50,12 @@ def create_http_app(services: HttpServices) -> FastAPI:
     app.include_router(tickets_router)
     app.include_router(screenpop_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(
+        BodyLimits,
+        default=BodyLimit(settings.http_max_body_bytes, settings.http_body_timeout),
+        per_path={
+            IMPORT_PATH: BodyLimit(settings.http_max_import_bytes, settings.http_import_timeout)
+        },
+    )
+    app.add_middleware(SecurityHeaders)
     return app

@@ -20,6 +20,7 @@ import uvicorn
 from cti.api import create_http_app
 from cti.container import Container
 from cti.db.migrate import upgrade_async
+from cti.http.server import server_config
 from cti.jobs.service import count_jobs
 from cti.settings import Settings
 
@@ -125,14 +126,13 @@ async def serve(settings: Settings) -> None:
         server: uvicorn.Server | None = None
         server_task: asyncio.Task[None] | None = None
         if http_socket is not None:
-            config = uvicorn.Config(
+            config = server_config(
                 create_http_app(container.http_services()),
-                host=settings.http_host,
-                port=settings.http_port,
+                settings,
                 log_level=settings.log_level.lower(),
                 lifespan="off",
-                # uvicorn's loggers go through our handler, which masks tokens in
-                # access-log query strings (WebSocket clients may pass ?token=).
+                # uvicorn's loggers go through our handler, which masks secrets and
+                # escapes control characters in every line.
                 log_config=None,
             )
             # uvicorn briefly takes SIGTERM/SIGINT while serving and re-raises them when it

@@ -163,12 +163,14 @@ def token_list(env_file: EnvFile = None) -> None:
         return [
             f"{r.id}\t{r.prefix}\t{r.name}\t{','.join(r.scopes)}\t"
             f"{r.agent_extension or '-'}\t{r.shop or '-'}\t"
-            f"{'revoked' if r.revoked_at else 'active'}"
+            f"{'revoked' if r.revoked_at else 'active'}\t"
+            # Kept to the minute (written at most once a minute per token).
+            f"{r.last_used_at.strftime('%Y-%m-%dT%H:%MZ') if r.last_used_at else 'never'}"
             for r in await list_tokens(session)
         ]
 
     lines = _in_transaction(_settings(env_file), rows)
-    typer.echo("id\tprefix\tname\tscopes\tagent\tshop\tstate")
+    typer.echo("id\tprefix\tname\tscopes\tagent\tshop\tstate\tlast_used")
     for line in lines:
         typer.echo(line)
 

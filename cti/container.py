@@ -16,6 +16,7 @@ from cti.agents.config import AgentSettings
 from cti.agents.service import AgentService
 from cti.agents.state import AgentStateTracker
 from cti.ami.client import AmiClient
+from cti.auth.limiter import FailedLogins
 from cti.bus import EventBus
 from cti.calls import subscribers as calls_subscribers
 from cti.calls.live import LiveCalls
@@ -121,6 +122,11 @@ class Container:
             )
         self.agents = AgentService(self.agent_states, lambda: self.ami, agent_settings)
         self.readiness = Readiness(self.engine, settings.ami_enabled, lambda: self.ami)
+        self.failed_logins = FailedLogins(
+            burst=settings.auth_failure_burst,
+            per_minute=settings.auth_failures_per_minute,
+            clock=clock,
+        )
 
         self.agi: FastAgiServer | None = None
         if settings.agi_enabled:
@@ -160,4 +166,5 @@ class Container:
             agent_states=self.agent_states,
             hotline=self.hotline,
             screenpop=self.screenpop,
+            failed_logins=self.failed_logins,
         )

@@ -15,6 +15,7 @@ CODES: dict[int, str] = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "too_large",
     416: "range_not_satisfiable",
@@ -67,6 +68,12 @@ class Unauthorized(DomainError):
 
 class Forbidden(DomainError):
     default_status = 403
+
+
+class TooManyRequests(DomainError):
+    """The caller must wait (``Retry-After``) before trying again."""
+
+    default_status = 429
 
 
 class Unavailable(DomainError):

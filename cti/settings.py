@@ -90,6 +90,27 @@ class Settings(BaseSettings):
     http_enabled: bool = True
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
+    http_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=2**31 - 1)
+    """Largest request body (JSON routes); a larger one is refused with 413, unread."""
+    http_max_import_bytes: int = Field(default=1024**3, ge=1024, le=2**40)
+    """Largest NDJSON import body (``POST /api/v1/orders:import``, read as a stream)."""
+    http_header_timeout: float = Field(default=10.0, gt=0, le=300)
+    """Seconds a client has to send a request's line and headers; then it is disconnected."""
+    http_body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    """Seconds a client has to send a whole request body; then 408."""
+    http_import_timeout: float = Field(default=3600.0, gt=0, le=86400)
+    """Seconds a client has to send a whole NDJSON import body; then 408."""
+    http_keep_alive_timeout: int = Field(default=5, ge=1, le=300)
+    """Seconds an idle keep-alive connection is kept open."""
+    http_max_connections: int = Field(default=1000, ge=1, le=100_000)
+    """Open connections (WebSockets included) beyond which new requests get 503."""
+    http_ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    """Largest WebSocket message a client may send; a larger one closes the socket (1009)."""
+
+    auth_failure_burst: int = Field(default=20, ge=1, le=100_000)
+    """Wrong tokens a client address may present in a row before it gets 429."""
+    auth_failures_per_minute: float = Field(default=10.0, gt=0, le=100_000)
+    """How fast a client address earns back attempts after wrong tokens."""
 
     timezone: TimeZoneName = "Asia/Shanghai"
     default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")

@@ -15,9 +15,13 @@ from cti.bounds import Day
 from cti.errors import InvalidInput, NotFound
 from cti.http.deps import ClockDep, HotlineDep, SessionDep, require_scope
 from cti.http.errors import error_responses
+from cti.http.routing import AuthFirstRoute
 
 router = APIRouter(
-    prefix="/api/v1/hotlines", tags=["hotlines"], responses=error_responses(401, 403, 404, 422)
+    prefix="/api/v1/hotlines",
+    tags=["hotlines"],
+    responses=error_responses(401, 403, 404, 422),
+    route_class=AuthFirstRoute,
 )
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.STATS_READ))]

@@ -25,8 +25,14 @@ from cti.http.deps import (
     require_scope,
 )
 from cti.http.errors import error_responses
+from cti.http.routing import AuthFirstRoute
 
-router = APIRouter(prefix="/api/v1/agents", tags=["agents"], responses=error_responses(401, 403))
+router = APIRouter(
+    prefix="/api/v1/agents",
+    tags=["agents"],
+    responses=error_responses(401, 403),
+    route_class=AuthFirstRoute,
+)
 _ONE = error_responses(404, 422)
 _AMI = error_responses(404, 409, 422, 502, 503, 504)
 

@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,8 @@ from cti.auth.scopes import ALL_SCOPES, SHOP_SCOPES, Scope
 TOKEN_PREFIX = "cti_"
 #: A shop's name, as orders give it (``OrderIn.shop``).
 SHOP_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+#: ``last_used_at`` is written at most this often per token (a write per request would not do).
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class TokenError(ValueError):
@@ -126,7 +128,14 @@ async def create_token(
     return IssuedToken(id=row.id, name=name, token=token, scopes=tuple(scope_list), shop=shop)
 
 
-async def authenticate(session: AsyncSession, token: str) -> Principal | None:
+async def authenticate(
+    session: AsyncSession, token: str, *, now: datetime | None = None
+) -> Principal | None:
+    """The principal of a valid token, else None.
+
+    With ``now``, the token's ``last_used_at`` is moved forward when it is older than
+    :data:`LAST_USED_RESOLUTION` (the caller commits).
+    """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     digest = hash_token(token)
@@ -137,6 +146,10 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
         return None
     if not hmac.compare_digest(row.secret_hash, digest):
         return None
+    if now is not None and (
+        row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION
+    ):
+        row.last_used_at = now
     scopes = frozenset(row.scopes)
     if not row.agent_extension:
         # An agent token bound to no extension would be nobody's desk: it gets none.
@@ -156,11 +169,12 @@ async def list_tokens(session: AsyncSession) -> list[ApiToken]:
 
 async def revoke_token(session: AsyncSession, key: str, *, now: datetime) -> ApiToken:
     """Revoke by id or by prefix (a token revoked before keeps its first revocation time)."""
-    stmt = select(ApiToken)
-    stmt = (
-        stmt.where(ApiToken.id == int(key)) if key.isdigit() else stmt.where(ApiToken.prefix == key)
-    )
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    # A prefix is 8 hex digits and may be all decimal ones: it is tried first.
+    row = (
+        await session.execute(select(ApiToken).where(ApiToken.prefix == key))
+    ).scalar_one_or_none()
+    if row is None and key.isdigit() and int(key) <= 2**31 - 1:
+        row = await session.get(ApiToken, int(key))
     if row is None:
         raise TokenError(f"no token with id or prefix {key!r}")
     if row.revoked_at is None:

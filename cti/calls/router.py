@@ -21,8 +21,14 @@ from cti.calls.service import (
 from cti.errors import NotFound
 from cti.http.deps import ClockDep, LiveCallsDep, SessionDep, require_any, require_scope
 from cti.http.errors import error_responses
+from cti.http.routing import AuthFirstRoute
 
-router = APIRouter(prefix="/api/v1/calls", tags=["calls"], responses=error_responses(401, 403, 422))
+router = APIRouter(
+    prefix="/api/v1/calls",
+    tags=["calls"],
+    responses=error_responses(401, 403, 422),
+    route_class=AuthFirstRoute,
+)
 
 Reader = Annotated[Principal, Depends(require_scope(Scope.STATS_READ))]
 Desk = Annotated[Principal, Depends(require_any(Scope.TICKETS_WRITE, Scope.AGENT))]

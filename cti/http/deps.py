@@ -7,8 +7,10 @@ The composition root hands :func:`cti.api.create_http_app` one
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,12 +21,13 @@ from starlette.requests import HTTPConnection
 from cti.acd.service import HotlineRouter
 from cti.agents.service import AgentService
 from cti.agents.state import AgentStateTracker
+from cti.auth.limiter import FailedLogins
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal, authenticate
 from cti.calls.live import LiveCalls
 from cti.clock import Clock
 from cti.customers.phones import PhoneNormalizer
-from cti.errors import Forbidden, Unauthorized
+from cti.errors import Forbidden, TooManyRequests, Unauthorized
 from cti.metrics import Metrics
 from cti.readiness import Readiness
 from cti.screenpop.hub import ScreenPopHub
@@ -46,6 +49,7 @@ class HttpServices:
     agent_states: AgentStateTracker
     hotline: HotlineRouter
     screenpop: ScreenPopHub
+    failed_logins: FailedLogins
 
 
 def services_of(conn: HTTPConnection) -> HttpServices:
@@ -136,15 +140,47 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def principal_of(sessions: async_sessionmaker[AsyncSession], token: str) -> Principal | None:
-    async with sessions() as session:
-        return await authenticate(session, token)
+async def principal_of(
+    sessions: async_sessionmaker[AsyncSession], token: str, *, now: datetime | None = None
+) -> Principal | None:
+    async with sessions() as session, session.begin():
+        return await authenticate(session, token, now=now)
+
+
+def client_address(conn: HTTPConnection) -> str | None:
+    return conn.client.host if conn.client else None
+
+
+async def authenticate_connection(conn: HTTPConnection, token: str) -> Principal | None:
+    """The token's principal, or None; an address that sent too many wrong tokens waits.
+
+    Raises :class:`TooManyRequests` (with ``Retry-After``) before the token is looked at.
+    """
+    services = services_of(conn)
+    client = client_address(conn)
+    wait = services.failed_logins.retry_after(client)
+    if wait > 0:
+        seconds = str(math.ceil(wait))
+        raise TooManyRequests(
+            f"too many wrong tokens from this address; try again in {seconds} s",
+            headers={"Retry-After": seconds},
+        )
+    principal = await principal_of(services.sessions, token, now=services.clock.now())
+    if principal is None:
+        services.failed_logins.failed(client)
+    return principal
 
 
 async def principal_from_token(request: Request, token: str) -> Principal:
-    principal = await principal_of(services_of(request).sessions, token)
+    # A route checks the token before it reads the body (cti.http.routing) and again
+    # when FastAPI solves its dependencies: the second time costs nothing.
+    cached: tuple[str, Principal] | None = getattr(request.state, "cti_principal", None)
+    if cached is not None and cached[0] == token:
+        return cached[1]
+    principal = await authenticate_connection(request, token)
     if principal is None:
         raise Unauthorized("invalid or revoked token", headers=_CHALLENGE)
+    request.state.cti_principal = (token, principal)
     return principal
 
 

@@ -1,12 +1,27 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
-from cti.http.deps import MetricsDep, ReadinessDep
+from cti.errors import TooManyRequests
+from cti.http.deps import BearerCredentials, MetricsDep, ReadinessDep, authenticate_connection
+from cti.http.routing import AuthFirstRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=AuthFirstRoute)
+
+
+class ReadyOut(BaseModel):
+    status: str
+    """``ready`` or ``not ready``."""
+    checks: dict[str, Any] | None = None
+    """Per part (database, AMI): ok and the reason; only for a caller with a valid token."""
+    reason: str | None = None
+    """Why not ready; only for a caller with a valid token."""
 
 
 @router.get("/healthz", summary="The process is alive")
@@ -17,15 +32,33 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="AMI logged in and database reachable",
-    responses={503: {"description": "not ready; `reason` says why"}},
+    description="Anyone may ask; only a caller with a valid token (any scope) is told which "
+    "part is not ready and why (the reasons name hosts and ports). A wrong token gets "
+    "the short answer too (and counts as a failed login).",
+    response_model=ReadyOut,
+    response_model_exclude_none=True,
+    responses={503: {"model": ReadyOut, "description": "not ready"}},
+    # The token is optional here: FastAPI adds the bearer requirement, this the "or none".
+    openapi_extra={"security": [{}]},
 )
-async def readyz(readiness: ReadinessDep) -> JSONResponse:
+async def readyz(
+    request: Request, readiness: ReadinessDep, credentials: BearerCredentials
+) -> JSONResponse:
+    detailed = False
+    if credentials is not None:
+        # Probes get their answer whatever they send: a wrong token (which still counts
+        # as a failed login) or a rate-limited address just gets the short one.
+        with contextlib.suppress(TooManyRequests):
+            principal = await authenticate_connection(request, credentials.credentials)
+            detailed = principal is not None
     checks = await readiness.checks()
     ready = all(c["ok"] for c in checks.values())
-    reasons = [f"{name}: {c['reason']}" for name, c in checks.items() if not c["ok"]]
-    body = {"status": "ready" if ready else "not ready", "checks": checks}
-    if reasons:
-        body["reason"] = "; ".join(reasons)
+    body: dict[str, Any] = {"status": "ready" if ready else "not ready"}
+    if detailed:
+        body["checks"] = checks
+        reasons = [f"{name}: {c['reason']}" for name, c in checks.items() if not c["ok"]]
+        if reasons:
+            body["reason"] = "; ".join(reasons)
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

@@ -37,6 +37,18 @@ BATCH_SIZE = 1000
 MAX_REPORTED_REJECTS = 1000
 
 
+def not_stored_reason(exc: Exception) -> str:
+    """Why the database refused a valid line, in plain words (never its SQL)."""
+    if isinstance(exc, DataError | OverflowError):
+        return "not stored: a value is out of range for the database"
+    if isinstance(exc, IntegrityError):
+        return "not stored: it conflicts with data already stored"
+    return "not stored: the database refused it"
+
+
+log = logging.getLogger(__name__)
+
+
 async def ndjson_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, bytes | None]]:
     """Split a byte stream into ``(line number, line)``; line numbers start at 1.
 

@@ -10,6 +10,7 @@ from cti.bounds import ONE_LINE
 from cti.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from cti.http.deps import ClockDep, PhonesDep, SessionDep, SessionMakerDep, require_scope
 from cti.http.errors import error_responses
+from cti.http.routing import AuthFirstRoute
 from cti.orders.imports import OrderImport, ndjson_lines
 from cti.orders.schemas import ORDER_ID_HINT, ORDER_ID_RE, ImportReport, OrderIn, OrderOut
 from cti.orders.service import (
@@ -21,7 +22,12 @@ from cti.orders.service import (
     upsert_orders,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["orders"], responses=error_responses(401, 403, 422))
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["orders"],
+    responses=error_responses(401, 403, 422),
+    route_class=AuthFirstRoute,
+)
 
 Writer = Annotated[Principal, Depends(require_scope(Scope.ORDERS_WRITE))]
 OrderId = Annotated[str, Path(max_length=64, description=ORDER_ID_HINT)]

@@ -32,6 +32,16 @@ def _printable(value: str) -> str:
     return value
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -57,6 +67,8 @@ class ItemIn(BaseModel):
     ]
     qty: Annotated[int, Field(ge=1, le=100_000)]
     price: Money
+
+    _printable = field_validator("sku", "name")(_printable)
 
 
 class OrderIn(BaseModel):
@@ -91,6 +103,8 @@ class OrderIn(BaseModel):
                 raise ValueError("must not contain control characters")
         elif isinstance(value, dict) and len(repr(value)) > 2000:
             raise ValueError("address object too large (at most 2000 characters)")
+        if _has_nul(value):  # no database stores a NUL in text
+            raise ValueError("must not contain NUL characters")
         return value
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -17,88 +18,104 @@ from cti.agents.state import AgentStateTracker
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
 from cti.calls.service import agent_day
+from cti.errors import TooManyRequests
 from cti.http.deps import (
     AgentStatesDep,
     ClockDep,
     LiveCallsDep,
     ScreenPopDep,
     SessionDep,
-    SessionMakerDep,
     SettingsDep,
-    principal_of,
+    authenticate_connection,
     require_scope,
 )
 from cti.http.errors import error_responses
+from cti.http.routing import AuthFirstRoute
+from cti.http.websocket import BadFrame, is_ping, receive_client_message
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 AUTH_TIMEOUT_S = 10.0
 
-router = APIRouter(tags=["screen-pop"])
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["screen-pop"], route_class=AuthFirstRoute)
 
 # WebSocket close codes (4000-4999 are the application's own).
+CLOSE_TOKEN_IN_URL = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
+CLOSE_TOO_MANY = 4429
+FIRST_MESSAGE = 'send {"token": "..."} as the first message'
+#: A ``last_event_id`` beyond this is not one of ours.
+MAX_EVENT_ID = 2**63 - 1
 
 
-async def _authenticate_ws(
-    ws: WebSocket,
-    sessions: SessionMakerDep,
-    token: str | None,
-    last_event_id: int | None,
-    scope: Scope,
-) -> tuple[Principal, int | None] | None:
-    """Token from the query string, or from the first message ``{"token": ...}``."""
-    if token is None:
-        await ws.accept()
-        try:
-            async with asyncio.timeout(AUTH_TIMEOUT_S):
-                first = json.loads(await ws.receive_text())
-        except (TimeoutError, ValueError, WebSocketDisconnect):
-            first = None
-        if not isinstance(first, dict) or not isinstance(first.get("token"), str):
-            await _refuse(ws, CLOSE_UNAUTHORIZED, 'send {"token": "..."} first')
-            return None
-        token = first["token"]
-        raw_last = first.get("last_event_id", last_event_id)
-        last_event_id = raw_last if isinstance(raw_last, int) else last_event_id
-        accepted = True
-    else:
-        accepted = False
-    principal = await principal_of(sessions, token) if token else None
+async def _authenticate_ws(ws: WebSocket, scope: Scope) -> tuple[Principal, int | None] | None:
+    """The token comes in the first message ``{"token": ..., "last_event_id": ...}`` only.
+
+    A token in the URL would end up in access logs and browser histories: such a
+    connection is closed (4400) without looking at it.
+    """
+    await ws.accept()
+    if "token" in ws.query_params:
+        reason = f"tokens are not accepted in the URL; {FIRST_MESSAGE}"
+        await _refuse(ws, CLOSE_TOKEN_IN_URL, reason)
+        return None
+    try:
+        async with asyncio.timeout(AUTH_TIMEOUT_S):
+            first = await receive_client_message(ws)
+    except TimeoutError:
+        await _refuse(ws, CLOSE_UNAUTHORIZED, FIRST_MESSAGE)
+        return None
+    except WebSocketDisconnect:
+        return None
+    except BadFrame as bad:
+        await _bad_frame(ws, bad)
+        return None
+    if not isinstance(first, dict) or not isinstance(first.get("token"), str):
+        await _refuse(ws, CLOSE_UNAUTHORIZED, FIRST_MESSAGE)
+        return None
+    raw_last = first.get("last_event_id")
+    last_event_id = (
+        raw_last
+        if isinstance(raw_last, int)
+        and not isinstance(raw_last, bool)
+        and 0 <= raw_last <= MAX_EVENT_ID
+        else None
+    )
+    try:
+        principal = await authenticate_connection(ws, first["token"])
+    except TooManyRequests as exc:
+        await _refuse(ws, CLOSE_TOO_MANY, exc.message)
+        return None
     if principal is None:
-        await _refuse(ws, CLOSE_UNAUTHORIZED, "invalid or revoked token", accepted)
+        await _refuse(ws, CLOSE_UNAUTHORIZED, "invalid or revoked token")
         return None
     if not principal.has(scope) or (scope is Scope.AGENT and not principal.agent_extension):
-        await _refuse(
-            ws, CLOSE_FORBIDDEN, f"token {principal.name!r} lacks scope {scope.value!r}", accepted
-        )
+        await _refuse(ws, CLOSE_FORBIDDEN, f"token {principal.name!r} lacks scope {scope.value!r}")
         return None
-    if not accepted:
-        await ws.accept()
     return principal, last_event_id
 
 
-async def _refuse(ws: WebSocket, code: int, message: str, accepted: bool = True) -> None:
-    if accepted:
-        with contextlib.suppress(Exception):
-            await ws.send_text(
-                json.dumps({"type": "error", "message": message}, ensure_ascii=False)
-            )
-    # Before accept this refuses the handshake (HTTP 403).
+async def _refuse(ws: WebSocket, code: int, message: str) -> None:
+    with contextlib.suppress(Exception):
+        await ws.send_text(json.dumps({"type": "error", "message": message}, ensure_ascii=False))
     with contextlib.suppress(Exception):
         await ws.close(code=code, reason=message[:120])
 
 
+async def _bad_frame(ws: WebSocket, bad: BadFrame) -> None:
+    """One log line and a close code for whatever a client sent that we do not take."""
+    client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+    log.info("closed WebSocket %s from %s (%d): %s", ws.url.path, client, bad.code, bad.reason)
+    with contextlib.suppress(Exception):
+        await ws.close(code=bad.code, reason=bad.reason[:120])
+
+
 @router.websocket("/ws/agent")
-async def ws_agent(
-    ws: WebSocket,
-    hub: ScreenPopDep,
-    sessions: SessionMakerDep,
-    token: str | None = None,
-    last_event_id: int | None = None,
-) -> None:
-    auth = await _authenticate_ws(ws, sessions, token, last_event_id, Scope.AGENT)
+async def ws_agent(ws: WebSocket, hub: ScreenPopDep) -> None:
+    auth = await _authenticate_ws(ws, Scope.AGENT)
     if auth is None:
         return
     principal, last_event_id = auth
@@ -120,8 +137,7 @@ async def _pump(ws: WebSocket, queue: asyncio.Queue[str | None]) -> None:
 
     async def receive() -> None:
         while True:
-            msg = await ws.receive_text()
-            if msg.strip() in ('"ping"', "ping") or '"ping"' in msg:
+            if is_ping(await receive_client_message(ws)):
                 await ws.send_text('{"type": "pong"}')
 
     reader = asyncio.create_task(receive())
@@ -131,6 +147,9 @@ async def _pump(ws: WebSocket, queue: asyncio.Queue[str | None]) -> None:
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
             if reader in done:
                 getter.cancel()
+                bad = reader.exception()
+                if isinstance(bad, BadFrame):
+                    await _bad_frame(ws, bad)
                 return
             text = getter.result()
             if text is None:  # too slow or shutting down: the client resumes by id
@@ -147,15 +166,10 @@ async def _pump(ws: WebSocket, queue: asyncio.Queue[str | None]) -> None:
 
 @router.websocket("/ws/supervisor")
 async def ws_supervisor(
-    ws: WebSocket,
-    hub: ScreenPopDep,
-    sessions: SessionMakerDep,
-    live_calls: LiveCallsDep,
-    agent_states: AgentStatesDep,
-    token: str | None = None,
+    ws: WebSocket, hub: ScreenPopDep, live_calls: LiveCallsDep, agent_states: AgentStatesDep
 ) -> None:
     """Live calls and agent states: a snapshot, then every change."""
-    auth = await _authenticate_ws(ws, sessions, token, None, Scope.STATS_READ)
+    auth = await _authenticate_ws(ws, Scope.STATS_READ)
     if auth is None:
         return
     sub = hub.subscribe_supervisor()

@@ -93,11 +93,12 @@
   // --- WebSocket with resume ------------------------------------------------------------
   function connect() {
     const proto = location.protocol === "https:" ? "wss" : "ws";
-    const params = new URLSearchParams({ token });
-    const last = sessionStorage.getItem("cti_last_id");
-    if (last) params.set("last_event_id", last);
-    ws = new WebSocket(`${proto}://${location.host}/ws/agent?${params}`);
-    ws.onopen = () => { retry = 0; };
+    // The token goes in the first message, never in the URL (URLs end up in logs).
+    const hello = { token };
+    const last = Number(sessionStorage.getItem("cti_last_id"));
+    if (Number.isSafeInteger(last) && last > 0) hello.last_event_id = last;
+    ws = new WebSocket(`${proto}://${location.host}/ws/agent`);
+    ws.onopen = () => { retry = 0; ws.send(JSON.stringify(hello)); };
     ws.onmessage = (msg) => {
       const frame = JSON.parse(msg.data);
       if (typeof frame.id === "number") sessionStorage.setItem("cti_last_id", String(frame.id));
@@ -217,9 +218,12 @@
   function showAgentState(frame) {
     let label = AGENT_STATES[frame.state] || frame.state;
     if (frame.state === "paused" && frame.paused_reason) {
-      label += `（${$("pause-reason").querySelector(`option[value="${frame.paused_reason}"]`)?.textContent || frame.paused_reason}）`;
+      // The reason comes from Asterisk: compared as a value, never put into a selector.
+      const known = Array.from($("pause-reason").options).find((o) => o.value === frame.paused_reason);
+      label += `（${known ? known.textContent : frame.paused_reason}）`;
     }
     $("agent-state").textContent = label;
+    $("agent-state").dataset.state = String(frame.state || "");
   }
 
   // --- notes, tickets, pause, stats ------------------------------------------------------

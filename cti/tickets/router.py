@@ -10,6 +10,7 @@ from cti.bounds import ONE_LINE, Offset, RowId
 from cti.errors import NotFound
 from cti.http.deps import ClockDep, PhonesDep, SessionDep, require_any
 from cti.http.errors import error_responses
+from cti.http.routing import AuthFirstRoute
 from cti.tickets.schemas import (
     CommentIn,
     TicketDetailOut,
@@ -31,7 +32,10 @@ from cti.tickets.service import (
 )
 
 router = APIRouter(
-    prefix="/api/v1/tickets", tags=["tickets"], responses=error_responses(401, 403, 422)
+    prefix="/api/v1/tickets",
+    tags=["tickets"],
+    responses=error_responses(401, 403, 422),
+    route_class=AuthFirstRoute,
 )
 _MISSING = error_responses(404)
 _MISSING_OR_NOT_JSON = error_responses(400, 404)
@@ -132,7 +136,7 @@ async def callbacks(
 
 
 @router.get(
-    "/{ticket_id}",
+    "/{ticket_id:int}",
     response_model=TicketDetailOut,
     summary="One ticket with its events",
     responses=_MISSING,
@@ -145,7 +149,7 @@ async def ticket_detail(ticket_id: TicketId, who: Desk, session: SessionDep) -> 
 
 
 @router.patch(
-    "/{ticket_id}",
+    "/{ticket_id:int}",
     response_model=TicketDetailOut,
     summary="Change status, assignee, due time, title or description",
     description="Scope tickets:write; an agent token may change tickets assigned to itself "
@@ -164,7 +168,7 @@ async def ticket_patch(
 
 
 @router.post(
-    "/{ticket_id}/comments",
+    "/{ticket_id:int}/comments",
     response_model=TicketEventOut,
     status_code=201,
     summary="Add a comment",

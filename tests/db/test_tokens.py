@@ -6,7 +6,7 @@ import httpx
 from sqlalchemy import select
 
 from cti.auth.models import ApiToken
-from cti.auth.tokens import revoke_token
+from cti.auth.tokens import create_token, revoke_token
 from cti.container import Container
 
 
@@ -61,3 +61,19 @@ async def test_revoked_token_is_401(
         await revoke_token(session, prefix, now=container.clock.now())
     r = await client.get("/api/v1/calls", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
+
+
+async def test_a_prefix_of_decimal_digits_revokes_by_prefix(container: Container) -> None:
+    """A prefix is 8 hex digits, all decimal ones one time in 43: it was taken for an id."""
+    async with container.sessions() as session, session.begin():
+        issued = await create_token(session, "t", ["stats:read"], now=container.clock.now())
+        row = await session.get(ApiToken, issued.id)
+        assert row is not None
+        row.prefix = "26239462"
+    async with container.sessions() as session, session.begin():
+        revoked = await revoke_token(session, "26239462", now=container.clock.now())
+        assert revoked.id == issued.id and revoked.revoked_at is not None
+    async with container.sessions() as session, session.begin():
+        assert (await revoke_token(session, str(issued.id), now=container.clock.now())).id == (
+            issued.id
+        )

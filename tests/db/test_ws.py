@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,19 @@ async def until(ws: ClientConnection, kind: str) -> dict[str, Any]:
             return f
 
 
+@asynccontextmanager
+async def connect_as(
+    url: str, token: str, last_event_id: int | None = None
+) -> AsyncIterator[ClientConnection]:
+    """A WebSocket that sent its token in the first message (never in the URL)."""
+    async with connect(url) as ws:
+        first: dict[str, Any] = {"token": token}
+        if last_event_id is not None:
+            first["last_event_id"] = last_event_id
+        await ws.send(json.dumps(first))
+        yield ws
+
+
 def feed(container: Container, msgs: list[Mapping[str, str]]) -> None:
     for msg in msgs:
         container.pipeline.on_ami_event(msg)
@@ -114,7 +128,7 @@ async def test_ringing_pop_carries_customer_orders_tickets_and_last_calls(
     await container.screenpop.drain()
     await container.writer.flush()
     token = await make_token("agent", agent="1001")
-    async with connect(f"{server}/ws/agent?token={token}") as ws:
+    async with connect_as(f"{server}/ws/agent", token) as ws:
         hello = await frame(ws)
         assert hello["type"] == "hello" and hello["extension"] == "1001"
         called = next(i for i, m in enumerate(trace) if m.get("Event") == "AgentCalled")
@@ -142,13 +156,13 @@ async def test_reconnect_with_last_event_id_gets_missed_frames(
     token = await make_token("agent", agent="1001")
     trace = messages("answered.ami")
     called = next(i for i, m in enumerate(trace) if m.get("Event") == "AgentCalled")
-    async with connect(f"{server}/ws/agent?token={token}") as ws:
+    async with connect_as(f"{server}/ws/agent", token) as ws:
         await frame(ws)
         feed(container, trace[: called + 1])
         ringing = await until(ws, "ringing")
     feed(container, trace[called + 1 :])  # answered and ended while the agent was away
     await container.screenpop.drain()
-    async with connect(f"{server}/ws/agent?token={token}&last_event_id={ringing['id']}") as ws:
+    async with connect_as(f"{server}/ws/agent", token, last_event_id=ringing["id"]) as ws:
         hello = await frame(ws)
         assert hello["gap"] is False
         missed = []
@@ -167,8 +181,8 @@ async def test_an_agent_never_receives_another_agents_pop(
     a1001 = await make_token("agent", agent="1001")
     a1003 = await make_token("agent", agent="1003")
     async with (
-        connect(f"{server}/ws/agent?token={a1001}") as ws1,
-        connect(f"{server}/ws/agent?token={a1003}") as ws3,
+        connect_as(f"{server}/ws/agent", a1001) as ws1,
+        connect_as(f"{server}/ws/agent", a1003) as ws3,
     ):
         await frame(ws1)
         await frame(ws3)
@@ -197,46 +211,48 @@ async def test_two_connections_of_one_agent_both_receive(
 ) -> None:
     token = await make_token("agent", agent="1001")
     async with (
-        connect(f"{server}/ws/agent?token={token}") as tab1,
-        connect(f"{server}/ws/agent") as tab2,
+        connect_as(f"{server}/ws/agent", token) as tab1,
+        connect_as(f"{server}/ws/agent", token) as tab2,
     ):
-        await frame(tab1)
-        await tab2.send(json.dumps({"token": token}))  # the other way to authenticate
+        assert (await frame(tab1))["extension"] == "1001"
         assert (await frame(tab2))["extension"] == "1001"
         feed(container, messages("answered.ami"))
         r1, r2 = await until(tab1, "ringing"), await until(tab2, "ringing")
         assert r1 == r2
 
 
+async def closed_with(ws: ClientConnection) -> tuple[str, int]:
+    """The error frame the server sent, then the close code it closed with."""
+    err = await frame(ws)
+    assert err["type"] == "error"
+    with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+        await frame(ws)
+    assert closed.value.rcvd is not None
+    return err["message"], closed.value.rcvd.code
+
+
 async def test_tokens_without_the_agent_scope_are_refused(
     container: Container, server: str, make_token: Any
 ) -> None:
     shop = await make_token("orders:write", "tickets:write")
-    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
-        async with connect(f"{server}/ws/agent?token={shop}"):
-            pass
-    assert refused.value.response.status_code == 403
-    with pytest.raises(websockets.exceptions.InvalidStatus):
-        async with connect(f"{server}/ws/agent?token=cti_nope_nope"):
-            pass
+    async with connect_as(f"{server}/ws/agent", shop) as ws:
+        message, code = await closed_with(ws)
+        assert code == 4403 and "agent" in message
+    async with connect_as(f"{server}/ws/agent", "cti_nope_nope") as ws:
+        assert (await closed_with(ws))[1] == 4401
     async with connect(f"{server}/ws/agent") as ws:
-        await ws.send(json.dumps({"token": shop}))
-        err = await frame(ws)
-        assert err["type"] == "error" and "agent" in err["message"]
-        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
-            await frame(ws)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+        await ws.send(json.dumps({"hello": "no token"}))
+        assert (await closed_with(ws))[1] == 4401
 
 
 async def test_supervisor_sees_live_calls_and_needs_stats_scope(
     container: Container, server: str, make_token: Any
 ) -> None:
     agent = await make_token("agent", agent="1001")
-    with pytest.raises(websockets.exceptions.InvalidStatus):
-        async with connect(f"{server}/ws/supervisor?token={agent}"):
-            pass
+    async with connect_as(f"{server}/ws/supervisor", agent) as ws:
+        assert (await closed_with(ws))[1] == 4403
     sup = await make_token("stats:read")
-    async with connect(f"{server}/ws/supervisor?token={sup}") as ws:
+    async with connect_as(f"{server}/ws/supervisor", sup) as ws:
         snap = await frame(ws)
         assert snap["type"] == "snapshot" and snap["calls"] == []
         feed(container, messages("answered.ami"))

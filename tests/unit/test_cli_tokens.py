@@ -25,7 +25,7 @@ def cti(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_token_is_printed_once_and_only_its_hash_is_stored(tmp_path: Path) -> None:
     listed = cti(tmp_path, "token", "list")
     assert listed.returncode == 0 and listed.stdout.splitlines() == [
-        "id\tprefix\tname\tscopes\tagent\tshop\tstate"
+        "id\tprefix\tname\tscopes\tagent\tshop\tstate\tlast_used"
     ]
     made = cti(
         tmp_path, "token", "create", "--name", "shop-a", "--scope", "orders:write", "--shop", "a"
@@ -34,13 +34,26 @@ def test_token_is_printed_once_and_only_its_hash_is_stored(tmp_path: Path) -> No
     token = made.stdout.strip()
     assert token.startswith("cti_")
     listed = cti(tmp_path, "token", "list").stdout
-    assert "shop-a\torders:write\t-\ta\tactive" in listed and token not in listed
+    assert "shop-a\torders:write\t-\ta\tactive\tnever" in listed and token not in listed
     dump = "\n".join(sqlite3.connect(tmp_path / "cti.sqlite3").iterdump())
     # cti_<prefix>_<secret>; the secret is urlsafe base64 and may itself contain "_".
     _, prefix, secret = token.split("_", 2)
     assert token not in dump and secret not in dump
     assert cti(tmp_path, "token", "revoke", prefix).returncode == 0
-    assert "shop-a\torders:write\t-\ta\trevoked" in cti(tmp_path, "token", "list").stdout
+    assert "shop-a\torders:write\t-\ta\trevoked\tnever" in cti(tmp_path, "token", "list").stdout
+
+
+def test_token_list_shows_when_each_token_was_last_used(tmp_path: Path) -> None:
+    """Issue 14, row 10: ``last_used_at`` is shown by ``cti token list``."""
+    made = cti(
+        tmp_path, "token", "create", "--name", "shop-a", "--scope", "orders:write", "--shop", "a"
+    )
+    assert made.returncode == 0, made.stderr
+    with sqlite3.connect(tmp_path / "cti.sqlite3") as db:  # as the API leaves it after a request
+        db.execute("UPDATE api_tokens SET last_used_at = '2026-11-23 01:02:03.000000'")
+    listed = cti(tmp_path, "token", "list").stdout.splitlines()
+    assert listed[0].split("\t")[-1] == "last_used"
+    assert listed[1].split("\t")[-1] == "2026-11-23T01:02Z"
 
 
 def test_bad_scope_or_unbound_agent_token_is_refused(tmp_path: Path) -> None:
