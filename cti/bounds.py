@@ -78,3 +78,10 @@ Timestamp = Annotated[
 """An ISO 8601 date and time with its time zone, between 1970 and 2099."""
 Day = Annotated[date, _not_a_number("2026-10-01"), AfterValidator(_sane_year)]
 """An ISO 8601 date (2026-10-01), between 1970 and 2099."""
+
+
+def plain_reason(error_type: str, message: str, pattern: object = None) -> str:
+    """A validation message in words: a pattern of ours is named, not printed as a regex."""
+    if error_type == "string_pattern_mismatch" and pattern in (ONE_LINE, MULTI_LINE):
+        return "must not contain control characters"
+    return message

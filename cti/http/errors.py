@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cti.bounds import plain_reason
 from cti.errors import CODES, DomainError
 
 
@@ -80,7 +81,9 @@ def install_error_handlers(app: FastAPI) -> None:
         details = [
             {
                 "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
-                "message": err.get("msg", ""),
+                "message": plain_reason(
+                    err.get("type", ""), err.get("msg", ""), (err.get("ctx") or {}).get("pattern")
+                ),
             }
             for err in exc.errors()
         ]

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cti.bounds import plain_reason
 from cti.customers.phones import PhoneNormalizer
 from cti.customers.service import CustomerDetails, upsert_customers
 from cti.db.batch import chunks, dialect_insert
@@ -61,7 +62,8 @@ def describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
         loc = ".".join(str(p) for p in err.get("loc", ()))
-        msg = err.get("msg", "invalid")
+        ctx = err.get("ctx") or {}
+        msg = plain_reason(err.get("type", ""), err.get("msg", "invalid"), ctx.get("pattern"))
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts) or "invalid order"
 

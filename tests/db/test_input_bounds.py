@@ -43,9 +43,9 @@ def _refused(r: httpx.Response, field: str) -> None:
         ("/api/v1/tickets/" + str(2**70), {}, "path.ticket_id"),
         ("/api/v1/calls", {"since": "0.5"}, "query.since"),
         ("/api/v1/calls", {"until": "9999-12-31T23:00:00-12:00"}, "query.until"),
-        ("/api/v1/calls", {"caller": "138\x00"}, "query.caller"),
-        ("/api/v1/calls/abc%00", {}, "path.call_id"),
-        ("/api/v1/tickets", {"linkedid": "\x00"}, "query.linkedid"),
+        ("/api/v1/calls", {"caller": "138\x00"}, "NUL"),
+        ("/api/v1/calls/abc%00", {}, "NUL"),
+        ("/api/v1/tickets", {"linkedid": "\x00"}, "NUL"),
         ("/api/v1/hotlines/hotline/holidays/0", {}, "path.day"),
         ("/api/v1/hotlines/hotline/holidays", {"from": "0001-01-01"}, "query.from"),
     ],
@@ -71,7 +71,7 @@ async def test_out_of_range_body_values_are_refused(
     for over, field in [
         ({"customer_id": 2**70}, "customer_id"),
         ({"due_at": 0}, "due_at"),
-        ({"title": "forged\x00title"}, "title"),
+        ({"title": "forged\x00title"}, "NUL"),
         ({"description": "line\x1b[2J"}, "description"),
     ]:
         r = await client.post("/api/v1/tickets", json=ticket | over, headers=_bearer(token))

@@ -16,6 +16,7 @@ assertions; the only bounded waits are for the server to start and stop.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from cti.api import create_http_app
 from cti.app import running
 from cti.auth.scopes import Scope
 from cti.auth.tokens import create_token
-from cti.http.deps import HttpServices
+from cti.container import Container
 from cti.settings import Settings
 
 # The same throw-away PostgreSQL databases as the `database_url` fixture, made once per
@@ -160,8 +161,10 @@ def api_server(
 
 
 def _openapi() -> dict[str, Any]:
-    # The document depends on the routes only, not on the services behind them.
-    return create_http_app(HttpServices.__new__(HttpServices)).openapi()
+    # The document depends on the routes only; the services are built (no I/O) and dropped.
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(data_dir=Path(data_dir), ami_enabled=False, agi_enabled=False)
+        return create_http_app(Container(settings).http_services()).openapi()
 
 
 OPENAPI = _openapi()
