@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
 from cti.api import create_http_app
 from cti.app import running
@@ -38,3 +41,30 @@ def make_token(container: Container):  # type: ignore[no-untyped-def]
         return issued.token
 
     return make
+
+
+def free_port() -> int:
+    """A free TCP port on loopback for a test server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def server(container: Container) -> AsyncIterator[str]:
+    """The app on a real HTTP server on the test's loop; yields its ws:// base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_http_app(container.http_services()),
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="error",
+    )
+    srv = uvicorn.Server(config)
+    task = asyncio.create_task(srv.serve())
+    while not srv.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.01)
+    yield f"ws://127.0.0.1:{port}"
+    srv.should_exit = True
+    await task

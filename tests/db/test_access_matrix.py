@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 from starlette.routing import Mount, Route
@@ -37,7 +35,6 @@ from cti.tickets.schemas import TicketIn, TicketType
 from cti.tickets.service import create_callback_ticket, create_ticket
 from tests.db.test_calls import expected as ground_truth
 from tests.db.test_calls import feed_trace
-from tests.db.test_ws import free_port
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -504,27 +501,8 @@ async def _ws(base: str, case: Case, token: str | None) -> tuple[int, Any]:
             return {4401: 401, 4403: 403}.get(code, code), None
 
 
-@pytest.fixture
-async def ws_base(container: Container) -> Any:
-    port = free_port()
-    config = uvicorn.Config(
-        create_http_app(container.http_services()),
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        log_level="error",
-    )
-    srv = uvicorn.Server(config)
-    task = asyncio.create_task(srv.serve())
-    while not srv.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.01)
-    yield f"ws://127.0.0.1:{port}"
-    srv.should_exit = True
-    await task
-
-
 async def test_every_route_answers_every_kind_of_token_as_the_rules_say(
-    container: Container, ws_base: str
+    container: Container, server: str
 ) -> None:
     app = create_http_app(container.http_services())
     async with httpx.AsyncClient(
@@ -553,7 +531,7 @@ async def test_every_route_answers_every_kind_of_token_as_the_rules_say(
                         await before(case.before)
                     body: Any = None
                     if key.startswith("WS "):
-                        status, body = await _ws(ws_base, case, token)
+                        status, body = await _ws(server, case, token)
                     else:
                         r = await _http(client, key, case, token, data.ids)
                         status, body = r.status_code, r

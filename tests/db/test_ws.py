@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from cti.ami.codec import AmiDecoder
-from cti.api import create_http_app
 from cti.container import Container
 from cti.tickets.schemas import TicketIn, TicketType
 from cti.tickets.service import create_ticket
@@ -30,31 +27,6 @@ def messages(name: str) -> list[Mapping[str, str]]:
     out = list(decoder.feed((TRACES / name).read_bytes()))
     decoder.finish()
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-async def server(container: Container) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_http_app(container.http_services()),
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        log_level="error",
-    )
-    srv = uvicorn.Server(config)
-    task = asyncio.create_task(srv.serve())
-    while not srv.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.01)
-    yield f"ws://127.0.0.1:{port}"
-    srv.should_exit = True
-    await task
 
 
 async def frame(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
