@@ -92,9 +92,8 @@ def test_pop_while_ringing_then_ended_and_ticket_from_the_page(
         page.select_option("#ticket-order", ORDER_ID)
         page.fill("#ticket-title", "羽绒服尺码不合适，申请换货")
         page.click("#ticket-create")
-        page.wait_for_function(
-            "document.getElementById('ticket-result').dataset.ticketId", timeout=10_000
-        )
+        # A selector, not a JS predicate: the page's CSP forbids eval, which predicates use.
+        page.wait_for_selector("#ticket-result[data-ticket-id]", timeout=10_000)
         ticket_id = int(page.get_attribute("#ticket-result", "data-ticket-id") or "0")
     finally:
         stack._stop(caller)

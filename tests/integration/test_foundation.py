@@ -67,12 +67,16 @@ def test_readyz_names_the_reason_when_ami_is_unreachable(cti_serve: CtiServe) ->
     cti_serve.env["CTI_AMI_PORT"] = "1"  # nothing listens there
     cti_serve.env["CTI_AGI_ENABLED"] = "false"
     cti_serve.start(wait_ready=False)
-    body = stack.wait_for(
+    # Anonymous probes get only the status; any valid token sees the reasons.
+    auth = {"Authorization": f"Bearer {cti_serve.token('stats:read')}"}
+    anonymous = stack.wait_for(
         lambda: (
             (r := httpx.get(f"{cti_serve.base_url}/readyz", timeout=5)).status_code == 503
             and r.json()
         )
     )
+    assert anonymous == {"status": "not ready"}
+    body = httpx.get(f"{cti_serve.base_url}/readyz", headers=auth, timeout=5).json()
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["ami"]["ok"] is False
     assert body["reason"].startswith("ami: AMI not logged in")
