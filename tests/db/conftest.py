@@ -8,11 +8,13 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.api import create_http_app
 from cti.app import running
 from cti.auth.tokens import create_token
 from cti.container import Container
+from cti.db.engine import create_engine, session_factory
 from cti.settings import Settings
 
 
@@ -68,3 +70,13 @@ async def server(container: Container) -> AsyncIterator[str]:
     yield f"ws://127.0.0.1:{port}"
     srv.should_exit = True
     await task
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A session factory on the test's database, without the rest of the service."""
+    engine = create_engine(database_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()

@@ -29,29 +29,10 @@ from cti.jobs.spool import JobNotSaved, JobSpool, spool_dir
 from cti.tickets.callbacks import CALLBACK_JOB, callback_handler, submit_callback
 from cti.tickets.schemas import TicketType
 from cti.tickets.service import TicketFilter, list_tickets
-from ivr.voicemail import Voicemail
+from tests.db.test_callbacks import MESSAGE
 
-MESSAGE = Voicemail(
-    uniqueid="1795432195.64",
-    linkedid="1795432195.64",
-    caller_number="13812345678",
-    caller_name="陈静",
-    dnis="4008001234",
-    reason="holiday",
-    recording_path="/var/spool/asterisk/monitor/cti/20261123/1795432195.64-voicemail.wav",
-    left_message=True,
-)
 # Nothing listens on the discard port: the driver's connect is refused at once.
 UNREACHABLE = "postgresql+asyncpg://cti:secret@127.0.0.1:9/cti"
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
