@@ -8,6 +8,7 @@ from cti.customers.models import Customer, CustomerPhone
 from cti.db.base import Base
 from cti.jobs.models import Job
 from cti.orders.models import Order
+from cti.recordings.models import Recording, Review
 from cti.tickets.models import Ticket, TicketEvent
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "HotlineDay",
     "Job",
     "Order",
+    "Recording",
+    "Review",
     "Ticket",
     "TicketEvent",
 ]

@@ -26,6 +26,8 @@ class DomainEventType(StrEnum):
     UNHOLD = "unhold"
     RECORDING_STARTED = "recording_started"
     RECORDING_STOPPED = "recording_stopped"
+    RECORDING_PAUSED = "recording_paused"
+    RECORDING_RESUMED = "recording_resumed"
     ENDED = "ended"
 
 
@@ -70,6 +72,8 @@ class CallSummary:
     new leg adds another. Started again on the same file (a caller sent back to
     the hotline) it is listed once.
     """
+    order_id: str | None = None
+    direction: str = "inbound"
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -84,4 +88,6 @@ class CallSummary:
             "talk_s": None if self.talk_s is None else round(self.talk_s, 1),
             "hangup_cause": self.hangup_cause,
             "recordings": list(self.recordings),
+            "order_id": self.order_id,
+            "direction": self.direction,
         }

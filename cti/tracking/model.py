@@ -86,6 +86,10 @@ class Call:
     """The newest ``MIXMONITOR_FILENAME`` set on any channel of the call."""
     recordings: list[str] = field(default_factory=list)
     """Every file recorded for the call, in order of start, each once."""
+    order_id: str | None = None
+    """``CTI_ORDER_ID`` set by the dialplan (an order-confirmation call)."""
+    direction: str = "inbound"
+    """``CTI_DIRECTION``: ``inbound`` (hotline) or ``outbound`` (a call we placed)."""
 
 
 def snapshot(call: Call) -> LiveCall:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from cti.tracking import values
 from cti.tracking.events import DomainEvent
@@ -88,6 +88,22 @@ def on_newcallerid(
     return []
 
 
+def _set_order(call: Call, value: str) -> None:
+    call.order_id = value
+
+
+def _set_direction(call: Call, value: str) -> None:
+    if value in ("inbound", "outbound"):
+        call.direction = value
+
+
+# Facts the dialplan states about the whole call (an outbound confirmation sets both).
+_CALL_FACTS: dict[str, Callable[[Call, str], None]] = {
+    "CTI_ORDER_ID": _set_order,
+    "CTI_DIRECTION": _set_direction,
+}
+
+
 def on_varset(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
     variable = msg.get("Variable")
     if variable == "QUEUESTATUS":
@@ -99,12 +115,19 @@ def on_varset(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEve
             # MixMonitorStart (next) names only the channel: remember the file for it.
             channel.recording_file = channel.call.recording_file = msg.get("Value") or None
         return []
+    if variable in _CALL_FACTS:
+        channel = calls.channels.get(msg.get("Uniqueid") or "")
+        value = (msg.get("Value") or "").strip()
+        # The same bounds as the order API's ids; anything else is not an order id.
+        if channel is not None and 0 < len(value) <= 64 and value.isprintable():
+            _CALL_FACTS[variable](channel.call, value)
+        return []
     if variable in _DNIS_VARIABLES:
         channel = calls.channels.get(msg.get("Uniqueid") or "")
         if channel is not None and channel.uniqueid == channel.call.caller_uid:
-            value = msg.get("Value")
-            if value:
-                channel.call.dnis = value
+            dnis = msg.get("Value")
+            if dnis:
+                channel.call.dnis = dnis
     return []
 
 

@@ -73,7 +73,7 @@ def on_mixmonitor_start(
     file = channel.recording_file or call.recording_file
     if file and file not in call.recordings:
         call.recordings.append(file)
-    data = {"channel": channel.name, "file": file}
+    data = {"channel": channel.name, "uniqueid": channel.uniqueid, "file": file}
     return [calls.emit(call, DomainEventType.RECORDING_STARTED, ts, data)]
 
 
@@ -81,5 +81,9 @@ def on_mixmonitor_stop(
     calls: Calls, channel: Channel, msg: Mapping[str, str], ts: float
 ) -> list[DomainEvent]:
     call = channel.call
-    data = {"channel": channel.name, "file": channel.recording_file or call.recording_file}
+    data = {
+        "channel": channel.name,
+        "uniqueid": channel.uniqueid,
+        "file": channel.recording_file or call.recording_file,
+    }
     return [calls.emit(call, DomainEventType.RECORDING_STOPPED, ts, data)]

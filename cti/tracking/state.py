@@ -153,6 +153,8 @@ class Calls:
             hangup_cause=call.hangup_cause,
             timeline=call.timeline,
             recordings=tuple(call.recordings),
+            order_id=call.order_id,
+            direction=call.direction,
         )
         data: dict[str, Any] = {"summary": summary, "outcome": outcome.value}
         if note:

@@ -1,0 +1,1 @@
+"""Recordings and quality review: the catalog of MixMonitor files, playback, QA reviews."""
