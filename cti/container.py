@@ -33,6 +33,8 @@ from cti.jobs.spool import JobSpool, spool_dir
 from cti.metrics import Metrics
 from cti.pipeline import EventPipeline
 from cti.readiness import Readiness
+from cti.recordings.config import RecordingSettings
+from cti.recordings.context import RecordingContext
 from cti.screenpop import subscribers as screenpop_subscribers
 from cti.screenpop.hub import ScreenPopHub
 from cti.screenpop.lookup import PopLookup
@@ -61,6 +63,7 @@ class Container:
         acd: AcdSettings | None = None,
         agent_settings: AgentSettings | None = None,
         job_settings: JobSettings | None = None,
+        recording_settings: RecordingSettings | None = None,
     ) -> None:
         acd = acd if acd is not None else load_acd_settings()
         agent_settings = (
@@ -71,6 +74,13 @@ class Container:
         jobs = job_settings if job_settings is not None else load_section(JobSettings, "CTI_JOBS_")
         self.settings = settings
         self.clock = clock
+        self.recordings = RecordingContext.build(
+            recording_settings
+            if recording_settings is not None
+            else load_section(RecordingSettings, "CTI_RECORDINGS_"),
+            settings.recordings_root,
+            settings.data_dir,
+        )
         self.metrics = Metrics()
         self.bus = EventBus(on_failure=self.metrics.subscriber_failed)
         self.phones = phone_normalizer(settings, acd)
@@ -167,4 +177,5 @@ class Container:
             hotline=self.hotline,
             screenpop=self.screenpop,
             failed_logins=self.failed_logins,
+            recordings=self.recordings,
         )

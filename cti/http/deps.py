@@ -30,6 +30,7 @@ from cti.customers.phones import PhoneNormalizer
 from cti.errors import Forbidden, TooManyRequests, Unauthorized
 from cti.metrics import Metrics
 from cti.readiness import Readiness
+from cti.recordings.context import RecordingContext
 from cti.screenpop.hub import ScreenPopHub
 from cti.settings import Settings
 
@@ -50,11 +51,16 @@ class HttpServices:
     hotline: HotlineRouter
     screenpop: ScreenPopHub
     failed_logins: FailedLogins
+    recordings: RecordingContext
 
 
 def services_of(conn: HTTPConnection) -> HttpServices:
     services: HttpServices = conn.app.state.services
     return services
+
+
+def _recordings(conn: HTTPConnection) -> RecordingContext:
+    return services_of(conn).recordings
 
 
 def _settings(conn: HTTPConnection) -> Settings:
@@ -112,6 +118,7 @@ AgentServiceDep = Annotated[AgentService, Depends(_agents)]
 AgentStatesDep = Annotated[AgentStateTracker, Depends(_agent_states)]
 HotlineDep = Annotated[HotlineRouter, Depends(_hotline)]
 ScreenPopDep = Annotated[ScreenPopHub, Depends(_screenpop)]
+RecordingsDep = Annotated[RecordingContext, Depends(_recordings)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
