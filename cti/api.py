@@ -19,6 +19,7 @@ from cti.http.health import router as health_router
 from cti.http.limits import BodyLimit, BodyLimits
 from cti.http.query import reject_repeated_query
 from cti.orders.router import router as orders_router
+from cti.recordings.pause_router import router as recording_pause_router
 from cti.screenpop.router import STATIC
 from cti.screenpop.router import router as screenpop_router
 from cti.tickets.router import router as tickets_router
@@ -44,6 +45,7 @@ def create_http_app(services: HttpServices) -> FastAPI:
     app.include_router(health_router)
     app.include_router(docs_router)
     app.include_router(calls_router)
+    app.include_router(recording_pause_router)
     app.include_router(hotlines_router)
     app.include_router(agents_router)
     app.include_router(orders_router)

@@ -35,6 +35,7 @@ from cti.pipeline import EventPipeline
 from cti.readiness import Readiness
 from cti.recordings.config import RecordingSettings
 from cti.recordings.context import RecordingContext
+from cti.recordings.pause import RecordingPauses
 from cti.screenpop import subscribers as screenpop_subscribers
 from cti.screenpop.hub import ScreenPopHub
 from cti.screenpop.lookup import PopLookup
@@ -131,6 +132,12 @@ class Container:
                 on_resync=self.pipeline.on_resync,
             )
         self.agents = AgentService(self.agent_states, lambda: self.ami, agent_settings)
+        self.recording_pauses = RecordingPauses(
+            self.tracker.live_call,
+            lambda: self.ami,
+            self.pipeline.annotate,
+            self.agent_states.asterisk_now,
+        )
         self.readiness = Readiness(self.engine, settings.ami_enabled, lambda: self.ami)
         self.failed_logins = FailedLogins(
             burst=settings.auth_failure_burst,
@@ -178,4 +185,5 @@ class Container:
             screenpop=self.screenpop,
             failed_logins=self.failed_logins,
             recordings=self.recordings,
+            recording_pauses=self.recording_pauses,
         )

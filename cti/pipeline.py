@@ -92,8 +92,10 @@ class EventPipeline:
         # No argument: the tracker measures wrap-up on Asterisk's clock, not the host's.
         self._publish(self._guard("agents", "wrap-up expiry", self.agent_states.expire))
 
-    def annotate(self, uniqueid: str, kind: DomainEventType, data: dict[str, Any]) -> None:
+    def annotate(
+        self, uniqueid: str, kind: DomainEventType, data: dict[str, Any], at: float | None = None
+    ) -> None:
         """Put a fact we learnt outside AMI (e.g. the routing decision) on a call's timeline."""
-        event: DomainEvent | None = self.tracker.annotate(uniqueid, kind, data)
+        event: DomainEvent | None = self.tracker.annotate(uniqueid, kind, data, at)
         if event is not None:
             self.bus.publish(event)

@@ -31,6 +31,7 @@ from cti.errors import Forbidden, TooManyRequests, Unauthorized
 from cti.metrics import Metrics
 from cti.readiness import Readiness
 from cti.recordings.context import RecordingContext
+from cti.recordings.pause import RecordingPauses
 from cti.screenpop.hub import ScreenPopHub
 from cti.settings import Settings
 
@@ -52,6 +53,7 @@ class HttpServices:
     screenpop: ScreenPopHub
     failed_logins: FailedLogins
     recordings: RecordingContext
+    recording_pauses: RecordingPauses
 
 
 def services_of(conn: HTTPConnection) -> HttpServices:
@@ -61,6 +63,10 @@ def services_of(conn: HTTPConnection) -> HttpServices:
 
 def _recordings(conn: HTTPConnection) -> RecordingContext:
     return services_of(conn).recordings
+
+
+def _recording_pauses(conn: HTTPConnection) -> RecordingPauses:
+    return services_of(conn).recording_pauses
 
 
 def _settings(conn: HTTPConnection) -> Settings:
@@ -119,6 +125,7 @@ AgentStatesDep = Annotated[AgentStateTracker, Depends(_agent_states)]
 HotlineDep = Annotated[HotlineRouter, Depends(_hotline)]
 ScreenPopDep = Annotated[ScreenPopHub, Depends(_screenpop)]
 RecordingsDep = Annotated[RecordingContext, Depends(_recordings)]
+RecordingPausesDep = Annotated[RecordingPauses, Depends(_recording_pauses)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -124,7 +124,10 @@
         document.body.dataset.wsReady = "1";
         break;
       case "ringing": showPop(frame); break;
-      case "answered": setCallState(frame.call_id, "answered", "通话中"); break;
+      case "answered":
+        setCallState(frame.call_id, "answered", "通话中");
+        if (current && current.call_id === frame.call_id) showRecording(false, true);
+        break;
       case "ended": callEnded(frame); break;
       case "agent_state": showAgentState(frame); break;
       default: break;
@@ -142,11 +145,33 @@
     if (!current || current.call_id !== frame.call_id) return;
     const reason = { not_answered: "未接听", answered_elsewhere: "已由其他坐席接听" }[frame.reason];
     setCallState(frame.call_id, "ended", reason ? `已结束（${reason}）` : "通话已结束");
+    showRecording(false, false);
     if (frame.reason === "hangup") loadStats();
   }
 
+  // PCI: the agent mutes the recording while the caller reads out card numbers.
+  function showRecording(paused, live) {
+    $("recording-state").textContent = !live ? "—" : paused ? "已暂停（静音）" : "录音中";
+    $("recording-state").className = paused ? "paused" : "muted";
+    $("recording-pause").disabled = !live || paused;
+    $("recording-resume").disabled = !live || !paused;
+    document.body.dataset.recording = !live ? "" : paused ? "paused" : "on";
+  }
+  async function recording(pauseIt) {
+    if (!current) return;
+    const action = pauseIt ? "recording:pause" : "recording:resume";
+    try {
+      const r = await api("POST", `/api/v1/calls/${encodeURIComponent(current.call_id)}/${action}`);
+      showRecording(r.paused, true);
+      $("recording-result").textContent = "";
+    } catch (e) { $("recording-result").textContent = `失败：${e.message}`; }
+  }
+  $("recording-pause").addEventListener("click", () => recording(true));
+  $("recording-resume").addEventListener("click", () => recording(false));
+
   function showPop(frame) {
     current = frame;
+    showRecording(false, false);
     setCallStateRaw("ringing", "来电振铃中");
     const c = frame.customer;
     text($("customer-name"), c ? c.name || "（未留姓名）" : "新客户");

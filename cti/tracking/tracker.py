@@ -99,20 +99,26 @@ class CallTracker:
         return self._calls.take_pending(handler(self._calls, msg, self.last_timestamp))
 
     def annotate(
-        self, uniqueid: str, kind: DomainEventType, data: dict[str, Any]
+        self, uniqueid: str, kind: DomainEventType, data: dict[str, Any], at: float | None = None
     ) -> DomainEvent | None:
         """Put something we learnt outside AMI (the routing decision) on a live call's timeline.
 
         ``uniqueid`` is any channel of the call (the AGI gives the caller's);
-        the time is the newest AMI timestamp, so the timeline stays on one clock.
+        the time is ``at`` (on Asterisk's clock) or else the newest AMI timestamp, so the
+        timeline stays on one clock.
         """
         channel = self._calls.channels.get(uniqueid)
         if channel is None:
             return None
-        return self._calls.emit(channel.call, kind, self.last_timestamp, data)
+        ts = self.last_timestamp if at is None else max(at, self.last_timestamp)
+        return self._calls.emit(channel.call, kind, ts, data)
 
     def active_calls(self) -> list[LiveCall]:
         return [snapshot(call) for call in self._calls.calls.values()]
+
+    def live_call(self, linkedid: str) -> LiveCall | None:
+        call = self._calls.calls.get(linkedid)
+        return None if call is None else snapshot(call)
 
     @property
     def last_timestamp(self) -> float:
