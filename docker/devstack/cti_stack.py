@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import atexit
 import csv
+import os
+import struct
 import subprocess
 import tempfile
 import time
@@ -50,6 +52,11 @@ CDR_FIELDS = (
     "uniqueid",
     "userfield",
 )  # cdr_csv with loguniqueid=yes, loguserfield=yes
+
+#: speech for SIPp's rtp_stream (scenarios name it relative to the SIPp process's folder)
+SPEECH_PCAP = Path("/usr/share/sip-tester/g711a.pcap")
+MEDIA_DIR = Path(os.environ.get("CTI_DEVSTACK_RUN") or REPO / ".devstack") / "media"
+SPEECH_FILE = "speech.alaw"
 
 _procs: list[subprocess.Popen[bytes]] = []
 _caller_ip_index = 0
@@ -107,11 +114,47 @@ def _scenario(scenario: str) -> str:
     return str(path)
 
 
+def speech_media() -> Path:
+    """The folder holding :data:`SPEECH_FILE`: 7 s of real speech as raw A-law.
+
+    Taken from the RTP payloads of sip-tester's own g711a.pcap. SIPp's
+    ``play_pcap_audio`` replays that capture's sequence numbers and timestamps,
+    so a second play is dropped by Asterisk as old packets; ``rtp_stream`` loops a
+    raw file with fresh ones, so a party can talk for as long as a test needs.
+    """
+    target = MEDIA_DIR / SPEECH_FILE
+    if not target.exists():
+        data = SPEECH_PCAP.read_bytes()
+        link = struct.unpack("<I", data[20:24])[0]
+        header = {1: 14, 113: 16}.get(link)  # Ethernet, Linux cooked capture
+        if header is None:
+            raise RuntimeError(f"{SPEECH_PCAP}: unexpected link type {link}")
+        payload = bytearray()
+        offset = 24
+        while offset + 16 <= len(data):
+            length = struct.unpack("<I", data[offset + 8 : offset + 12])[0]
+            packet = data[offset + 16 : offset + 16 + length]
+            offset += 16 + length
+            ihl = (packet[header] & 0x0F) * 4
+            rtp = packet[header + ihl + 8 :]  # IPv4 + UDP
+            if len(rtp) > 12 and rtp[1] & 0x7F == 8:  # PCMA
+                payload += rtp[12 + (rtp[0] & 0x0F) * 4 :]
+        MEDIA_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(bytes(payload))
+        tmp.replace(target)
+    return MEDIA_DIR
+
+
 def _spawn(cmd: list[str], log_dir: Path) -> subprocess.Popen[bytes]:
     # The child keeps its own copy of the log file descriptor.
     with open(log_dir / "stderr.log", "wb") as err:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=speech_media(),
         )
     return _track(proc)
 

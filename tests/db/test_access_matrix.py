@@ -308,6 +308,15 @@ RULES: dict[str, Rule] = {
     # WebSockets: 101 = the hello or snapshot frame; 401/403 = close codes 4401/4403.
     "WS /ws/agent": Rule(scopes("agent"), (Case("/ws/agent", ok(101), check=_ws_hello),)),
     "WS /ws/supervisor": Rule(scopes("stats:read"), (Case("/ws/supervisor", ok(101)),)),
+    # Recording pause/resume: only on a call in progress (none is here: 404 for whoever may).
+    "POST /api/v1/calls/{call_id}/recording:pause": Rule(
+        scopes("recordings:write", "agent"),
+        (Case("/api/v1/calls/{c1001}/recording:pause", ok(404)),),
+    ),
+    "POST /api/v1/calls/{call_id}/recording:resume": Rule(
+        scopes("recordings:write", "agent"),
+        (Case("/api/v1/calls/{c1001}/recording:resume", ok(404)),),
+    ),
 }
 
 

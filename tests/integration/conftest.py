@@ -122,6 +122,11 @@ def cti_env(devstack: Devstack, tmp_path: Path) -> dict[str, str]:
             "CTI_AMI_PING_INTERVAL": "2",
             "CTI_AMI_PING_TIMEOUT": "2",
             "CTI_AMI_RECONNECT_MAX": "2",
+            # Asterisk writes recordings in its chroot; the service reads them through it.
+            "CTI_RECORDINGS_ROOT": devstack.env["CTI_RECORDINGS_ROOT"],
+            "CTI_RECORDINGS_LOCAL_ROOT": devstack.env["CTI_RECORDINGS_LOCAL_ROOT"],
+            "CTI_RECORDINGS_SETTLE_S": "1",
+            "CTI_JOBS_POLL_INTERVAL": "0.5",
         }
     )
     return env
