@@ -189,9 +189,16 @@ async def catalog(container: Container) -> Catalog:
     return Catalog(
         a=await plant(container, "A.1", agent="1001", seconds=3.0),
         b=await plant(
-            container, "B.1", agent="PJSIP/1002", caller=OTHER_CALLER, queue="vip",
-            direction="outbound", order_id="A-1", started_at=T0 + hour, seconds=1.0,
-        ),  # fmt: skip
+            container,
+            "B.1",
+            agent="PJSIP/1002",
+            caller=OTHER_CALLER,
+            queue="vip",
+            direction="outbound",
+            order_id="A-1",
+            started_at=T0 + hour,
+            seconds=1.0,
+        ),
         c1=await plant(container, "C.1", 1, started_at=T0 + 2 * hour, seconds=4.0),
         c2=await plant(
             container, "C.1", 2, agent="1002", started_at=T0 + 2 * hour + timedelta(seconds=30)
@@ -251,7 +258,8 @@ async def test_search_filters_pages_and_agent_scope(
     assert await ids_of(client, qa, agent="1001") == [cat.c1.id, cat.a.id]
     assert await ids_of(client, qa, queue="vip") == [cat.b.id]
     assert await ids_of(client, qa, direction="outbound") == [cat.b.id]
-    assert await ids_of(client, qa, direction="inbound") == [cat.e.id, cat.c2.id, cat.c1.id, cat.a.id]
+    inbound = [cat.e.id, cat.c2.id, cat.c1.id, cat.a.id]
+    assert await ids_of(client, qa, direction="inbound") == inbound
     assert await ids_of(client, qa, order_id="A-1") == [cat.b.id]
     assert await ids_of(client, qa, min_duration_s=3) == [cat.c1.id, cat.a.id]
     start = (T0 + timedelta(hours=1)).isoformat()
@@ -592,7 +600,8 @@ async def test_a_recording_being_written_is_409_and_listed_on_its_call(
     r = await client.get(f"/api/v1/recordings/{second}/audio", headers=qa)
     assert "still being written" in r.json()["message"]
     # Another agent learns nothing of it.
-    assert (await client.get(f"/api/v1/recordings/{second}/audio", headers=a1002)).status_code == 404
+    r = await client.get(f"/api/v1/recordings/{second}/audio", headers=a1002)
+    assert r.status_code == 404
 
     # After the call: while the catalog job is pending, still 409 and listed.
     stored_call(
@@ -617,8 +626,9 @@ async def test_a_recording_being_written_is_409_and_listed_on_its_call(
     assert [(x["id"], x["status"], x["agent"]) for x in stored["recordings"]] == [
         (pending, "recording", "1001")
     ]
-    assert (await client.get(f"/api/v1/recordings/{pending}/audio", headers=qa)).status_code == 409
-    assert (await client.get(f"/api/v1/recordings/{pending}/audio", headers=a1002)).status_code == 404
+    pending_url = f"/api/v1/recordings/{pending}/audio"
+    assert (await client.get(pending_url, headers=qa)).status_code == 409
+    assert (await client.get(pending_url, headers=a1002)).status_code == 404
 
 
 async def test_a_missing_file_is_410_and_delete_removes_file_and_marks_row(
@@ -657,4 +667,5 @@ async def test_a_missing_file_is_410_and_delete_removes_file_and_marks_row(
     assert kept.id not in await ids_of(client, qa)
     assert kept.id in await ids_of(client, qa, status="deleted")
     assert (await client.delete(url, headers=writer)).status_code == 204  # again: no change
-    assert (await client.delete(f"/api/v1/recordings/rec_{'b' * 26}", headers=writer)).status_code == 404
+    unknown = f"/api/v1/recordings/rec_{'b' * 26}"
+    assert (await client.delete(unknown, headers=writer)).status_code == 404
