@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
+from sqlalchemy import delete
 from starlette.routing import Mount, Route
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -31,10 +32,12 @@ from cti.api import create_http_app
 from cti.auth.scopes import ALL_SCOPES, Scope
 from cti.auth.tokens import create_token, revoke_token
 from cti.container import Container
+from cti.recordings.models import Recording
 from cti.tickets.schemas import TicketIn, TicketType
 from cti.tickets.service import create_callback_ticket, create_ticket
 from tests.db.test_calls import expected as ground_truth
 from tests.db.test_calls import feed_trace
+from tests.db.test_recordings_api import plant
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -136,6 +139,23 @@ def _own_desk(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
     assert r.json()["extension"] == kind.agent
 
 
+def _own_recordings(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
+    found = {item["id"] for item in r.json()["items"]}
+    if kind.agent is not None:
+        other = "1002" if kind.agent == "1001" else "1001"
+        assert ids[f"r{kind.agent}"] in found and ids[f"r{other}"] not in found, found
+    else:
+        assert {ids["r1001"], ids["r1002"]} <= found, found
+
+
+def _plays(owner: str) -> Check:
+    def check(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
+        assert r.content == ids[f"wav{owner}"]
+        assert r.headers["content-type"] == "audio/wav"
+
+    return check
+
+
 def _ws_hello(kind: Kind, frame: Any, ids: dict[str, Any]) -> None:
     assert frame["type"] == "hello" and frame["extension"] == kind.agent
 
@@ -151,6 +171,20 @@ ORDER = {
 DESK = scopes("tickets:write", "agent")
 SUPERVISOR_OR_SELF = scopes("agents:write", "agent")
 NOTE = {"disposition": "resolved", "note": "matrix"}
+PLAYERS = scopes("recordings:read", "agent")
+"""Who finds and plays recordings: QA all of them, an agent those of the calls it took."""
+
+
+def recording_rule(suffix: str, check: Callable[[str], Check | None] = lambda _: None) -> Rule:
+    return Rule(
+        PLAYERS,
+        tuple(
+            Case(f"/api/v1/recordings/{{r{ext}}}{suffix}", ok(200), ext, check=check(ext))
+            for ext in ("1001", "1002")
+        ),
+        sees_all=scopes("recordings:read"),
+    )
+
 
 RULES: dict[str, Rule] = {
     # Public: the same answer whoever asks.
@@ -302,6 +336,21 @@ RULES: dict[str, Rule] = {
         ),
         sees_all=scopes("tickets:write"),
     ),
+    # Recordings: an agent token reaches those of the calls it took; another's is 404.
+    "GET /api/v1/recordings": Rule(
+        PLAYERS,
+        (Case("/api/v1/recordings", ok(200), check=_own_recordings),),
+        sees_all=scopes("recordings:read"),
+    ),
+    "GET /api/v1/recordings/{recording_id}": recording_rule(""),
+    "POST /api/v1/recordings/{recording_id}/link": recording_rule("/link"),
+    # Also a signed link instead of a token (tests/db/test_recordings_api.py): neither is 401.
+    "GET /api/v1/recordings/{recording_id}/audio": recording_rule("/audio", _plays),
+    "HEAD /api/v1/recordings/{recording_id}/audio": recording_rule("/audio"),
+    "DELETE /api/v1/recordings/{recording_id}": Rule(
+        scopes("recordings:write"),
+        (Case("/api/v1/recordings/{rdel}", ok(204), before="recording"),),
+    ),
     "GET /api/v1/desk/stats": Rule(
         scopes("agent"), (Case("/api/v1/desk/stats", ok(200), check=_own_desk),)
     ),
@@ -324,7 +373,7 @@ README_COLUMNS = tuple(
     next(k for k in KINDS if k.name == name)
     for name in (
         "none", "orders:write", "shop-a", "stats:read", "agents:write", "tickets:write",
-        "agent 1001",
+        "recordings:read", "recordings:write", "agent 1001",
     )
 )  # fmt: skip
 
@@ -372,7 +421,7 @@ def test_every_route_has_a_rule(container: Container) -> None:
     rows = {
         m.group(1): [c.strip() for c in m.group(2).split("|")]
         for m in re.finditer(
-            r"^\| `((?:GET|PUT|POST|PATCH|DELETE|WS) /[^`]*)` \|(.*)\|$", matrix, re.M
+            r"^\| `((?:GET|HEAD|PUT|POST|PATCH|DELETE|WS) /[^`]*)` \|(.*)\|$", matrix, re.M
         )
     }
     needs_token = {k for k, r in RULES.items() if r.scopes is not None}
@@ -459,7 +508,22 @@ async def seed(container: Container, client: httpx.AsyncClient) -> Seeded:
             )
             cb.assignee = who if who != "none" else None
             out.ids[f"cb{who}_number"] = number
+
+    # A recording of each agent's call, and one more of 1001's call for the deletions.
+    for ext in ("1001", "1002"):
+        rec = await plant(container, out.ids[f"c{ext}"], agent=ext)
+        out.ids[f"r{ext}"], out.ids[f"wav{ext}"] = rec.id, rec.data
+    out.ids["rdel"] = (await replant(container, out.ids["c1001"])).id
     return out
+
+
+async def replant(container: Container, linkedid: str) -> Any:
+    """The recording the DELETE case removes, back in place (file and row)."""
+    async with container.sessions() as s, s.begin():
+        await s.execute(
+            delete(Recording).where(Recording.linkedid == linkedid, Recording.segment == 2)
+        )
+    return await plant(container, linkedid, 2, agent="1001")
 
 
 class EachRequestItsOwnAddress(httpx.ASGITransport):
@@ -521,6 +585,9 @@ async def test_every_route_answers_every_kind_of_token_as_the_rules_say(
         admin = {"Authorization": f"Bearer {data.admin}"}
 
         async def before(name: str) -> None:
+            if name == "recording":
+                await replant(container, data.ids["c1001"])
+                return
             assert name == "holiday"
             r = await client.put(
                 "/api/v1/hotlines/hotline/holidays/2026-10-02",
