@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Mount, Route
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -31,6 +32,8 @@ from cti.api import create_http_app
 from cti.auth.scopes import ALL_SCOPES, Scope
 from cti.auth.tokens import create_token, revoke_token
 from cti.container import Container
+from cti.recordings.ids import recording_id
+from cti.recordings.models import Recording
 from cti.tickets.schemas import TicketIn, TicketType
 from cti.tickets.service import create_callback_ticket, create_ticket
 from tests.db.test_calls import expected as ground_truth
@@ -151,6 +154,12 @@ ORDER = {
 DESK = scopes("tickets:write", "agent")
 SUPERVISOR_OR_SELF = scopes("agents:write", "agent")
 NOTE = {"disposition": "resolved", "note": "matrix"}
+REVIEW = {
+    "sheet": "hotline",
+    "scores": {"greeting": 9, "knowledge": 8, "resolution": 10, "attitude": 9, "closing": 8},
+    "comment": "matrix",
+}
+QA = scopes("recordings:read", "recordings:write")
 
 RULES: dict[str, Rule] = {
     # Public: the same answer whoever asks.
@@ -162,6 +171,7 @@ RULES: dict[str, Rule] = {
     "GET /docs": public("/docs"),
     "HEAD /docs": public("/docs"),
     "GET /agent": public("/agent"),
+    "GET /qa": public("/qa"),
     "MOUNT /static/{path}": public("/static/agent.js"),
     # Orders: a shop-bound token has its own shop's orders only.
     "PUT /api/v1/orders/{order_id}": Rule(
@@ -305,6 +315,24 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/desk/stats": Rule(
         scopes("agent"), (Case("/api/v1/desk/stats", ok(200), check=_own_desk),)
     ),
+    # Quality review: recordings:write scores, recordings:read reads; an agent token reads
+    # the reviews of its own calls' recordings.
+    "GET /api/v1/qa/scoresheets": Rule(QA, (Case("/api/v1/qa/scoresheets", ok(200)),)),
+    "POST /api/v1/recordings/{recording_id}/reviews": Rule(
+        scopes("recordings:write"),
+        (Case("/api/v1/recordings/{r1001}/reviews", ok(201), json=REVIEW),),
+    ),
+    "GET /api/v1/recordings/{recording_id}/reviews": Rule(
+        scopes("recordings:read", "agent"),
+        (
+            Case("/api/v1/recordings/{r1001}/reviews", ok(200), "1001"),
+            Case("/api/v1/recordings/{r1002}/reviews", ok(200), "1002"),
+        ),
+        sees_all=scopes("recordings:read"),
+    ),
+    "GET /api/v1/qa/averages": Rule(
+        scopes("recordings:read"), (Case("/api/v1/qa/averages?by=agent", ok(200)),)
+    ),
     # WebSockets: 101 = the hello or snapshot frame; 401/403 = close codes 4401/4403.
     "WS /ws/agent": Rule(scopes("agent"), (Case("/ws/agent", ok(101), check=_ws_hello),)),
     "WS /ws/supervisor": Rule(scopes("stats:read"), (Case("/ws/supervisor", ok(101)),)),
@@ -315,7 +343,7 @@ README_COLUMNS = tuple(
     next(k for k in KINDS if k.name == name)
     for name in (
         "none", "orders:write", "shop-a", "stats:read", "agents:write", "tickets:write",
-        "agent 1001",
+        "recordings:read", "recordings:write", "agent 1001",
     )
 )  # fmt: skip
 
@@ -432,6 +460,8 @@ async def seed(container: Container, client: httpx.AsyncClient) -> Seeded:
 
     async with container.sessions() as s, s.begin():
         for ext in ("1001", "1002"):
+            out.ids[f"r{ext}"] = plant_recording(s, container, out.ids[f"c{ext}"], ext)
+        for ext in ("1001", "1002"):
             data = TicketIn(type=TicketType.QUESTION, title=f"{ext} 的工单", assignee=ext)
             t = await create_ticket(s, data=data, actor="desk", phones=container.phones, now=now)
             out.ids[f"t{ext}"] = t.id
@@ -451,6 +481,29 @@ async def seed(container: Container, client: httpx.AsyncClient) -> Seeded:
             cb.assignee = who if who != "none" else None
             out.ids[f"cb{who}_number"] = number
     return out
+
+
+def plant_recording(s: AsyncSession, container: Container, linkedid: str, agent: str) -> str:
+    """A catalog row for the call's first segment (no file: no route here reads one)."""
+    public_id = recording_id(container.recordings.key, linkedid, 1)
+    s.add(
+        Recording(
+            public_id=public_id,
+            linkedid=linkedid,
+            segment=1,
+            path=f"20261123/{linkedid}-1.wav",
+            agent=agent,
+            queue="hotline",
+            direction="inbound",
+            started_at=container.clock.now(),
+            duration_s=10.0,
+            size_bytes=160_044,
+            format="wav",
+            sha256="0" * 64,
+            created_at=container.clock.now(),
+        )
+    )
+    return public_id
 
 
 class EachRequestItsOwnAddress(httpx.ASGITransport):
