@@ -17,6 +17,7 @@ CODES: dict[int, str] = {
     405: "method_not_allowed",
     408: "request_timeout",
     409: "conflict",
+    410: "gone",
     413: "too_large",
     416: "range_not_satisfiable",
     422: "invalid_input",
@@ -60,6 +61,12 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     default_status = 409
+
+
+class Gone(DomainError):
+    """It existed, and is no more (a deleted recording, a file that went missing)."""
+
+    default_status = 410
 
 
 class Unauthorized(DomainError):

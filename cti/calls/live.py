@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import Gauge
 
 from cti.calls.schemas import CallDetailOut, CallOut
 from cti.calls.service import live_detail, live_out, summary_agents
 from cti.calls.writer import CallRecordWriter
+from cti.tracking.events import DomainEvent
 from cti.tracking.tracker import CallTracker
 
 
@@ -34,6 +37,26 @@ class LiveCalls:
         if ended is not None:
             return summary_agents(ended.agent, ended.timeline)
         return None
+
+    def taken_by(self, extension: str) -> frozenset[str]:
+        """Linkedids of the calls in memory (as :meth:`agents_of`) the agent took."""
+        return frozenset(
+            linkedid
+            for linkedid, agent, timeline in self._in_memory()
+            if extension in summary_agents(agent, timeline)
+        )
+
+    def timelines(self) -> list[tuple[str, Sequence[DomainEvent]]]:
+        """Each call in memory (as :meth:`agents_of`) with its timeline so far."""
+        return [(linkedid, timeline) for linkedid, _, timeline in self._in_memory()]
+
+    def _in_memory(self) -> list[tuple[str, str | None, Sequence[DomainEvent]]]:
+        calls: list[tuple[str, str | None, Sequence[DomainEvent]]] = [
+            (c.linkedid, c.agent, c.timeline) for c in self._tracker.active_calls()
+        ]
+        if self._writer is not None:
+            calls += [(s.linkedid, s.agent, s.timeline) for s in self._writer.unwritten()]
+        return calls
 
     def all(self) -> list[CallOut]:
         return [live_out(c) for c in self._tracker.active_calls()]

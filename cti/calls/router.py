@@ -3,12 +3,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
 from cti.bounds import ONE_LINE, Offset, Timestamp
-from cti.calls.live import LiveCalls
 from cti.calls.schemas import CallDetailOut, CallNoteIn, CallNoteOut, CallNotesOut, CallPage
 from cti.calls.service import (
     CallFilter,
@@ -16,12 +14,20 @@ from cti.calls.service import (
     get_call,
     list_calls,
     save_call_note,
-    stored_call_agents,
+    took_call,
 )
 from cti.errors import NotFound
-from cti.http.deps import ClockDep, LiveCallsDep, SessionDep, require_any, require_scope
+from cti.http.deps import (
+    ClockDep,
+    LiveCallsDep,
+    RecordingsDep,
+    SessionDep,
+    require_any,
+    require_scope,
+)
 from cti.http.errors import error_responses
 from cti.http.routing import AuthFirstRoute
+from cti.recordings.service import call_recordings
 
 router = APIRouter(
     prefix="/api/v1/calls",
@@ -69,29 +75,26 @@ async def calls_index(
 @router.get(
     "/{call_id}",
     response_model=CallDetailOut,
-    summary="One call with its timeline",
+    summary="One call with its timeline and recordings",
+    description="`recordings`: the catalogued ones in segment order, and those still being "
+    "written (status `recording`: those of a call in progress, or waiting to be catalogued).",
     responses=error_responses(404),
 )
 async def call_detail(
-    call_id: CallId, _: Reader, live_calls: LiveCallsDep, session: SessionDep
+    call_id: CallId,
+    _: Reader,
+    live_calls: LiveCallsDep,
+    recordings: RecordingsDep,
+    session: SessionDep,
 ) -> CallDetailOut:
     live = live_calls.get(call_id)
-    if live is not None:
-        return live
-    found = await get_call(session, call_id)
+    found = live if live is not None else await get_call(session, call_id)
     if found is None:
         raise NotFound(f"no call {call_id!r}")
+    found.recordings = await call_recordings(
+        session, recordings.key, call_id, found.timeline, live=live is not None
+    )
     return found
-
-
-async def _took(
-    session: AsyncSession, live_calls: LiveCalls, linkedid: str, extension: str
-) -> bool:
-    """Did the agent at ``extension`` take (answer) this call, live, just ended or stored?"""
-    agents = live_calls.agents_of(linkedid)
-    if agents is None:
-        agents = await stored_call_agents(session, linkedid)
-    return agents is not None and extension in agents
 
 
 def _not_taken(linkedid: str, extension: str) -> NotFound:
@@ -116,7 +119,7 @@ async def put_call_note(
 ) -> CallNoteOut:
     assert who.agent_extension is not None  # the agent scope needs an extension
     async with session.begin():
-        if not await _took(session, live_calls, linkedid, who.agent_extension):
+        if not await took_call(session, live_calls, linkedid, who.agent_extension):
             raise _not_taken(linkedid, who.agent_extension)
         row = await save_call_note(
             session, linkedid=linkedid, agent=who.agent_extension, data=body, now=clock.now()
@@ -135,7 +138,7 @@ async def get_call_notes(
     linkedid: Linkedid, who: Desk, live_calls: LiveCallsDep, session: SessionDep
 ) -> CallNotesOut:
     own = who.own_extension(Scope.TICKETS_WRITE)
-    if own is not None and not await _took(session, live_calls, linkedid, own):
+    if own is not None and not await took_call(session, live_calls, linkedid, own):
         raise _not_taken(linkedid, own)
     rows = await call_notes(session, linkedids=[linkedid])
     return CallNotesOut(items=[CallNoteOut.model_validate(r) for r in rows])

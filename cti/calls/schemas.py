@@ -47,8 +47,22 @@ class CallOut(BaseModel):
     hangup_cause: int | None
 
 
+class CallRecordingOut(BaseModel):
+    """One recording of a call: catalogued, or still being written (``status`` "recording")."""
+
+    id: str
+    segment: int
+    agent: str | None
+    started_at: datetime | None
+    duration_s: float | None
+    """None while it is being written."""
+    status: str
+
+
 class CallDetailOut(CallOut):
     timeline: list[CallEventOut]
+    recordings: list[CallRecordingOut] = Field(default_factory=list)
+    """Its recordings in segment order (``GET /api/v1/recordings/{id}`` for each)."""
 
 
 class CallPage(BaseModel):

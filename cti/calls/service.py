@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,6 +95,17 @@ async def last_calls(
     return list(rows.scalars())
 
 
+def agent_forms(agent: str) -> list[str]:
+    """The ways a stored row may name the agent at extension ``agent``.
+
+    Asterisk names the answering member by its interface; older records may hold the
+    extension. Anything but an extension is matched as given.
+    """
+    if not agent.isdigit():
+        return [agent]
+    return [agent, f"PJSIP/{agent}", f"SIP/{agent}", f"Local/{agent}"]
+
+
 @dataclass(frozen=True, slots=True)
 class AgentDay:
     """An agent's answered calls and their talk time on one local day."""
@@ -108,8 +119,7 @@ async def agent_day(session: AsyncSession, *, extension: str, day: date, tz: tzi
     """Calls answered by the agent at ``extension`` that started on ``day`` in zone ``tz``."""
     start = datetime.combine(day, time(0), tz)
     end = start + timedelta(days=1)
-    # Asterisk names the answering member by its interface; older records may hold the extension.
-    agents = [extension, f"PJSIP/{extension}", f"SIP/{extension}", f"Local/{extension}"]
+    agents = agent_forms(extension)
     count, talk = (
         await session.execute(
             select(func.count(CallRecord.id), func.coalesce(func.sum(CallRecord.talk_s), 0.0))
@@ -195,20 +205,74 @@ def summary_agents(agent: str | None, timeline: Iterable[DomainEvent]) -> frozen
 
 async def stored_call_agents(session: AsyncSession, linkedid: str) -> frozenset[str] | None:
     """:func:`answered_by` of a stored call; None when no call has this linkedid."""
-    row = (
-        await session.execute(
-            select(CallRecord.id, CallRecord.agent).where(CallRecord.linkedid == linkedid)
+    return (await stored_calls_agents(session, [linkedid])).get(linkedid)
+
+
+_IN_CHUNK = 500
+"""Values per ``IN (...)``: far below every driver's limit on bound parameters."""
+
+
+async def stored_calls_agents(
+    session: AsyncSession, linkedids: Iterable[str]
+) -> dict[str, frozenset[str]]:
+    """:func:`answered_by` of each stored call among ``linkedids`` (absent ones are left out)."""
+    wanted = list(dict.fromkeys(linkedids))
+    calls: dict[int, tuple[str, str | None]] = {}
+    answers: dict[int, list[Mapping[str, Any]]] = {}
+    for i in range(0, len(wanted), _IN_CHUNK):
+        rows = await session.execute(
+            select(CallRecord.id, CallRecord.linkedid, CallRecord.agent).where(
+                CallRecord.linkedid.in_(wanted[i : i + _IN_CHUNK])
+            )
         )
-    ).one_or_none()
-    if row is None:
-        return None
-    answers = await session.execute(
-        select(CallEventRecord.data).where(
-            CallEventRecord.call_id == row.id,
-            CallEventRecord.type == DomainEventType.ANSWERED.value,
+        calls.update({r.id: (r.linkedid, r.agent) for r in rows})
+    ids = list(calls)
+    for i in range(0, len(ids), _IN_CHUNK):
+        events = await session.execute(
+            select(CallEventRecord.call_id, CallEventRecord.data).where(
+                CallEventRecord.call_id.in_(ids[i : i + _IN_CHUNK]),
+                CallEventRecord.type == DomainEventType.ANSWERED.value,
+            )
         )
-    )
-    return answered_by(row.agent, answers.scalars())
+        for call_id, data in events:
+            answers.setdefault(call_id, []).append(data)
+    return {
+        linkedid: answered_by(agent, answers.get(call_id, ()))
+        for call_id, (linkedid, agent) in calls.items()
+    }
+
+
+class LiveCallAgents(Protocol):
+    """Who took the calls still in memory (:class:`cti.calls.live.LiveCalls`)."""
+
+    def agents_of(self, linkedid: str) -> frozenset[str] | None: ...
+
+    def taken_by(self, extension: str) -> frozenset[str]: ...
+
+
+async def took_call(
+    session: AsyncSession, live: LiveCallAgents, linkedid: str, extension: str
+) -> bool:
+    """Did the agent at ``extension`` take (answer) this call, live, just ended or stored?"""
+    agents = live.agents_of(linkedid)
+    if agents is None:
+        agents = await stored_call_agents(session, linkedid)
+    return agents is not None and extension in agents
+
+
+async def calls_agents(
+    session: AsyncSession, live: LiveCallAgents, linkedids: Iterable[str]
+) -> dict[str, frozenset[str]]:
+    """:func:`took_call`'s answer for many calls at once: who took each one."""
+    found: dict[str, frozenset[str]] = {}
+    stored: list[str] = []
+    for linkedid in dict.fromkeys(linkedids):
+        agents = live.agents_of(linkedid)
+        if agents is None:
+            stored.append(linkedid)
+        else:
+            found[linkedid] = agents
+    return {**found, **await stored_calls_agents(session, stored)}
 
 
 # --- call notes -------------------------------------------------------------------------

@@ -108,6 +108,10 @@ class CallRecordWriter:
         """A finished call not written yet (None if written or unknown)."""
         return next((s for s in reversed(self._pending) if s.linkedid == linkedid), None)
 
+    def unwritten(self) -> tuple[CallSummary, ...]:
+        """Every finished call not written yet, oldest first."""
+        return tuple(self._pending)
+
     def submit(self, summary: CallSummary) -> None:
         self._pending.append(summary)
         self._wakeup.set()

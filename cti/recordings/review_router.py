@@ -15,8 +15,9 @@ from fastapi.responses import FileResponse
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
 from cti.bounds import Timestamp
+from cti.calls.service import took_call
 from cti.errors import InvalidInput, NotFound
-from cti.http.deps import ClockDep, RecordingsDep, SessionDep, require_any
+from cti.http.deps import ClockDep, LiveCallsDep, RecordingsDep, SessionDep, require_any
 from cti.http.errors import error_responses
 from cti.http.routing import AuthFirstRoute
 from cti.recordings.review_schemas import (
@@ -31,7 +32,6 @@ from cti.recordings.review_schemas import (
 from cti.recordings.reviews import (
     AverageBy,
     ReviewView,
-    agent_may_see,
     averages,
     recording_by_public_id,
     reviews_of,
@@ -52,8 +52,8 @@ SheetReader = Annotated[
     Principal, Depends(require_any(Scope.RECORDINGS_READ, Scope.RECORDINGS_WRITE))
 ]
 ReaderOrAgent = Annotated[Principal, Depends(require_any(Scope.RECORDINGS_READ, Scope.AGENT))]
-# Any string of a sane length: an id of the wrong shape is 404 like an unknown one.
-RecordingId = Annotated[str, Path(min_length=1, max_length=64)]
+# No pattern or length: an id of the wrong shape is 404 like an unknown one, not 422.
+RecordingId = Annotated[str, Path(description="A recording's opaque id (`rec_...`).")]
 
 
 def _no_recording(recording_id: str) -> NotFound:
@@ -117,11 +117,14 @@ async def review_create(
     responses=error_responses(404),
 )
 async def review_index(
-    recording_id: RecordingId, who: ReaderOrAgent, session: SessionDep
+    recording_id: RecordingId, who: ReaderOrAgent, live_calls: LiveCallsDep, session: SessionDep
 ) -> ReviewList:
     recording = await recording_by_public_id(session, recording_id)
+    # Whoever may see a recording may read its reviews: an agent, those of calls it took.
     mine = who.own_extension(Scope.RECORDINGS_READ)
-    if recording is None or (mine is not None and not agent_may_see(recording, mine)):
+    if recording is None or (
+        mine is not None and not await took_call(session, live_calls, recording.linkedid, mine)
+    ):
         raise _no_recording(recording_id)
     return ReviewList(items=[ReviewOut.of(v) for v in await reviews_of(session, recording)])
 

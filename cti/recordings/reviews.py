@@ -26,7 +26,6 @@ from cti.errors import Conflict, InvalidInput
 from cti.recordings.ids import looks_like_id
 from cti.recordings.models import Recording, Review
 from cti.recordings.scoresheets import ScoreSheet
-from cti.tracking.values import extension_of
 
 REVIEW_PREFIX = "rev_"
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
@@ -50,11 +49,6 @@ async def recording_by_public_id(session: AsyncSession, public_id: str) -> Recor
     return (
         await session.execute(select(Recording).where(Recording.public_id == public_id))
     ).scalar_one_or_none()
-
-
-def agent_may_see(recording: Recording, extension: str | None) -> bool:
-    """Is this recording of a call the agent at ``extension`` took (its own segment)?"""
-    return bool(extension) and extension_of(recording.agent) == extension
 
 
 # --- submitting -------------------------------------------------------------------------

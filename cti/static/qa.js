@@ -89,14 +89,14 @@
   function searchParams() {
     const p = new URLSearchParams();
     const put = (name, value) => { if (value !== "" && value != null) p.set(name, value); };
-    put("since", beijing($("f-since").value));
-    put("until", beijing($("f-until").value));
+    put("from", beijing($("f-since").value));
+    put("to", beijing($("f-until").value));
     put("agent", $("f-agent").value.trim());
     put("caller", $("f-caller").value.trim());
     put("order_id", $("f-order").value.trim());
     put("queue", $("f-queue").value.trim());
     put("direction", $("f-direction").value);
-    put("min_duration", $("f-min-duration").value);
+    put("min_duration_s", $("f-min-duration").value);
     put("reviewed", $("f-reviewed").value);
     p.set("limit", "100");
     return p;

@@ -21,7 +21,11 @@ from cti.settings import Settings
 @pytest.fixture
 async def container(database_url: str, tmp_path: Path) -> AsyncIterator[Container]:
     settings = Settings(
-        data_dir=tmp_path, database_url=database_url, ami_enabled=False, agi_enabled=False
+        data_dir=tmp_path,
+        database_url=database_url,
+        ami_enabled=False,
+        agi_enabled=False,
+        recordings_root=str(tmp_path / "recordings"),
     )
     async with running(settings, migrate=False) as c:
         yield c

@@ -14,6 +14,7 @@ from fastapi.routing import iter_route_contexts
 
 from cti.api import create_http_app
 from cti.app import running
+from cti.calls.models import CallRecord
 from cti.container import Container
 from cti.recordings.ids import recording_id
 from cti.recordings.models import Recording
@@ -276,8 +277,22 @@ async def test_averages_per_agent_and_queue_over_a_period(
 async def test_an_agent_reads_the_reviews_of_its_own_recordings_only(
     container: Container, client: httpx.AsyncClient, make_token: MakeToken
 ) -> None:
+    # Who may read a recording's reviews is who may see its call: the agents who took it.
+    async with container.sessions() as s, s.begin():
+        for linkedid, agent in (("1700000020.1", "PJSIP/1001"), ("1700000021.1", "PJSIP/1002")):
+            s.add(
+                CallRecord(
+                    linkedid=linkedid,
+                    caller_number="13800138000",
+                    queue="hotline",
+                    agent=agent,
+                    outcome="answered",
+                    started_at=T0,
+                    ended_at=T0 + timedelta(minutes=2),
+                )
+            )
     mine = await plant_recording(container, "1700000020.1", agent="PJSIP/1001")
-    theirs = await plant_recording(container, "1700000021.1", agent="1002")
+    theirs = await plant_recording(container, "1700000021.1", agent="PJSIP/1002")
     writer = await make_token("recordings:write")
     for rec in (mine, theirs):
         assert (await review(client, writer, rec, FULL)).status_code == 201
