@@ -12,6 +12,7 @@
   let sheets = [];
   let current = null; // the recording shown: its detail
   let linkRetried = false;
+  let searches = 0; // finished searches, for whoever waits on the page (data-searches)
 
   // --- helpers ----------------------------------------------------------------------------
   function text(el, value) { el.textContent = value == null || value === "" ? "—" : String(value); }
@@ -109,6 +110,8 @@
       page = await api("GET", `/api/v1/recordings?${searchParams()}`);
     } catch (e) {
       $("search-result").textContent = `查询失败：${e.message}`;
+      searches += 1;
+      document.body.dataset.searches = String(searches);
       return;
     }
     const tbody = $("results").querySelector("tbody");
@@ -117,7 +120,8 @@
     $("search-result").textContent = page.total > page.items.length
       ? `共 ${page.total} 条，显示前 ${page.items.length} 条`
       : `共 ${page.total} 条`;
-    document.body.dataset.results = String(page.items.length);
+    searches += 1;
+    document.body.dataset.searches = String(searches);
   }
 
   function resultRow(r) {
@@ -168,6 +172,8 @@
     text($("d-title"), `${d.call_id} · 第 ${d.segment} 段`);
     text($("d-started"), fmtTime(d.started_at));
     text($("d-caller"), d.caller_number);
+    const start = (d.timeline || []).find((e) => e.type === "call_started");
+    text($("d-caller-name"), start && start.data ? start.data.caller_name : null);
     text($("d-agent"), d.agent);
     text($("d-queue"), d.queue);
     text($("d-direction"), DIRECTIONS[d.direction] || d.direction);
@@ -203,6 +209,7 @@
     if (!data) return "";
     const agent = data.member_name || data.agent || data.interface || "";
     const parts = [];
+    if (data.caller_name) parts.push(`主叫 ${data.caller_name}`);
     if (agent) parts.push(`坐席 ${agent}`);
     if (data.queue) parts.push(`队列 ${data.queue}`);
     if (data.target || data.extension) parts.push(`转至 ${data.target || data.extension}`);
@@ -283,7 +290,7 @@
       item.appendChild(document.createTextNode(range));
       const detail = who(s.data);
       if (detail) item.appendChild(el("span", "muted", ` ${detail}`));
-      if (s.start >= recStart - 500 && s.start <= recEnd) {
+      if (s.start >= recStart - 500 && s.start < recEnd) {
         item.appendChild(seekButton((s.start - recStart) / 1000));
       }
       list.appendChild(item);
