@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVarTuple, Unpack
+from typing import Any, Protocol, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Select, String, cast, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,7 +68,7 @@ def reviewed_clause() -> ColumnElement[bool]:
 _Ts = TypeVarTuple("_Ts")
 
 
-def _filtered(stmt: Select[Unpack[_Ts]], f: RecordingFilter) -> Select[Unpack[_Ts]]:
+def _filtered(stmt: Select[*_Ts], f: RecordingFilter) -> Select[*_Ts]:
     if f.since is not None:
         stmt = stmt.where(Recording.started_at >= f.since)
     if f.until is not None:
