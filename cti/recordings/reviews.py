@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -99,7 +100,13 @@ async def submit_review(
         created_at=now,
     )
     session.add(review)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        if corrected is None:
+            raise
+        # Another correction of the same review got in first (the unique index).
+        raise Conflict(f"review {corrects!r} is already corrected") from None
     return review
 
 
@@ -108,7 +115,8 @@ async def _correctable(session: AsyncSession, recording: Recording, public_id: s
     if not looks_like_review_id(public_id):
         raise missing
     # Locked (PostgreSQL), so of two corrections of one review sent at once the second
-    # waits for the first and then sees it: one review, one correction.
+    # waits for the first and then sees it; SQLite writes nothing before the insert,
+    # where the unique index on ``corrects_id`` refuses the second.
     target = (
         await session.execute(
             select(Review)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -355,3 +356,25 @@ async def test_sheets_from_the_configured_file_are_served_and_scored(
             assert r.json()["total"] == pytest.approx(70.0)
             assert r.json()["reviewer"] == "质检员 王芳"
             assert r.json()["sheet"] == "outbound"
+
+
+async def test_two_corrections_of_one_review_sent_at_once_one_wins(
+    container: Container, client: httpx.AsyncClient, make_token: MakeToken
+) -> None:
+    rec = await plant_recording(container, "1700000040.1")
+    writer, reader = await make_token("recordings:write"), await make_token("recordings:read")
+    first = (await review(client, writer, rec, FULL)).json()
+    for _ in range(5):
+        answers = await asyncio.gather(
+            *(
+                review(client, writer, rec, {**FULL, "closing": n}, corrects=first["id"])
+                for n in range(4)
+            )
+        )
+        statuses = sorted(a.status_code for a in answers)
+        items = (
+            await client.get(f"/api/v1/recordings/{rec}/reviews", headers=auth(reader))
+        ).json()["items"]
+        assert statuses == [201, 409, 409, 409], [a.text for a in answers]
+        assert sum(i["current"] for i in items) == 1
+        first = next(i for i in items if i["current"])
