@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete
 from starlette.routing import Mount, Route
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -32,12 +32,12 @@ from cti.api import create_http_app
 from cti.auth.scopes import ALL_SCOPES, Scope
 from cti.auth.tokens import create_token, revoke_token
 from cti.container import Container
-from cti.recordings.ids import recording_id
 from cti.recordings.models import Recording
 from cti.tickets.schemas import TicketIn, TicketType
 from cti.tickets.service import create_callback_ticket, create_ticket
 from tests.db.test_calls import expected as ground_truth
 from tests.db.test_calls import feed_trace
+from tests.db.test_recordings_api import plant
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -139,6 +139,33 @@ def _own_desk(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
     assert r.json()["extension"] == kind.agent
 
 
+def _own_recordings(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
+    found = {item["id"] for item in r.json()["items"]}
+    if kind.agent is not None:
+        other = "1002" if kind.agent == "1001" else "1001"
+        assert ids[f"r{kind.agent}"] in found and ids[f"r{other}"] not in found, found
+    else:
+        assert {ids["r1001"], ids["r1002"]} <= found, found
+
+
+def _plays(owner: str) -> Check:
+    def check(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
+        assert r.content == ids[f"wav{owner}"]
+        assert r.headers["content-type"] == "audio/wav"
+
+    return check
+
+
+def _reviews(owner: str) -> Check:
+    def check(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
+        # The POST case above reviewed 1001's recording (as "matrix"), never 1002's.
+        items = r.json()["items"]
+        assert {i["recording_id"] for i in items} == ({ids["r1001"]} if owner == "1001" else set())
+        assert all(i["reviewer"] == "matrix" for i in items), items
+
+    return check
+
+
 def _ws_hello(kind: Kind, frame: Any, ids: dict[str, Any]) -> None:
     assert frame["type"] == "hello" and frame["extension"] == kind.agent
 
@@ -160,6 +187,20 @@ REVIEW = {
     "comment": "matrix",
 }
 QA = scopes("recordings:read", "recordings:write")
+PLAYERS = scopes("recordings:read", "agent")
+"""Who finds and plays recordings: QA all of them, an agent those of the calls it took."""
+
+
+def recording_rule(suffix: str, check: Callable[[str], Check | None] = lambda _: None) -> Rule:
+    return Rule(
+        PLAYERS,
+        tuple(
+            Case(f"/api/v1/recordings/{{r{ext}}}{suffix}", ok(200), ext, check=check(ext))
+            for ext in ("1001", "1002")
+        ),
+        sees_all=scopes("recordings:read"),
+    )
+
 
 RULES: dict[str, Rule] = {
     # Public: the same answer whoever asks.
@@ -312,6 +353,21 @@ RULES: dict[str, Rule] = {
         ),
         sees_all=scopes("tickets:write"),
     ),
+    # Recordings: an agent token reaches those of the calls it took; another's is 404.
+    "GET /api/v1/recordings": Rule(
+        PLAYERS,
+        (Case("/api/v1/recordings", ok(200), check=_own_recordings),),
+        sees_all=scopes("recordings:read"),
+    ),
+    "GET /api/v1/recordings/{recording_id}": recording_rule(""),
+    "POST /api/v1/recordings/{recording_id}/link": recording_rule("/link"),
+    # Also a signed link instead of a token (tests/db/test_recordings_api.py): neither is 401.
+    "GET /api/v1/recordings/{recording_id}/audio": recording_rule("/audio", _plays),
+    "HEAD /api/v1/recordings/{recording_id}/audio": recording_rule("/audio"),
+    "DELETE /api/v1/recordings/{recording_id}": Rule(
+        scopes("recordings:write"),
+        (Case("/api/v1/recordings/{rdel}", ok(204), before="recording"),),
+    ),
     "GET /api/v1/desk/stats": Rule(
         scopes("agent"), (Case("/api/v1/desk/stats", ok(200), check=_own_desk),)
     ),
@@ -322,14 +378,7 @@ RULES: dict[str, Rule] = {
         scopes("recordings:write"),
         (Case("/api/v1/recordings/{r1001}/reviews", ok(201), json=REVIEW),),
     ),
-    "GET /api/v1/recordings/{recording_id}/reviews": Rule(
-        scopes("recordings:read", "agent"),
-        (
-            Case("/api/v1/recordings/{r1001}/reviews", ok(200), "1001"),
-            Case("/api/v1/recordings/{r1002}/reviews", ok(200), "1002"),
-        ),
-        sees_all=scopes("recordings:read"),
-    ),
+    "GET /api/v1/recordings/{recording_id}/reviews": recording_rule("/reviews", _reviews),
     "GET /api/v1/qa/averages": Rule(
         scopes("recordings:read"), (Case("/api/v1/qa/averages?by=agent", ok(200)),)
     ),
@@ -391,7 +440,7 @@ def test_every_route_has_a_rule(container: Container) -> None:
     rows = {
         m.group(1): [c.strip() for c in m.group(2).split("|")]
         for m in re.finditer(
-            r"^\| `((?:GET|PUT|POST|PATCH|DELETE|WS) /[^`]*)` \|(.*)\|$", matrix, re.M
+            r"^\| `((?:GET|HEAD|PUT|POST|PATCH|DELETE|WS) /[^`]*)` \|(.*)\|$", matrix, re.M
         )
     }
     needs_token = {k for k, r in RULES.items() if r.scopes is not None}
@@ -460,8 +509,6 @@ async def seed(container: Container, client: httpx.AsyncClient) -> Seeded:
 
     async with container.sessions() as s, s.begin():
         for ext in ("1001", "1002"):
-            out.ids[f"r{ext}"] = plant_recording(s, container, out.ids[f"c{ext}"], ext)
-        for ext in ("1001", "1002"):
             data = TicketIn(type=TicketType.QUESTION, title=f"{ext} 的工单", assignee=ext)
             t = await create_ticket(s, data=data, actor="desk", phones=container.phones, now=now)
             out.ids[f"t{ext}"] = t.id
@@ -480,30 +527,22 @@ async def seed(container: Container, client: httpx.AsyncClient) -> Seeded:
             )
             cb.assignee = who if who != "none" else None
             out.ids[f"cb{who}_number"] = number
+
+    # A recording of each agent's call, and one more of 1001's call for the deletions.
+    for ext in ("1001", "1002"):
+        rec = await plant(container, out.ids[f"c{ext}"], agent=ext)
+        out.ids[f"r{ext}"], out.ids[f"wav{ext}"] = rec.id, rec.data
+    out.ids["rdel"] = (await replant(container, out.ids["c1001"])).id
     return out
 
 
-def plant_recording(s: AsyncSession, container: Container, linkedid: str, agent: str) -> str:
-    """A catalog row for the call's first segment (no file: no route here reads one)."""
-    public_id = recording_id(container.recordings.key, linkedid, 1)
-    s.add(
-        Recording(
-            public_id=public_id,
-            linkedid=linkedid,
-            segment=1,
-            path=f"20261123/{linkedid}-1.wav",
-            agent=agent,
-            queue="hotline",
-            direction="inbound",
-            started_at=container.clock.now(),
-            duration_s=10.0,
-            size_bytes=160_044,
-            format="wav",
-            sha256="0" * 64,
-            created_at=container.clock.now(),
+async def replant(container: Container, linkedid: str) -> Any:
+    """The recording the DELETE case removes, back in place (file and row)."""
+    async with container.sessions() as s, s.begin():
+        await s.execute(
+            delete(Recording).where(Recording.linkedid == linkedid, Recording.segment == 2)
         )
-    )
-    return public_id
+    return await plant(container, linkedid, 2, agent="1001")
 
 
 class EachRequestItsOwnAddress(httpx.ASGITransport):
@@ -565,6 +604,9 @@ async def test_every_route_answers_every_kind_of_token_as_the_rules_say(
         admin = {"Authorization": f"Bearer {data.admin}"}
 
         async def before(name: str) -> None:
+            if name == "recording":
+                await replant(container, data.ids["c1001"])
+                return
             assert name == "holiday"
             r = await client.put(
                 "/api/v1/hotlines/hotline/holidays/2026-10-02",
