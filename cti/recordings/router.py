@@ -52,10 +52,10 @@ from cti.recordings.service import (
     LiveTimelines,
     RecordingFilter,
     being_written,
-    delete_recording,
     get_recording,
     list_recordings,
     recording_out,
+    remove_recording,
 )
 
 router = APIRouter(
@@ -364,7 +364,7 @@ for _method in ("GET", "HEAD"):
     "/{recording_id}",
     status_code=204,
     summary="Delete a recording's file; its row stays, marked deleted",
-    responses=error_responses(404, 409),
+    responses=error_responses(404, 409, 410),
 )
 async def recording_delete(
     recording_id: RecordingId,
@@ -376,6 +376,5 @@ async def recording_delete(
 ) -> Response:
     async with session.begin():
         row, _reviewed = await _catalogued(session, recordings.key, live_calls, recording_id, None)
-        if row.status != RecordingStatus.DELETED.value:
-            await delete_recording(session, recordings.store, row, clock.now())
+        await remove_recording(session, recordings.store, row, clock.now())
     return Response(status_code=204)

@@ -6,7 +6,7 @@ the calls it took (:func:`cti.calls.service.took_call`), a ``recordings:read`` t
 
 from __future__ import annotations
 
-import re
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,13 +19,14 @@ from sqlalchemy.orm import aliased
 from cti.calls.models import CallEventRecord, CallRecord
 from cti.calls.schemas import CallEventOut, CallRecordingOut
 from cti.calls.service import LiveCallAgents, agent_forms, calls_agents, utc
+from cti.errors import Gone
 from cti.jobs.models import Job, JobStatus
 from cti.recordings.ids import recording_id
 from cti.recordings.models import Recording, RecordingStatus, Review
 from cti.recordings.schemas import PausedSpan, RecordingOut
 from cti.recordings.store import OutsideRoot, RecordingStore
 from cti.tracking.events import DomainEvent, DomainEventType
-from cti.tracking.values import extension_of
+from cti.tracking.values import extension_of, interface_of
 
 RECORDING_STATUS = "recording"
 """What :class:`CallRecordingOut` says of a recording still being written."""
@@ -209,13 +210,16 @@ class Segment:
 
 def _started(
     timeline: Iterable[DomainEvent | CallEventOut],
-) -> Iterable[tuple[datetime | float, dict[str, Any]]]:
+) -> list[tuple[float, dict[str, Any]]]:
+    """The RECORDING_STARTED events' times and data, in order of time (stable)."""
+    out: list[tuple[float, dict[str, Any]]] = []
     for event in timeline:
         if isinstance(event, DomainEvent):
             if event.type is DomainEventType.RECORDING_STARTED:
-                yield event.timestamp, event.data
+                out.append((event.timestamp, event.data))
         elif event.type == DomainEventType.RECORDING_STARTED.value:
-            yield event.at, event.data
+            out.append((event.at.timestamp(), event.data))
+    return sorted(out, key=lambda started: started[0])
 
 
 def segments_of(
@@ -223,6 +227,8 @@ def segments_of(
 ) -> list[Segment]:
     """The call's recordings from its timeline: each file once, numbered in order of start,
     as the tracker lists them (``CallSummary.recordings``) and the catalog numbers them."""
+    # TODO(lead): after merging rec-catalog, cti.recordings.segments.recorded_files is
+    # the one rule for numbering; use it here.
     files: dict[str, Segment] = {}
     for at, data in _started(timeline):
         file = data.get("file")
@@ -234,20 +240,15 @@ def segments_of(
             public_id=recording_id(key, linkedid, n),
             segment=n,
             file=file,
-            started_at=at if isinstance(at, datetime) else utc(at),
+            started_at=utc(at),
             channel=channel if isinstance(channel, str) else None,
         )
     return list(files.values())
 
 
-_CHANNEL_SUFFIX = re.compile(r"-[0-9a-fA-F]+(;\d+)?$")
-
-
 def channel_extension(channel: str | None) -> str | None:
     """``PJSIP/1001-0000002a`` -> ``1001``: the agent on whose channel it records."""
-    if not channel:
-        return None
-    return extension_of(_CHANNEL_SUFFIX.sub("", channel))
+    return extension_of(interface_of(channel)) if channel else None
 
 
 class LiveTimelines(LiveCallAgents, Protocol):
@@ -339,18 +340,28 @@ async def call_recordings(
 async def delete_recording(
     session: AsyncSession, store: RecordingStore, row: Recording, now: datetime
 ) -> None:
-    """Mark the row deleted, then remove its file (the caller commits).
-
-    If removing fails, the exception rolls the mark back: never a deleted row whose
-    file is still there. A file already gone is fine.
+    """Delete the recording's file, then mark its row ``deleted`` (flushed; the caller
+    commits). A file already gone is fine. Raises :class:`OutsideRoot` for a row whose
+    path leads outside the root (nothing deleted), OSError when the file stays (row kept).
     """
-    # TODO(lead): the catalog branch's cti.recordings.retention.delete_recording does the
-    # same for the retention job; keep one of the two.
+    # TODO(lead): the same as rec-catalog's cti.recordings.retention.delete_recording;
+    # after the merge, import that one and drop this.
+    path = store.path_of(row.path)
+    await asyncio.to_thread(path.unlink, missing_ok=True)
     row.status = RecordingStatus.DELETED.value
     row.deleted_at = now
     await session.flush()
+
+
+async def remove_recording(
+    session: AsyncSession, store: RecordingStore, row: Recording, now: datetime
+) -> None:
+    """``DELETE``: :func:`delete_recording` once; a row already deleted stays as it is."""
+    if row.status == RecordingStatus.DELETED.value:
+        return
     try:
-        path = store.path_of(row.path)
+        await delete_recording(session, store, row, now)
     except OutsideRoot:
-        return  # a tampered row names no file of ours: nothing to remove
-    path.unlink(missing_ok=True)
+        # Only a tampered or corrupted row: no file of ours to delete, and the row stays
+        # for ``cti recordings check`` to report.
+        raise Gone("the recording's file is not in the recordings root; nothing deleted") from None

@@ -20,6 +20,8 @@ from cti.settings import Settings
 
 @pytest.fixture
 async def container(database_url: str, tmp_path: Path) -> AsyncIterator[Container]:
+    # A recordings root that exists, or /readyz says "not ready" for it.
+    (tmp_path / "recordings").mkdir(exist_ok=True)
     settings = Settings(
         data_dir=tmp_path,
         database_url=database_url,

@@ -546,7 +546,7 @@ async def test_traversal_and_guessed_ids_never_return_a_file(
         await s.execute(
             update(Recording).where(Recording.public_id == rec.id).values(path="../secret.txt")
         )
-    assert (await client.delete(f"/api/v1/recordings/{rec.id}", headers=qa)).status_code == 204
+    assert (await client.delete(f"/api/v1/recordings/{rec.id}", headers=qa)).status_code == 410
     assert secret.read_text().startswith("root:")
 
 
@@ -667,5 +667,8 @@ async def test_a_missing_file_is_410_and_delete_removes_file_and_marks_row(
     assert kept.id not in await ids_of(client, qa)
     assert kept.id in await ids_of(client, qa, status="deleted")
     assert (await client.delete(url, headers=writer)).status_code == 204  # again: no change
+    # A row whose file is already gone is marked deleted too.
+    assert (await client.delete(f"/api/v1/recordings/{gone.id}", headers=writer)).status_code == 204
+    assert gone.id in await ids_of(client, qa, status="deleted")
     unknown = f"/api/v1/recordings/rec_{'b' * 26}"
     assert (await client.delete(unknown, headers=writer)).status_code == 404
