@@ -56,8 +56,9 @@ ReaderOrAgent = Annotated[Principal, Depends(require_any(Scope.RECORDINGS_READ, 
 RecordingId = Annotated[str, Path(description="A recording's opaque id (`rec_...`).")]
 
 
-def _no_recording(recording_id: str) -> NotFound:
-    return NotFound(f"no recording {recording_id!r}")
+def _no_recording() -> NotFound:
+    # One answer for a malformed id, an unknown one and another agent's (as cti.recordings.router).
+    return NotFound("no such recording")
 
 
 @router.get(
@@ -87,14 +88,14 @@ async def review_create(
     clock: ClockDep,
     session: SessionDep,
 ) -> ReviewOut:
-    sheet = recordings.sheets.get(body.sheet)
-    if sheet is None:
-        known = ", ".join(s.id for s in recordings.sheets.all())
-        raise InvalidInput(f"no score sheet {body.sheet!r}; known: {known}")
     async with session.begin():
         recording = await recording_by_public_id(session, recording_id)
         if recording is None:
-            raise _no_recording(recording_id)
+            raise _no_recording()
+        sheet = recordings.sheets.get(body.sheet)
+        if sheet is None:
+            known = ", ".join(s.id for s in recordings.sheets.all())
+            raise InvalidInput(f"no score sheet {body.sheet!r}; known: {known}")
         review = await submit_review(
             session,
             recording=recording,
@@ -125,7 +126,7 @@ async def review_index(
     if recording is None or (
         mine is not None and not await took_call(session, live_calls, recording.linkedid, mine)
     ):
-        raise _no_recording(recording_id)
+        raise _no_recording()
     return ReviewList(items=[ReviewOut.of(v) for v in await reviews_of(session, recording)])
 
 
