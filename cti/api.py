@@ -20,6 +20,7 @@ from cti.http.limits import BodyLimit, BodyLimits
 from cti.http.query import reject_repeated_query
 from cti.orders.router import router as orders_router
 from cti.recordings.pause_router import router as recording_pause_router
+from cti.recordings.review_router import router as reviews_router
 from cti.recordings.router import router as recordings_router
 from cti.screenpop.router import STATIC
 from cti.screenpop.router import router as screenpop_router
@@ -52,6 +53,7 @@ def create_http_app(services: HttpServices) -> FastAPI:
     app.include_router(orders_router)
     app.include_router(tickets_router)
     app.include_router(recordings_router)
+    app.include_router(reviews_router)
     app.include_router(screenpop_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(

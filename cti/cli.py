@@ -43,6 +43,8 @@ def _settings(env_file: Path | None) -> Settings:
     from cti.acd.settings import load_acd_settings
     from cti.agents.config import AgentSettings
     from cti.jobs.config import JobSettings
+    from cti.recordings.config import RecordingSettings
+    from cti.recordings.scoresheets import load_scoresheets
 
     try:
         settings = load_settings(env_file)
@@ -50,6 +52,7 @@ def _settings(env_file: Path | None) -> Settings:
         load_acd_settings()
         load_section(AgentSettings, "CTI_AGENT_")
         load_section(JobSettings, "CTI_JOBS_")
+        load_scoresheets(load_section(RecordingSettings, "CTI_RECORDINGS_").scoresheets_file)
         return settings
     except SettingsError as exc:
         typer.echo(f"cti: {exc}", err=True)

@@ -108,7 +108,11 @@ class Review(Base):
     """Copied from the recording, for averages per agent."""
     queue: Mapped[str | None] = mapped_column(String(80), index=True)
     corrects_id: Mapped[int | None] = mapped_column(
-        ForeignKey("recording_reviews.id", ondelete="SET NULL"), index=True, default=None
+        ForeignKey("recording_reviews.id", ondelete="SET NULL"),
+        index=True,
+        unique=True,
+        default=None,
     )
-    """The review this one corrects; the corrected one no longer counts in averages."""
+    """The review this one corrects; the corrected one no longer counts in averages.
+    Unique: a review is corrected at most once, also by two corrections sent at once."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -156,6 +156,16 @@ def _plays(owner: str) -> Check:
     return check
 
 
+def _reviews(owner: str) -> Check:
+    def check(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
+        # The POST case above reviewed 1001's recording (as "matrix"), never 1002's.
+        items = r.json()["items"]
+        assert {i["recording_id"] for i in items} == ({ids["r1001"]} if owner == "1001" else set())
+        assert all(i["reviewer"] == "matrix" for i in items), items
+
+    return check
+
+
 def _ws_hello(kind: Kind, frame: Any, ids: dict[str, Any]) -> None:
     assert frame["type"] == "hello" and frame["extension"] == kind.agent
 
@@ -171,6 +181,12 @@ ORDER = {
 DESK = scopes("tickets:write", "agent")
 SUPERVISOR_OR_SELF = scopes("agents:write", "agent")
 NOTE = {"disposition": "resolved", "note": "matrix"}
+REVIEW = {
+    "sheet": "hotline",
+    "scores": {"greeting": 9, "knowledge": 8, "resolution": 10, "attitude": 9, "closing": 8},
+    "comment": "matrix",
+}
+QA = scopes("recordings:read", "recordings:write")
 PLAYERS = scopes("recordings:read", "agent")
 """Who finds and plays recordings: QA all of them, an agent those of the calls it took."""
 
@@ -196,6 +212,7 @@ RULES: dict[str, Rule] = {
     "GET /docs": public("/docs"),
     "HEAD /docs": public("/docs"),
     "GET /agent": public("/agent"),
+    "GET /qa": public("/qa"),
     "MOUNT /static/{path}": public("/static/agent.js"),
     # Orders: a shop-bound token has its own shop's orders only.
     "PUT /api/v1/orders/{order_id}": Rule(
@@ -353,6 +370,17 @@ RULES: dict[str, Rule] = {
     ),
     "GET /api/v1/desk/stats": Rule(
         scopes("agent"), (Case("/api/v1/desk/stats", ok(200), check=_own_desk),)
+    ),
+    # Quality review: recordings:write scores, recordings:read reads; an agent token reads
+    # the reviews of its own calls' recordings.
+    "GET /api/v1/qa/scoresheets": Rule(QA, (Case("/api/v1/qa/scoresheets", ok(200)),)),
+    "POST /api/v1/recordings/{recording_id}/reviews": Rule(
+        scopes("recordings:write"),
+        (Case("/api/v1/recordings/{r1001}/reviews", ok(201), json=REVIEW),),
+    ),
+    "GET /api/v1/recordings/{recording_id}/reviews": recording_rule("/reviews", _reviews),
+    "GET /api/v1/qa/averages": Rule(
+        scopes("recordings:read"), (Case("/api/v1/qa/averages?by=agent", ok(200)),)
     ),
     # WebSockets: 101 = the hello or snapshot frame; 401/403 = close codes 4401/4403.
     "WS /ws/agent": Rule(scopes("agent"), (Case("/ws/agent", ok(101), check=_ws_hello),)),
