@@ -20,8 +20,14 @@ from cti.settings import Settings
 
 @pytest.fixture
 async def container(database_url: str, tmp_path: Path) -> AsyncIterator[Container]:
+    # A recordings root that exists, or /readyz says "not ready" for it.
+    (tmp_path / "recordings").mkdir(exist_ok=True)
     settings = Settings(
-        data_dir=tmp_path, database_url=database_url, ami_enabled=False, agi_enabled=False
+        data_dir=tmp_path,
+        database_url=database_url,
+        ami_enabled=False,
+        agi_enabled=False,
+        recordings_root=str(tmp_path / "recordings"),
     )
     async with running(settings, migrate=False) as c:
         yield c
