@@ -57,9 +57,15 @@ async def update_recordings_root(container: Container) -> None:
     await asyncio.to_thread(container.recordings_root)
 
 
-async def submit_retention(container: Container) -> None:
-    """Today's retention job; the key makes the hourly submissions one run a day."""
-    await schedule_retention(container.spool, container.clock, container.recordings.settings)
+RETENTION_START_DELAY_S = 600.0
+"""At start the retention job waits: catching up (spooled and catalog jobs) comes first."""
+
+
+async def submit_retention(container: Container, delay_s: float = 0.0) -> None:
+    """Today's retention job; its key makes the hourly submissions one run a day."""
+    await schedule_retention(
+        container.spool, container.clock, container.recordings.settings, delay_s=delay_s
+    )
 
 
 @asynccontextmanager
@@ -79,11 +85,15 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
         if container.ami is not None:
             await container.ami.start()
             ami_started = True
-        for first in (update_recordings_root, submit_retention):
+        starting: dict[str, Callable[[], Awaitable[None]]] = {
+            "recordings root check": lambda: update_recordings_root(container),
+            "retention job": lambda: submit_retention(container, RETENTION_START_DELAY_S),
+        }
+        for what, first in starting.items():
             try:
-                await first(container)
+                await first()
             except Exception:
-                log.exception("%s at start failed; the ticker tries again", first.__name__)
+                log.exception("%s at start failed; its ticker tries again", what)
         tickers = [
             asyncio.create_task(_every(1.0, container.pipeline.expire_wrapups), name="wrap-up"),
             asyncio.create_task(

@@ -56,14 +56,22 @@ def retention_key(day: date, part: int = 1) -> str:
 
 
 async def schedule_retention(
-    spool: JobSpool, clock: Clock, settings: RecordingSettings
+    spool: JobSpool, clock: Clock, settings: RecordingSettings, *, delay_s: float = 0.0
 ) -> Submitted | None:
-    """Submit today's retention job (once a day by its key); nothing when retention is off."""
+    """Submit today's retention job (once a day by its key); nothing when retention is off.
+
+    ``delay_s`` makes it due later (at start: the backlog of catalog jobs first).
+    """
     if settings.retention_days == 0:
         return None
-    day = clock.now().date()
-    payload = RetentionPayload(day=day).model_dump(mode="json")
-    return await spool.submit(RETENTION_JOB, payload, retention_key(day))
+    now = clock.now()
+    payload = RetentionPayload(day=now.date()).model_dump(mode="json")
+    return await spool.submit(
+        RETENTION_JOB,
+        payload,
+        retention_key(now.date()),
+        run_after=now + timedelta(seconds=delay_s) if delay_s else None,
+    )
 
 
 def _remove(path: Path) -> None:

@@ -124,6 +124,10 @@ def cti_env(devstack: Devstack, tmp_path: Path) -> dict[str, str]:
             "CTI_AMI_RECONNECT_MAX": "2",
         }
     )
+    rootfs = devstack.env.get("CTI_DEVSTACK_ROOTFS")
+    if rootfs:
+        # Asterisk's recordings root as this service sees it (/readyz checks it is there).
+        env["CTI_RECORDINGS_LOCAL_ROOT"] = f"{rootfs}/var/spool/asterisk/monitor"
     return env
 
 
