@@ -22,6 +22,7 @@ from cti.container import Container
 from cti.db.migrate import upgrade_async
 from cti.http.server import server_config
 from cti.jobs.service import count_jobs
+from cti.recordings.retention import schedule_retention
 from cti.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,22 @@ async def update_job_gauges(container: Container) -> None:
     container.job_gauges.update(counts, container.spool.pending())
 
 
+async def update_recordings_root(container: Container) -> None:
+    """The recordings root's gauges (the probe sets them), off the event loop."""
+    await asyncio.to_thread(container.recordings_root)
+
+
+RETENTION_START_DELAY_S = 600.0
+"""At start the retention job waits: catching up (spooled and catalog jobs) comes first."""
+
+
+async def submit_retention(container: Container, delay_s: float = 0.0) -> None:
+    """Today's retention job; its key makes the hourly submissions one run a day."""
+    await schedule_retention(
+        container.spool, container.clock, container.recordings.settings, delay_s=delay_s
+    )
+
+
 @asynccontextmanager
 async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Container]:
     """Start every enabled part; stop them all, in reverse order, on exit."""
@@ -68,10 +85,26 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
         if container.ami is not None:
             await container.ami.start()
             ami_started = True
+        starting: dict[str, Callable[[], Awaitable[None]]] = {
+            "recordings root check": lambda: update_recordings_root(container),
+            "retention job": lambda: submit_retention(container, RETENTION_START_DELAY_S),
+        }
+        for what, first in starting.items():
+            try:
+                await first()
+            except Exception:
+                log.exception("%s at start failed; its ticker tries again", what)
         tickers = [
             asyncio.create_task(_every(1.0, container.pipeline.expire_wrapups), name="wrap-up"),
             asyncio.create_task(
                 _every_async(15.0, lambda: update_job_gauges(container)), name="job-gauges"
+            ),
+            asyncio.create_task(
+                _every_async(15.0, lambda: update_recordings_root(container)),
+                name="recordings-root",
+            ),
+            asyncio.create_task(
+                _every_async(3600.0, lambda: submit_retention(container)), name="retention"
             ),
         ]
         try:

@@ -32,6 +32,8 @@ orders_app = typer.Typer(help="Orders from shop backends.", no_args_is_help=True
 app.add_typer(orders_app, name="orders")
 jobs_app = typer.Typer(help="Durable jobs: callbacks, dialling, webhooks.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+recordings_app = typer.Typer(help="Call recordings and their catalog.", no_args_is_help=True)
+app.add_typer(recordings_app, name="recordings")
 
 EnvFile = Annotated[
     Path | None,
@@ -284,6 +286,92 @@ def jobs_retry(
         typer.echo(f"cti: no dead job {job_id}", err=True)
         raise typer.Exit(2)
     typer.echo(f"job {job_id} queued again")
+
+
+@recordings_app.command("check")
+def recordings_check(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="catalog unlisted files, mark rows without a file")
+    ] = False,
+    grace: Annotated[
+        float,
+        typer.Option("--grace", min=0, help="seconds a file must be unchanged to be judged"),
+    ] = 900.0,
+    env_file: EnvFile = None,
+) -> None:
+    """Compare the recordings root with the catalog; report (and repair) orphans.
+
+    Exits 0 when everything matches (or was repaired), 1 when orphans remain.
+    """
+    from datetime import UTC, datetime
+
+    from cti.calls.service import get_call
+    from cti.clock import SYSTEM_CLOCK
+    from cti.container import phone_normalizer
+    from cti.db.engine import create_engine, session_factory
+    from cti.db.migrate import upgrade_async
+    from cti.recordings import check
+    from cti.recordings.config import RecordingSettings
+    from cti.recordings.context import RecordingContext
+
+    settings = _settings(env_file)
+    try:
+        recording_settings = load_section(RecordingSettings, "CTI_RECORDINGS_")
+    except SettingsError as exc:
+        typer.echo(f"cti: {exc}", err=True)
+        raise typer.Exit(2) from None
+    ctx = RecordingContext.build(recording_settings, settings.recordings_root, settings.data_dir)
+    root = ctx.store.local_root
+    if not root.is_dir():
+        typer.echo(f"cti: recordings root {root} is not a directory", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> tuple[check.CheckReport, check.RepairResult | None]:
+        await upgrade_async(settings.effective_database_url)
+        engine = create_engine(settings.effective_database_url)
+        try:
+            sessions = session_factory(engine)
+            async with sessions() as session:
+                report = await check.scan(session, ctx, now=SYSTEM_CLOCK.time(), grace_s=grace)
+            if not repair or report.clean:
+                return report, None
+            fixed = await check.repair(
+                sessions,
+                ctx,
+                report,
+                lookup=get_call,
+                phones=phone_normalizer(settings),
+                now=datetime.now(UTC),
+            )
+            return report, fixed
+        finally:
+            await engine.dispose()
+
+    report, fixed = asyncio.run(run())
+    typer.echo(
+        f"recordings root {root}: {report.files_seen} recording file(s), "
+        f"{report.rows_seen} catalog row(s), {report.skipped} file(s) not judged "
+        "(recent, still open, or with a catalog job on its way)"
+    )
+    for found in report.unlisted:
+        typer.echo(f"file without a row: {found.relative} ({found.size} bytes)")
+    for left in report.leftover:
+        typer.echo(f"leftover file: {left.file.relative} ({left.why})")
+    for row in report.missing:
+        typer.echo(f"row without its file: {row.public_id} {row.path}")
+    for row in report.returned:
+        typer.echo(f"file back for a row marked missing: {row.public_id} {row.path}")
+    if report.clean:
+        typer.echo("no orphans")
+        raise typer.Exit(0)
+    if fixed is None:
+        typer.echo("orphans found; `cti recordings check --repair` fixes them")
+        raise typer.Exit(1)
+    for line in fixed.done:
+        typer.echo(f"repaired: {line}")
+    for line in fixed.failed:
+        typer.echo(f"NOT repaired: {line}", err=True)
+    raise typer.Exit(1 if fixed.failed else 0)
 
 
 @app.command("record-trace")

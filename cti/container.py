@@ -33,8 +33,11 @@ from cti.jobs.spool import JobSpool, spool_dir
 from cti.metrics import Metrics
 from cti.pipeline import EventPipeline
 from cti.readiness import Readiness
+from cti.recordings import subscribers as recordings_subscribers
 from cti.recordings.config import RecordingSettings
 from cti.recordings.context import RecordingContext
+from cti.recordings.health import RootProbe
+from cti.recordings.metrics import RecordingMetrics
 from cti.recordings.pause import RecordingPauses
 from cti.screenpop import subscribers as screenpop_subscribers
 from cti.screenpop.hub import ScreenPopHub
@@ -138,7 +141,15 @@ class Container:
             self.pipeline.annotate,
             self.agent_states.asterisk_now,
         )
-        self.readiness = Readiness(self.engine, settings.ami_enabled, lambda: self.ami)
+        self.recording_metrics = RecordingMetrics(self.metrics.registry)
+        self.recordings_root = RootProbe(
+            self.recordings.store.local_root,
+            self.recordings.settings.min_free_mb,
+            self.recording_metrics.root,
+        )
+        self.readiness = Readiness(
+            self.engine, settings.ami_enabled, lambda: self.ami, self.recordings_root
+        )
         self.failed_logins = FailedLogins(
             burst=settings.auth_failure_burst,
             per_minute=settings.auth_failures_per_minute,
@@ -164,6 +175,15 @@ class Container:
         screenpop_subscribers.register(self.bus, self.screenpop)
         acd_subscribers.register(self.bus, self.pipeline.annotate)
         tickets_subscribers.register(self.bus, self.spool, self.jobs, self.phones, self.clock)
+        recordings_subscribers.register(
+            self.bus,
+            self.jobs,
+            self.spool,
+            self.recordings,
+            self.phones,
+            self.clock,
+            metrics=self.recording_metrics,
+        )
 
     def sessions(self) -> AsyncSession:
         """A new session (``async with container.sessions() as session``)."""

@@ -15,6 +15,22 @@ class InvalidJob(Exception):
     """A handler refuses the job's payload: retrying cannot help, the job goes dead at once."""
 
 
+class RetryLater(Exception):
+    """Not a failure: the job's work cannot be done yet (a file still being written).
+
+    The runner rolls the attempt back, puts the job back in the queue due in
+    ``after_s`` seconds and keeps the message as its ``last_error``, without
+    counting an attempt or growing the backoff. A handler that raises this must
+    bound its own patience (e.g. give up with an ordinary error after a deadline
+    in its payload), or the job waits forever.
+    """
+
+    def __init__(self, reason: str, after_s: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.after_s = max(0.0, after_s)
+
+
 def describe(exc: BaseException) -> str:
     """``Type: first line of the message``, masked and cut to fit ``jobs.last_error``.
 

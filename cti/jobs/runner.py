@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.clock import Clock
-from cti.jobs.errors import InvalidJob, describe
+from cti.jobs.errors import InvalidJob, RetryLater, describe
 from cti.jobs.models import Job, JobStatus
-from cti.jobs.service import Backoff, complete, fail, hold, lease
+from cti.jobs.service import Backoff, complete, fail, hold, lease, postpone
 from cti.jobs.spool import JobSpool
 
 log = logging.getLogger(__name__)
@@ -122,10 +122,29 @@ class JobRunner:
         except LeaseLost:
             log.warning("job %d (%s): lease taken back while it ran; undone", job.id, job.kind)
             return
+        except RetryLater as later:
+            await self._postponed(job, later)
+            return
         except Exception as exc:
             await self._failed(job, exc)
             return
         log.info("job %d (%s) done after %d attempt(s)", job.id, job.kind, job.attempts)
+
+    async def _postponed(self, job: Job, later: RetryLater) -> None:
+        now = self._clock.now()
+        async with self._sessions() as session, session.begin():
+            after = await postpone(
+                session,
+                job_id=job.id,
+                owner=self.owner,
+                run_after=now + timedelta(seconds=later.after_s),
+                note=f"not yet: {describe(later).removeprefix('RetryLater: ')}",
+                now=now,
+            )
+        if after is None:
+            log.warning("job %d (%s): lease taken back before it was postponed", job.id, job.kind)
+        else:
+            log.debug("job %d (%s) postponed %g s: %s", job.id, job.kind, later.after_s, later)
 
     async def _failed(self, job: Job, exc: Exception) -> None:
         error = describe(exc)

@@ -239,6 +239,40 @@ async def fail(
     return await session.get(Job, job_id, populate_existing=True)
 
 
+async def postpone(
+    session: AsyncSession,
+    *,
+    job_id: int,
+    owner: str,
+    run_after: datetime,
+    note: str,
+    now: datetime,
+) -> Job | None:
+    """Put a held job back in the queue, due at ``run_after``, without spending the attempt.
+
+    For a handler that says "not yet" (:class:`cti.jobs.errors.RetryLater`):
+    the lease taken to run it is given back, so waiting never makes a job dead.
+    Returns None when ``owner`` no longer holds the job.
+    """
+    result = await session.execute(
+        update(Job)
+        .where(_held(job_id, owner), Job.attempts > 0)
+        .values(
+            status=JobStatus.QUEUED.value,
+            attempts=Job.attempts - 1,
+            run_after=run_after,
+            lease_owner=None,
+            lease_expires_at=None,
+            last_error=note[:ERROR_MAX],
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(result) != 1:
+        return None
+    return await session.get(Job, job_id, populate_existing=True)
+
+
 async def requeue(session: AsyncSession, *, job_id: int, now: datetime) -> Job | None:
     """Give a dead job a fresh set of attempts (an operator fixed the cause)."""
     result = await session.execute(

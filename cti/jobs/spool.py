@@ -76,6 +76,8 @@ class SpoolEntry:
     max_attempts: int
     at: datetime
     """When it was submitted: the job's creation time, even if it reaches the table later."""
+    run_after: datetime | None = None
+    """Not due before this (None: at once)."""
 
     @classmethod
     def parse(cls, raw: bytes) -> SpoolEntry:
@@ -91,8 +93,13 @@ class SpoolEntry:
         at = datetime.fromisoformat(str(data.get("at")))
         if at.tzinfo is None:
             raise ValueError("submission time without a time zone")
+        run_after: datetime | None = None
+        if data.get("run_after") is not None:
+            run_after = datetime.fromisoformat(str(data["run_after"]))
+            if run_after.tzinfo is None:
+                raise ValueError("run_after without a time zone")
         check_job(kind, key, payload, attempts)
-        return cls(kind, key, payload, attempts, at)
+        return cls(kind, key, payload, attempts, at, run_after)
 
     def dump(self) -> bytes:
         body = {
@@ -103,6 +110,8 @@ class SpoolEntry:
             "max_attempts": self.max_attempts,
             "at": self.at.isoformat(),
         }
+        if self.run_after is not None:
+            body["run_after"] = self.run_after.isoformat()
         return json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
 
 
@@ -133,15 +142,18 @@ class JobSpool:
         key: str,
         *,
         max_attempts: int | None = None,
+        run_after: datetime | None = None,
     ) -> Submitted:
         """Save the job in the table, or on disk if the database fails or is slow.
+
+        ``run_after`` makes the job due later (a recording Asterisk is still closing).
 
         Raises ValueError/TypeError for a job that can never be stored (a bug in
         the caller), :class:`JobNotSaved` when the disk fails too.
         """
         attempts = self._max_attempts if max_attempts is None else max_attempts
         check_job(kind, key, payload, attempts)
-        entry = SpoolEntry(kind, key, dict(payload), attempts, self._clock.now())
+        entry = SpoolEntry(kind, key, dict(payload), attempts, self._clock.now(), run_after)
         try:
             # A hung connection must not keep the caller (a call leg) waiting.
             async with asyncio.timeout(self._db_timeout):
@@ -165,6 +177,7 @@ class JobSpool:
                 key=entry.key,
                 payload=entry.payload,
                 now=entry.at,
+                run_after=entry.run_after,
                 max_attempts=entry.max_attempts,
             )
             return job.id, created

@@ -21,8 +21,6 @@ class RecordingSettings(BaseSettings):
     format: Literal["wav", "opus"] = "wav"
     """Stored format: WAV as Asterisk wrote it, or Ogg Opus made by ``opusenc`` (opus-tools)."""
     opus_bitrate_kbps: int = Field(default=16, ge=6, le=256)
-    dual_channel: bool = False
-    """Keep caller and agent apart: a stereo file, left = caller, right = agent."""
     retention_days: int = Field(default=180, ge=0, le=36500)
     """Recordings older than this are deleted by the retention job; 0 keeps them forever."""
     min_free_mb: int = Field(default=1024, ge=0)

@@ -95,11 +95,15 @@ class ApiServer:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        # A recordings root that exists, or /readyz says "not ready" (503) for it.
+        recordings = Path(self.data_dir) / "recordings"
+        recordings.mkdir(parents=True, exist_ok=True)
         settings = Settings(
             data_dir=self.data_dir,
             database_url=self.database_url,
             ami_enabled=False,
             agi_enabled=False,
+            recordings_root=str(recordings),
         )
         async with running(settings, migrate=False) as container:
             supervisor = [s.value for s in Scope if s is not Scope.AGENT]
