@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 import cti_stack as stack  # noqa: E402  (beside this script)
 
 CALLERS = [
-    ("13800138000", "张伟", "caller.xml"),
+    ("13800138000", "张伟", "caller_talks.xml"),
     ("13900139000", "李娜", "caller.xml"),
     ("01012345678", "王芳", "caller_hangup_after_6s.xml"),
     ("+8613700137000", "刘洋", "caller.xml"),
@@ -42,6 +42,8 @@ def main() -> int:
             "CTI_AMI_USERNAME": env_vars["CTI_AMI_USERNAME"],
             "CTI_AMI_SECRET": env_vars["CTI_AMI_SECRET"],
             "CTI_HTTP_PORT": os.environ.get("CTI_HTTP_PORT", "8080"),
+            "CTI_RECORDINGS_ROOT": env_vars["CTI_RECORDINGS_ROOT"],
+            "CTI_RECORDINGS_LOCAL_ROOT": env_vars["CTI_RECORDINGS_LOCAL_ROOT"],
         }
     )
     cti = [sys.executable, "-m", "cti"]
@@ -56,6 +58,10 @@ def main() -> int:
             "stats:read",
             "--scope",
             "agents:write",
+            "--scope",
+            "recordings:read",
+            "--scope",
+            "recordings:write",
         ],
         env=env,
         capture_output=True,
@@ -112,7 +118,7 @@ def main() -> int:
         stack.devstack("reset-queues")
         for ext in ("1001", "1002"):
             stack.add_queue_member(ext)
-            stack.start_sipp_agent(ext, "agent_answer.xml")
+            stack.start_sipp_agent(ext, "agent_talks.xml")
         print("== agents 1001 and 1002 are logged in; placing calls ==")
         callers = []
         for number, name, scenario in CALLERS:
@@ -125,6 +131,7 @@ def main() -> int:
             f"  readiness        {base}/readyz\n"
             f"  calls (live+history)  curl -H 'Authorization: Bearer {token}' {base}/api/v1/calls\n"
             f"  metrics          {base}/metrics\n"
+            f"  QA (recordings)  {base}/qa  (same supervisor token)\n"
             f"  agent desktop    {base}/agent  (token for 1001: {agent_tokens['1001']},\n"
             f"                   1002: {agent_tokens['1002']})\n"
             f"  Asterisk CLI     {stack.DEVSTACK} asterisk-cli 'queue show hotline'\n"

@@ -129,10 +129,6 @@ def cti_env(devstack: Devstack, tmp_path: Path) -> dict[str, str]:
             "CTI_JOBS_POLL_INTERVAL": "0.5",
         }
     )
-    rootfs = devstack.env.get("CTI_DEVSTACK_ROOTFS")
-    if rootfs:
-        # Asterisk's recordings root as this service sees it (/readyz checks it is there).
-        env["CTI_RECORDINGS_LOCAL_ROOT"] = f"{rootfs}/var/spool/asterisk/monitor"
     return env
 
 
