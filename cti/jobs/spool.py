@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.clock import Clock
+from cti.fsutil import fsync_dir
 from cti.jobs.errors import describe
 from cti.jobs.service import DEFAULT_MAX_ATTEMPTS, check_job, enqueue
 
@@ -38,14 +39,6 @@ FORMAT = 1
 def spool_dir(data_dir: Path) -> Path:
     """Where a service with this ``data_dir`` keeps jobs the database has not taken yet."""
     return data_dir / "spool" / "jobs"
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def spooled_count(directory: Path) -> int:
@@ -185,7 +178,7 @@ class JobSpool:
     def _write(self, entry: SpoolEntry) -> Path:
         if not self.directory.is_dir():
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _fsync_dir(self.directory.parent)
+            fsync_dir(self.directory.parent)
         # Time first, so a drain takes the oldest first; the key's hash keeps names apart.
         digest = hashlib.sha256(entry.key.encode()).hexdigest()[:24]
         stamp = int(self._clock.time() * 1_000_000)
@@ -206,7 +199,7 @@ class JobSpool:
             tmp.unlink(missing_ok=True)
             raise
         # The rename is durable only once the directory itself is on disk.
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         return final
 
     def pending(self) -> int:

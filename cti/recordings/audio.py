@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cti.fsutil import fsync_dir
+
 WAVE_FORMAT_PCM = 1
 WAVE_FORMAT_EXTENSIBLE = 0xFFFE
 _RIFF_UNKNOWN = 0xFFFFFFFF
@@ -229,14 +231,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def temp_name(final: Path) -> Path:
     """A hidden temporary file beside ``final``, for one writer."""
     return final.with_name(f".{final.name}{TMP_MARK}{secrets.token_hex(4)}")
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def publish(tmp: Path, final: Path) -> None:

@@ -27,10 +27,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from cti.fsutil import fsync_dir
 from cti.recordings.audio import (
     DEFAULT_TOOL_TIMEOUT_S,
     AudioError,
-    fsync_dir,
     merge_dual,
     read_opus,
     read_wav,

@@ -26,11 +26,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.clock import Clock
+from cti.fsutil import fsync_dir
 from cti.jobs.errors import InvalidJob
 from cti.jobs.runner import JobHandler
 from cti.jobs.service import enqueue
 from cti.jobs.spool import JobSpool, Submitted
-from cti.recordings.audio import fsync_dir
 from cti.recordings.config import RecordingSettings
 from cti.recordings.context import RecordingContext
 from cti.recordings.metrics import RecordingMetrics

@@ -84,6 +84,12 @@ def test_pop_while_ringing_then_ended_and_ticket_from_the_page(
         page.screenshot(path=str(tmp_path / "agent-pop-ringing.png"), full_page=True)
 
         page.wait_for_selector("body[data-call-state='answered']", timeout=15_000)
+        # The caller is about to read out a card number: the agent pauses the recording.
+        page.click("#recording-pause")
+        page.wait_for_selector("body[data-recording='paused']", timeout=10_000)
+        assert "已暂停" in page.inner_text("#recording-state")
+        page.click("#recording-resume")
+        page.wait_for_selector("body[data-recording='on']", timeout=10_000)
         page.wait_for_selector("body[data-call-state='ended']", timeout=30_000)
         assert "通话已结束" in page.inner_text("#call-state")
         call_id = page.inner_text("#call-id")
@@ -97,6 +103,14 @@ def test_pop_while_ringing_then_ended_and_ticket_from_the_page(
         ticket_id = int(page.get_attribute("#ticket-result", "data-ticket-id") or "0")
     finally:
         stack._stop(caller)
+
+    # The pause and the resume are on the call's timeline, in that order.
+    stats = cti_serve.token("stats:read")
+    timeline = stack.wait_for(
+        lambda: cti_serve.get(f"/api/v1/calls/{call_id}", stats).json().get("timeline")
+    )
+    marks = [e["type"] for e in timeline if e["type"].startswith("recording_")]
+    assert marks == ["recording_started", "recording_paused", "recording_resumed"], marks
 
     desk = cti_serve.token("tickets:write")
     found = cti_serve.get("/api/v1/tickets", desk, linkedid=call_id).json()["items"]
