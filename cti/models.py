@@ -4,11 +4,13 @@ from cti.acd.models import HotlineDay
 from cti.agents.models import Agent
 from cti.auth.models import ApiToken
 from cti.calls.models import CallEventRecord, CallNote, CallRecord
+from cti.confirmations.models import Confirmation, ConfirmationAttempt
 from cti.customers.models import Customer, CustomerPhone
 from cti.db.base import Base
 from cti.jobs.models import Job
 from cti.orders.models import Order
 from cti.recordings.models import Recording, Review
+from cti.shops.models import DoNotCall, Shop
 from cti.tickets.models import Ticket, TicketEvent
 
 __all__ = [
@@ -18,13 +20,17 @@ __all__ = [
     "CallEventRecord",
     "CallNote",
     "CallRecord",
+    "Confirmation",
+    "ConfirmationAttempt",
     "Customer",
     "CustomerPhone",
+    "DoNotCall",
     "HotlineDay",
     "Job",
     "Order",
     "Recording",
     "Review",
+    "Shop",
     "Ticket",
     "TicketEvent",
 ]
