@@ -22,6 +22,8 @@ from cti.calls import subscribers as calls_subscribers
 from cti.calls.live import LiveCalls
 from cti.calls.writer import CallRecordWriter
 from cti.clock import SYSTEM_CLOCK, Clock
+from cti.confirmations import subscribers as confirmations_subscribers
+from cti.confirmations.dialler import Dialler, DiallingSettings
 from cti.customers import subscribers as customers_subscribers
 from cti.customers.phones import PhoneNormalizer
 from cti.db.engine import create_engine, session_factory
@@ -135,6 +137,13 @@ class Container:
                 on_resync=self.pipeline.on_resync,
             )
         self.agents = AgentService(self.agent_states, lambda: self.ami, agent_settings)
+        self.dialler = Dialler(
+            self.session_maker,
+            load_section(DiallingSettings, "CTI_CONFIRM_"),
+            clock=clock,
+            ami=lambda: self.ami,
+            live_call=self.tracker.live_call,
+        )
         self.recording_pauses = RecordingPauses(
             self.tracker.live_call,
             lambda: self.ami,
@@ -175,6 +184,7 @@ class Container:
         screenpop_subscribers.register(self.bus, self.screenpop)
         acd_subscribers.register(self.bus, self.pipeline.annotate)
         tickets_subscribers.register(self.bus, self.spool, self.jobs, self.phones, self.clock)
+        confirmations_subscribers.register(self.bus, self.jobs, self.dialler)
         recordings_subscribers.register(
             self.bus,
             self.jobs,

@@ -30,6 +30,8 @@ ASTERISK_SIP = "127.0.0.1:5060"
 AGENT_IPS: dict[str, str] = {"1001": "127.0.0.11", "1002": "127.0.0.12", "1003": "127.0.0.13"}
 #: source addresses Asterisk identifies as the callers trunk
 CALLER_IPS: tuple[str, ...] = tuple(f"127.0.0.{i}" for i in range(2, 10))
+#: the address of the customers trunk (confirmation calls); see sipp/customer.xml
+CUSTOMERS_IP = "127.0.0.20"
 
 QUEUE_LOG_FIELDS = ("time", "callid", "queue", "agent", "event")
 CDR_FIELDS = (
@@ -168,8 +170,21 @@ def start_sipp_agent(
     ext: str, scenario: str = "agent_answer.xml", *, log_dir: Path | None = None
 ) -> subprocess.Popen[bytes]:
     """Start a SIPp UAS acting as agent ``ext``'s phone (handles calls forever)."""
-    ip = AGENT_IPS[ext]
-    log_dir = log_dir or Path(tempfile.mkdtemp(prefix=f"sipp-agent-{ext}-"))
+    return _start_uas(
+        AGENT_IPS[ext], scenario, log_dir or Path(tempfile.mkdtemp(prefix=f"sipp-agent-{ext}-"))
+    )
+
+
+def start_sipp_customers(
+    scenario: str = "customer.xml", *, log_dir: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start the SIPp UAS that answers confirmation calls as every customer (127.0.0.20)."""
+    return _start_uas(
+        CUSTOMERS_IP, scenario, log_dir or Path(tempfile.mkdtemp(prefix="sipp-customers-"))
+    )
+
+
+def _start_uas(ip: str, scenario: str, log_dir: Path) -> subprocess.Popen[bytes]:
     cmd = [
         "sipp",
         "-sf",
@@ -182,14 +197,17 @@ def start_sipp_agent(
         ip,
         "-nostdin",
         "-trace_err",
+        "-trace_msg",
+        "-message_file",
+        str(log_dir / "messages.log"),
         "-error_file",
         str(log_dir / "errors.log"),
         ASTERISK_SIP,
     ]
     proc = _spawn(cmd, log_dir)
-    time.sleep(0.3)  # let it bind before Asterisk rings it
+    time.sleep(0.3)  # let it bind before Asterisk calls it
     if proc.poll() is not None:
-        raise RuntimeError(f"sipp agent {ext} exited {proc.returncode}, see {log_dir}")
+        raise RuntimeError(f"sipp on {ip} exited {proc.returncode}, see {log_dir}")
     return proc
 
 

@@ -1,0 +1,402 @@
+"""Dialling confirmation calls, one durable job per attempt.
+
+Job ``confirm:<id>:<n>`` makes attempt ``n``. Before anything reaches Asterisk
+the attempt is *claimed*: a conditional update (the confirmation is queued and
+has ``n - 1`` attempts) and the attempt row with the ``ChannelId`` we chose,
+committed on their own. Only one worker can win that update, and a job that
+runs again (its worker crashed, its lease ran out) finds its attempt already
+claimed and never dials it a second time: it waits for the call it may have
+placed (the tracker knows the ``ChannelId`` as the call's Linkedid) or, when
+that call never came, counts the attempt as lost.
+
+What may not happen yet (outside the shop's calling window, at the global or
+the shop's limit of concurrent calls, Asterisk not connected) is postponed with
+:class:`~cti.jobs.errors.RetryLater`, which spends no attempt. The do-not-call
+list is checked before every attempt.
+
+The customer's answer comes from the ``confirm`` FastAGI app
+(:meth:`Dialler.record_answer`); a call answered and hung up without a digit
+ends ``not_confirmed`` when the tracker reports its end
+(:meth:`Dialler.on_call_ended`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.ami.actions import ActionSender, originate
+from cti.ami.protocol import AmiActionError, AmiActionTimeout, AmiConnectionLost, AmiNotConnected
+from cti.clock import Clock
+from cti.confirmations.models import (
+    FINAL,
+    Confirmation,
+    ConfirmationAttempt,
+    ConfirmationStatus,
+)
+from cti.confirmations.window import next_opening
+from cti.jobs.errors import InvalidJob, RetryLater
+from cti.jobs.service import Backoff, enqueue
+from cti.shops.models import DoNotCall, Shop
+
+log = logging.getLogger(__name__)
+
+DIAL_JOB = "confirmations.dial"
+
+
+class DiallingSettings(BaseSettings):
+    """``CTI_CONFIRM_*``: how confirmation calls are placed."""
+
+    model_config = SettingsConfigDict(env_prefix="CTI_CONFIRM_", extra="ignore")
+
+    dial_template: str = "PJSIP/{national}@cti-trunk"
+    """The channel to dial: ``{national}`` (e.g. 13800138000) or ``{e164}`` (+8613800138000)."""
+    context: str = "cti-confirm"
+    """Where the answered call goes (``dialplans/extensions.conf``)."""
+    ring_timeout_s: float = Field(default=30.0, gt=0, le=120)
+    max_concurrent: int = Field(default=10, ge=1, le=10_000)
+    """Confirmation calls at once, every shop together (each shop has its own limit too)."""
+    retry_base_s: float = Field(default=300.0, gt=0)
+    retry_factor: float = Field(default=2.0, ge=1)
+    retry_max_s: float = Field(default=3600.0, gt=0)
+    """Busy, no answer, failed: attempt n+1 after ``base * factor**(n-1)``, at most ``max``."""
+    capacity_wait_s: float = Field(default=5.0, gt=0, le=300)
+    """How soon a call held back by a concurrency limit is tried again."""
+
+    def backoff(self) -> Backoff:
+        return Backoff(self.retry_base_s, self.retry_factor, self.retry_max_s)
+
+
+class DialPayload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    public_id: str = Field(max_length=40)
+    n: int = Field(ge=1, le=100)
+
+
+def dial_key(public_id: str, n: int) -> str:
+    return f"confirm:{public_id}:{n}"
+
+
+async def schedule_attempt(
+    session: AsyncSession, row: Confirmation, n: int, *, at: datetime, now: datetime
+) -> None:
+    """Queue attempt ``n`` of ``row`` for ``at`` (in the caller's transaction)."""
+    row.status = ConfirmationStatus.QUEUED.value
+    row.next_attempt_at = at
+    row.updated_at = now
+    await enqueue(
+        session,
+        kind=DIAL_JOB,
+        key=dial_key(row.public_id, n),
+        payload=DialPayload(public_id=row.public_id, n=n).model_dump(),
+        now=now,
+        run_after=at,
+    )
+
+
+Notify = Callable[[AsyncSession, Confirmation, datetime], Awaitable[None]]
+"""Tell the shop a final result (a webhook), in the transaction that sets it."""
+
+
+async def _no_notify(session: AsyncSession, row: Confirmation, now: datetime) -> None:
+    return None
+
+
+class LiveChannels(Protocol):
+    def __call__(self, linkedid: str) -> object | None: ...
+
+
+# OriginateResponse reasons -> attempt results; anything else failed.
+_RESULTS = {3: "no_answer", 4: "answered", 5: "busy", 8: "congestion", 1: "failed", 0: "failed"}
+_EXHAUSTED = {"busy": ConfirmationStatus.BUSY, "no_answer": ConfirmationStatus.NO_ANSWER}
+DIGIT_STATUS = {
+    "1": ConfirmationStatus.CONFIRMED,
+    "2": ConfirmationStatus.CANCELLED,
+    "0": ConfirmationStatus.TRANSFERRED,
+}
+
+
+def dial_string(template: str, e164: str) -> str:
+    number = phonenumbers.parse(e164)
+    national = phonenumbers.national_significant_number(number)
+    return template.format(national=national, e164=e164)
+
+
+async def is_blocked(session: AsyncSession, phone: str, shop: str) -> bool:
+    found = await session.execute(
+        select(DoNotCall.id)
+        .where(DoNotCall.phone == phone, or_(DoNotCall.shop == "", DoNotCall.shop == shop))
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+class Dialler:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: DiallingSettings,
+        *,
+        clock: Clock,
+        ami: Callable[[], object | None],
+        live_call: LiveChannels,
+        notify: Notify = _no_notify,
+    ) -> None:
+        self._sessions = sessions
+        self.settings = settings
+        self._clock = clock
+        self._ami = ami
+        self._live_call = live_call
+        self._notify = notify
+
+    # -- the job -------------------------------------------------------------------------
+
+    async def handle(self, session: AsyncSession, payload: dict[str, Any]) -> None:
+        try:
+            job = DialPayload.model_validate(payload)
+        except ValidationError as exc:
+            raise InvalidJob(f"bad dial payload: {exc.error_count()} errors") from None
+        now = self._clock.now()
+        row = await _confirmation(session, job.public_id)
+        if row is None:
+            raise InvalidJob(f"no confirmation {job.public_id!r}")
+        if ConfirmationStatus(row.status) in FINAL or row.attempts > job.n:
+            return
+        claimed = await _attempt(session, row.id, job.n)
+        if claimed is not None:
+            await self._resolve_claimed(session, row, claimed, now)
+            return
+        shop = await session.get(Shop, row.shop)
+        if shop is None:
+            await self.finish(session, row, ConfirmationStatus.FAILED, now)
+            return
+        opening = next_opening(now, shop.window_start, shop.window_end, shop.timezone)
+        if opening is not None:
+            wait = (opening - now).total_seconds()
+            raise RetryLater(f"outside {shop.id}'s calling window; opens {opening}", wait)
+        if await is_blocked(session, row.phone, row.shop):
+            await self.finish(session, row, ConfirmationStatus.DO_NOT_CALL, now)
+            return
+        await self._check_capacity(session, shop)
+        sender = self._sender()
+        channel_id = f"cfm-{secrets.token_hex(10)}"
+        if not await self._claim(row, job.n, channel_id, now):
+            return  # another worker has it
+        result, reason = await self._dial(sender, row, shop, channel_id)
+        await session.refresh(row)
+        attempt = await _attempt(session, row.id, job.n)
+        assert attempt is not None
+        attempt.originate_reason = reason
+        await self._attempt_done(session, row, attempt, result, self._clock.now())
+
+    async def _check_capacity(self, session: AsyncSession, shop: Shop) -> None:
+        dialling = ConfirmationStatus.DIALLING.value
+        total = await session.scalar(
+            select(func.count()).select_from(Confirmation).where(Confirmation.status == dialling)
+        )
+        if (total or 0) >= self.settings.max_concurrent:
+            raise RetryLater(
+                "at the global limit of concurrent calls", self.settings.capacity_wait_s
+            )
+        mine = await session.scalar(
+            select(func.count())
+            .select_from(Confirmation)
+            .where(Confirmation.status == dialling, Confirmation.shop == shop.id)
+        )
+        if (mine or 0) >= shop.max_concurrent:
+            raise RetryLater(
+                f"at {shop.id}'s limit of {shop.max_concurrent} concurrent calls",
+                self.settings.capacity_wait_s,
+            )
+
+    def _sender(self) -> ActionSender:
+        ami = self._ami()
+        if ami is None or not getattr(ami, "logged_in", False):
+            raise RetryLater("not connected to Asterisk (AMI)", self.settings.capacity_wait_s)
+        return cast(ActionSender, ami)
+
+    async def _claim(self, row: Confirmation, n: int, channel_id: str, now: datetime) -> bool:
+        """Take attempt ``n`` for this worker, committed before anything is dialled."""
+        async with self._sessions() as s, s.begin():
+            won = await s.execute(
+                update(Confirmation)
+                .where(
+                    Confirmation.id == row.id,
+                    Confirmation.status == ConfirmationStatus.QUEUED.value,
+                    Confirmation.attempts == n - 1,
+                )
+                .values(status=ConfirmationStatus.DIALLING.value, attempts=n, updated_at=now)
+            )
+            if won.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            s.add(
+                ConfirmationAttempt(
+                    confirmation_id=row.id, n=n, channel_id=channel_id, started_at=now
+                )
+            )
+        return True
+
+    async def _dial(
+        self, sender: ActionSender, row: Confirmation, shop: Shop, channel_id: str
+    ) -> tuple[str, int | None]:
+        try:
+            channel = dial_string(self.settings.dial_template, row.phone)
+            result = await originate(
+                sender,
+                channel,
+                context=self.settings.context,
+                exten="s",
+                caller_id=shop.caller_id,
+                ring_timeout=self.settings.ring_timeout_s,
+                channel_id=channel_id,
+                variables={
+                    "CTI_CONFIRMATION": row.public_id,
+                    "CTI_ORDER_ID": row.order_id,
+                    "CTI_DIRECTION": "outbound",
+                    "CTI_SHOP": row.shop,
+                },
+            )
+        except (ValueError, phonenumbers.NumberParseException) as exc:
+            log.error("confirmation %s cannot be dialled: %s", row.public_id, exc)
+            return "failed", None
+        except AmiActionError as exc:
+            log.warning("Asterisk refused the call of %s: %s", row.public_id, exc)
+            return "failed", None
+        except (AmiConnectionLost, AmiNotConnected, AmiActionTimeout) as exc:
+            # Whether the phone rings is unknown: the tracker will tell if the call exists.
+            log.warning("confirmation %s: outcome of the dialling unknown: %s", row.public_id, exc)
+            return "unknown", None
+        return _RESULTS.get(result.reason, "failed"), result.reason
+
+    async def _attempt_done(
+        self,
+        session: AsyncSession,
+        row: Confirmation,
+        attempt: ConfirmationAttempt,
+        result: str,
+        now: datetime,
+    ) -> None:
+        attempt.result = result
+        if result == "answered":
+            return  # the IVR has the customer now; the answer or the hang-up finishes it
+        if result == "unknown" and self._live_call(attempt.channel_id) is not None:
+            return  # the call is there after all
+        attempt.ended_at = now
+        if ConfirmationStatus(row.status) in FINAL:
+            return
+        if row.attempts < row.max_attempts:
+            at = now + self.settings.backoff().delay(row.attempts)
+            await schedule_attempt(session, row, row.attempts + 1, at=at, now=now)
+            return
+        await self.finish(session, row, _EXHAUSTED.get(result, ConfirmationStatus.FAILED), now)
+
+    async def _resolve_claimed(
+        self,
+        session: AsyncSession,
+        row: Confirmation,
+        attempt: ConfirmationAttempt,
+        now: datetime,
+    ) -> None:
+        """This attempt was claimed by an earlier run: never dial it again."""
+        if attempt.result is not None or ConfirmationStatus(row.status) in FINAL:
+            return
+        if self._live_call(attempt.channel_id) is not None:
+            raise RetryLater("the attempt's call is still in progress", 10)
+        deadline = attempt.started_at + timedelta(seconds=self.settings.ring_timeout_s + 20)
+        if now < deadline:
+            raise RetryLater("waiting to learn whether the attempt's call exists", 5)
+        log.warning(
+            "confirmation %s: attempt %d was claimed but no call came of it; counted as failed",
+            row.public_id,
+            attempt.n,
+        )
+        await self._attempt_done(session, row, attempt, "lost", now)
+
+    # -- results -------------------------------------------------------------------------
+
+    async def finish(
+        self,
+        session: AsyncSession,
+        row: Confirmation,
+        status: ConfirmationStatus,
+        now: datetime,
+    ) -> None:
+        row.status = status.value
+        row.finished_at = now
+        row.updated_at = now
+        row.next_attempt_at = None
+        await session.flush()
+        await self._notify(session, row, now)
+
+    async def record_answer(
+        self, public_id: str, uniqueid: str, digit: str | None, result: str
+    ) -> None:
+        """The ``confirm`` app's verdict for the call ``uniqueid`` (our ``ChannelId``)."""
+        now = self._clock.now()
+        async with self._sessions() as session, session.begin():
+            row = await _confirmation(session, public_id)
+            if row is None or ConfirmationStatus(row.status) in FINAL:
+                return
+            attempt = await session.scalar(
+                select(ConfirmationAttempt).where(ConfirmationAttempt.channel_id == uniqueid)
+            )
+            if attempt is None or attempt.confirmation_id != row.id:
+                log.warning("confirm app: %s is not a call of %s", uniqueid, public_id)
+                return
+            attempt.digit = digit if digit in DIGIT_STATUS else None
+            attempt.result = "answered"
+            attempt.ended_at = now
+            status = DIGIT_STATUS.get(digit or "", ConfirmationStatus.NOT_CONFIRMED)
+            await self.finish(session, row, status, now)
+
+    async def on_call_ended(self, linkedid: str, answered: bool) -> None:
+        """A call ended: if it was an attempt still waiting for an answer, settle it."""
+        if not linkedid.startswith("cfm-"):
+            return
+        now = self._clock.now()
+        async with self._sessions() as session, session.begin():
+            attempt = await session.scalar(
+                select(ConfirmationAttempt).where(ConfirmationAttempt.channel_id == linkedid)
+            )
+            if attempt is None:
+                return
+            row = await session.get(Confirmation, attempt.confirmation_id)
+            if row is None or ConfirmationStatus(row.status) in FINAL:
+                return
+            if attempt.ended_at is None:
+                attempt.ended_at = now
+            if attempt.result in ("answered", None) or (answered and attempt.result == "unknown"):
+                # Answered and hung up before a digit (an answering machine, a customer
+                # who said nothing): not confirmed.
+                attempt.result = "answered"
+                await self.finish(session, row, ConfirmationStatus.NOT_CONFIRMED, now)
+            elif attempt.result == "unknown":
+                await self._attempt_done(session, row, attempt, "failed", now)
+
+
+async def _confirmation(session: AsyncSession, public_id: str) -> Confirmation | None:
+    found: Confirmation | None = await session.scalar(
+        select(Confirmation).where(Confirmation.public_id == public_id)
+    )
+    return found
+
+
+async def _attempt(
+    session: AsyncSession, confirmation_id: int, n: int
+) -> ConfirmationAttempt | None:
+    found: ConfirmationAttempt | None = await session.scalar(
+        select(ConfirmationAttempt).where(
+            ConfirmationAttempt.confirmation_id == confirmation_id, ConfirmationAttempt.n == n
+        )
+    )
+    return found

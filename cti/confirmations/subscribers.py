@@ -1,0 +1,26 @@
+"""Confirmation calls hear the tracker: an attempt's call that ends settles the attempt.
+
+Also registers the dialling job's handler with the runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from cti.bus import EventBus
+from cti.confirmations.dialler import DIAL_JOB, Dialler
+from cti.jobs.runner import JobRunner
+from cti.tracking.events import CallSummary, DomainEvent, DomainEventType
+
+
+def register(bus: EventBus, runner: JobRunner, dialler: Dialler) -> None:
+    def attempt_ended(event: DomainEvent) -> Awaitable[None] | None:
+        # Only the end of a call we placed (its Linkedid is our ChannelId) costs a task.
+        if event.type is not DomainEventType.ENDED or not event.linkedid.startswith("cfm-"):
+            return None
+        summary = event.data.get("summary")
+        answered = isinstance(summary, CallSummary) and summary.talk_s is not None
+        return dialler.on_call_ended(event.linkedid, answered)
+
+    bus.subscribe(DomainEvent, attempt_ended, name="confirmations.attempt_ended")
+    runner.register(DIAL_JOB, dialler.handle)
