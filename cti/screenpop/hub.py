@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from cti.clock import SYSTEM_CLOCK, Clock
 from cti.tracking.events import DomainEvent, DomainEventType
+from cti.tracking.model import LiveCall
 from cti.tracking.values import extension_of
 
 log = logging.getLogger(__name__)
@@ -122,12 +123,14 @@ class ScreenPopHub:
         buffer_age_s: float = 900.0,
         lookup_timeout_s: float = 3.0,
         clock: Clock = SYSTEM_CLOCK,
+        call_facts: Callable[[str], LiveCall | None] | None = None,
     ) -> None:
         self.lookup = lookup
         self.buffer_size = buffer_size
         self.buffer_age_s = buffer_age_s
         self.lookup_timeout_s = lookup_timeout_s
         self._clock = clock
+        self._call_facts = call_facts
         self._feeds: dict[str, _Feed] = {}
         self._calls: dict[str, _CallInfo] = {}
         self._next_id = int(clock.time() * 1000)
@@ -213,6 +216,11 @@ class ScreenPopHub:
             "at": event.timestamp,
             "caller": {"number": call.caller_number, "name": call.caller_name},
         }
+        facts = self._call_facts(event.linkedid) if self._call_facts is not None else None
+        if facts is not None and facts.direction == "outbound":
+            # The customer pressed 0 in an order-confirmation call: the agent sees which order.
+            base["origin"] = "confirmation"
+            base["order_id"] = facts.order_id
         lookup = self.lookup
         number = call.caller_number
         prefetch = call.prefetch

@@ -182,6 +182,9 @@
     text($("caller-name"), frame.caller && frame.caller.name);
     text($("call-id"), frame.call_id);
     $("lookup-note").textContent = frame.lookup_error ? "客户资料查询失败，请手动查询" : "";
+    $("origin-note").textContent = frame.origin === "confirmation"
+      ? `订单确认外呼转人工：客户对订单 ${frame.order_id || "—"} 有疑问` : "";
+    document.body.dataset.origin = frame.origin || "";
 
     const tbody = $("orders").querySelector("tbody");
     tbody.replaceChildren();
@@ -197,6 +200,7 @@
         tr.appendChild(td);
       }
       tr.dataset.orderId = o.order_id;
+      if (frame.origin === "confirmation" && o.order_id === frame.order_id) tr.className = "focus";
       tbody.appendChild(tr);
       const opt = new Option(`${o.order_id}（${items}）`, o.order_id);
       opt.dataset.shop = o.shop;

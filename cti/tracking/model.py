@@ -40,6 +40,8 @@ class LiveCall:
     answered_at: float | None
     channels: tuple[str, ...]
     timeline: tuple[DomainEvent, ...]
+    order_id: str | None = None
+    direction: str = "inbound"
 
 
 @dataclass(slots=True)
@@ -105,4 +107,6 @@ def snapshot(call: Call) -> LiveCall:
         answered_at=call.answered_at,
         channels=tuple(ch.name for ch in call.channels.values()),
         timeline=tuple(call.timeline),
+        order_id=call.order_id,
+        direction=call.direction,
     )
