@@ -143,14 +143,14 @@ class WebhookSender:
             raise InvalidJob(f"webhook not sent: {reason}")
         outcome = await self._post(shop, url, event_id, delivery.body, now)
         await self._record(delivery.id, outcome, now, final=last_try)
+        log.info(
+            "webhook %s to shop %s: %s in %d ms",
+            event_id,
+            delivery.shop,
+            f"HTTP {outcome.status_code}" if outcome.delivered else outcome.error,
+            outcome.duration_ms,
+        )
         if outcome.delivered:
-            log.info(
-                "webhook %s to shop %s: HTTP %s in %d ms",
-                event_id,
-                delivery.shop,
-                outcome.status_code,
-                outcome.duration_ms,
-            )
             return
         raise DeliveryFailed(outcome.error or "not delivered")
 

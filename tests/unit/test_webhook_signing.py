@@ -9,7 +9,7 @@ import pytest
 
 from cti.webhooks.signing import DEFAULT_TOLERANCE_S, parse, sign, verify
 
-BODY = '{"data":{"result":"confirmed"},"event_id":"e1","type":"confirmation.finished"}'.encode()
+BODY = b'{"data":{"result":"confirmed"},"event_id":"e1","type":"confirmation.finished"}'
 T = 1_790_000_000
 NEW, OLD = "whsec_new", "whsec_old"
 
