@@ -7,7 +7,7 @@ A 2xx marks the delivery delivered; anything else (another status, a timeout, a
 refused connection) raises, and the runner retries with the webhook backoff. The
 last failed attempt marks the delivery failed. What no retry can fix (no such
 shop, no webhook URL, a URL that is not http(s)) marks it failed at once and the
-job dead: ``cti jobs requeue`` sends it again once the shop is fixed.
+job dead: ``cti jobs retry <job id>`` sends it again once the shop is fixed.
 
 Neither the secret, nor the signature, nor the URL (it may carry a token) is
 ever logged or stored with an error.
@@ -221,3 +221,6 @@ class WebhookSender:
                 delivery.delivered_at = at
             elif final:
                 delivery.status = DeliveryStatus.FAILED.value
+            else:
+                # Pending again when an operator retried a failed delivery's job.
+                delivery.status = DeliveryStatus.PENDING.value
