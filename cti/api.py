@@ -25,6 +25,7 @@ from cti.recordings.router import router as recordings_router
 from cti.screenpop.router import STATIC
 from cti.screenpop.router import router as screenpop_router
 from cti.tickets.router import router as tickets_router
+from cti.webhooks.router import router as webhooks_router
 
 IMPORT_PATH = "/api/v1/orders:import"
 
@@ -52,6 +53,7 @@ def create_http_app(services: HttpServices) -> FastAPI:
     app.include_router(agents_router)
     app.include_router(orders_router)
     app.include_router(tickets_router)
+    app.include_router(webhooks_router)
     app.include_router(recordings_router)
     app.include_router(reviews_router)
     app.include_router(screenpop_router)

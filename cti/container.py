@@ -47,6 +47,9 @@ from cti.screenpop.lookup import PopLookup
 from cti.settings import Settings, load_section
 from cti.tickets import subscribers as tickets_subscribers
 from cti.tracking.tracker import CallTracker
+from cti.webhooks import subscribers as webhooks_subscribers
+from cti.webhooks.config import WebhookSettings
+from cti.webhooks.deliver import WebhookSender
 from ivr.fastagi import FastAgiServer
 from ivr.hotline import hotline_app
 from ivr.voicemail import voicemail_app
@@ -70,6 +73,7 @@ class Container:
         agent_settings: AgentSettings | None = None,
         job_settings: JobSettings | None = None,
         recording_settings: RecordingSettings | None = None,
+        webhook_settings: WebhookSettings | None = None,
     ) -> None:
         acd = acd if acd is not None else load_acd_settings()
         agent_settings = (
@@ -128,6 +132,12 @@ class Container:
             backoff=jobs.backoff(),
         )
         self.job_gauges = JobGauges(self.metrics.registry)
+        self.webhook_settings = (
+            webhook_settings
+            if webhook_settings is not None
+            else load_section(WebhookSettings, "CTI_WEBHOOKS_")
+        )
+        self.webhooks = WebhookSender(self.session_maker, clock, self.webhook_settings)
 
         self.ami: AmiClient | None = None
         if settings.ami_enabled:
@@ -195,6 +205,7 @@ class Container:
             self.clock,
             metrics=self.recording_metrics,
         )
+        webhooks_subscribers.register(self.jobs, self.webhooks, self.webhook_settings)
 
     def sessions(self) -> AsyncSession:
         """A new session (``async with container.sessions() as session``)."""

@@ -85,7 +85,18 @@ class SafeFormatter(logging.Formatter):
         return "\n".join("    | " + line for line in text.split("\n"))
 
 
+QUIET_LOGGERS = {"httpx": logging.WARNING}
+"""Libraries whose INFO lines would leak: httpx logs every request's full URL, and a
+shop's webhook URL may carry its credentials in the path or the query."""
+
+
+def quiet_libraries() -> None:
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+
+
 def setup_logging(level: str) -> None:
+    quiet_libraries()
     handler = logging.StreamHandler()
     handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())

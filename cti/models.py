@@ -12,6 +12,7 @@ from cti.orders.models import Order
 from cti.recordings.models import Recording, Review
 from cti.shops.models import DoNotCall, Shop
 from cti.tickets.models import Ticket, TicketEvent
+from cti.webhooks.models import WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "Agent",
@@ -33,4 +34,6 @@ __all__ = [
     "Shop",
     "Ticket",
     "TicketEvent",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

@@ -62,13 +62,25 @@ class JobRunner:
         self.lease_seconds = lease_seconds
         self.batch = batch
         self.backoff = backoff or Backoff()
+        self._backoffs: dict[str, Backoff] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
-    def register(self, kind: str, handler: JobHandler) -> None:
+    def register(self, kind: str, handler: JobHandler, *, backoff: Backoff | None = None) -> None:
+        """Run ``kind``'s jobs with ``handler``; ``backoff`` replaces the runner's for this kind.
+
+        A kind whose retries must outlast a long outage (webhooks to a shop that is
+        down for hours) waits longer between attempts than a local job does; how many
+        attempts a job gets is its own (``max_attempts`` when it is enqueued).
+        """
         if kind in self._handlers:
             raise ValueError(f"a handler for job kind {kind!r} is already registered")
         self._handlers[kind] = handler
+        if backoff is not None:
+            self._backoffs[kind] = backoff
+
+    def backoff_for(self, kind: str) -> Backoff:
+        return self._backoffs.get(kind, self.backoff)
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -157,7 +169,7 @@ class JobRunner:
                 owner=self.owner,
                 error=error,
                 now=self._clock.now(),
-                backoff=self.backoff,
+                backoff=self.backoff_for(job.kind),
                 permanent=isinstance(exc, InvalidJob),
             )
         if after is None:

@@ -31,10 +31,12 @@ from websockets.exceptions import ConnectionClosed
 from cti.api import create_http_app
 from cti.auth.scopes import ALL_SCOPES, Scope
 from cti.auth.tokens import create_token, revoke_token
+from cti.confirmations.models import Confirmation, ConfirmationStatus
 from cti.container import Container
 from cti.recordings.models import Recording
 from cti.tickets.schemas import TicketIn, TicketType
 from cti.tickets.service import create_callback_ticket, create_ticket
+from cti.webhooks.service import enqueue_event
 from tests.db.test_calls import expected as ground_truth
 from tests.db.test_calls import feed_trace
 from tests.db.test_recordings_api import plant
@@ -61,8 +63,9 @@ KINDS = (
     *(Kind(s.value, frozenset({s.value})) for s in Scope if s is not Scope.AGENT),
     Kind("agent 1001", frozenset({"agent"}), agent="1001"),
     Kind("agent 1002", frozenset({"agent"}), agent="1002"),
-    Kind("shop-a", frozenset({"orders:write"}), shop="shop-a"),
-    Kind("shop-b", frozenset({"orders:write"}), shop="shop-b"),
+    # A shop backend's token: the shop scopes, bound to its shop.
+    Kind("shop-a", frozenset({"orders:write", "calls:originate"}), shop="shop-a"),
+    Kind("shop-b", frozenset({"orders:write", "calls:originate"}), shop="shop-b"),
 )
 
 # --- rules ------------------------------------------------------------------------------
@@ -133,6 +136,11 @@ def _import(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
         assert (report["imported"], report["rejected"]) == (0, 1), report
     else:
         assert (report["imported"], report["rejected"]) == (1, 0), report
+
+
+def _deliveries(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
+    [item] = r.json()["items"]
+    assert item["event_id"] == ids[f"ev_{item['payload']['data']['shop']}"]
 
 
 def _own_desk(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
@@ -242,6 +250,14 @@ RULES: dict[str, Rule] = {
                 content=json.dumps({**ORDER, "order_id": "A-2"}),
                 check=_import,
             ),
+        ),
+    ),
+    # Webhooks: a shop's token sees the deliveries of its own confirmations only.
+    "GET /api/v1/confirmations/{confirmation_id}/deliveries": Rule(
+        scopes("calls:originate"),
+        (
+            Case("/api/v1/confirmations/cf_a/deliveries", ok(200), "shop-a", check=_deliveries),
+            Case("/api/v1/confirmations/cf_b/deliveries", ok(200), "shop-b", check=_deliveries),
         ),
     ),
     # Supervisors: figures, calls, agents, holidays.
@@ -536,6 +552,35 @@ async def seed(container: Container, client: httpx.AsyncClient) -> Seeded:
             )
             cb.assignee = who if who != "none" else None
             out.ids[f"cb{who}_number"] = number
+
+    # A finished confirmation of each shop, with its result's webhook delivery.
+    async with container.sessions() as s, s.begin():
+        for shop in ("shop-a", "shop-b"):
+            public_id = f"cf_{shop[-1]}"
+            confirmation = Confirmation(
+                public_id=public_id,
+                shop=shop,
+                order_id=f"{shop[-1].upper()}-1",
+                phone="+8613800000001",
+                facts={"amount": "2300.50", "item_count": 1, "reason": "matrix"},
+                status=ConfirmationStatus.CONFIRMED.value,
+                idempotency_key=public_id,
+                request_hash="0" * 64,
+                first_response={},
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(confirmation)
+            await s.flush()
+            delivery = await enqueue_event(
+                s,
+                shop_id=shop,
+                event_type="confirmation.finished",
+                confirmation_id=confirmation.id,
+                data={"shop": shop, "result": "confirmed"},
+                now=now,
+            )
+            out.ids[f"ev_{shop}"] = delivery.event_id
 
     # A recording of each agent's call, and one more of 1001's call for the deletions.
     for ext in ("1001", "1002"):
