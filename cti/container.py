@@ -24,6 +24,7 @@ from cti.calls.writer import CallRecordWriter
 from cti.clock import SYSTEM_CLOCK, Clock
 from cti.confirmations import subscribers as confirmations_subscribers
 from cti.confirmations.dialler import Dialler, DiallingSettings
+from cti.confirmations.results import notify_shop
 from cti.customers import subscribers as customers_subscribers
 from cti.customers.phones import PhoneNormalizer
 from cti.db.engine import create_engine, session_factory
@@ -154,6 +155,7 @@ class Container:
             clock=clock,
             ami=lambda: self.ami,
             live_call=self.tracker.live_call,
+            notify=notify_shop,
         )
         self.recording_pauses = RecordingPauses(
             self.tracker.live_call,

@@ -8,6 +8,7 @@ integration test with SIPp customers); everything else is the real code.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,9 +20,11 @@ from cti.ami.codec import AmiMessage
 from cti.clock import FixedClock
 from cti.confirmations.dialler import DIAL_JOB, Dialler, DiallingSettings, schedule_attempt
 from cti.confirmations.models import Confirmation, ConfirmationAttempt, ConfirmationStatus
+from cti.confirmations.results import notify_shop
 from cti.jobs.models import Job, JobStatus
 from cti.jobs.runner import JobRunner
 from cti.shops.models import DoNotCall, Shop
+from cti.webhooks.models import WebhookDelivery
 
 T0 = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
 
@@ -62,6 +65,7 @@ def build(
         clock=clock,
         ami=lambda: ami,
         live_call=lambda linkedid: None,
+        notify=notify_shop,
     )
     runner = JobRunner(sessions, clock=clock, handlers={DIAL_JOB: dialler.handle})
     return dialler, runner
@@ -139,6 +143,13 @@ async def test_answered_then_key_1_is_confirmed_with_one_call(
     # The call's end changes nothing more.
     await dialler.on_call_ended(placed["ChannelId"], answered=True)
     assert (await state(sessions, cid)).status == "confirmed"
+    # The shop hears the result once, with every attempt.
+    async with sessions() as s:
+        [delivery] = (await s.scalars(select(WebhookDelivery))).all()
+    body = json.loads(delivery.body)
+    assert body["type"] == "confirmation.finished"
+    assert body["data"]["confirmation_id"] == cid and body["data"]["result"] == "confirmed"
+    assert [a["digit"] for a in body["data"]["attempts"]] == ["1"]
 
 
 async def test_busy_is_retried_after_the_backoff_then_given_up(
