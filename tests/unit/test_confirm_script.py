@@ -122,7 +122,13 @@ def test_the_largest_amount_is_readable() -> None:
 
 @pytest.mark.parametrize(
     ("count", "words"),
-    [(1, "共一件商品"), (2, "共两件商品"), (3, "共三件商品"), (10, "共十件商品"), (12, "共十二件商品")],
+    [
+        (1, "共一件商品"),
+        (2, "共两件商品"),
+        (3, "共三件商品"),
+        (10, "共十件商品"),
+        (12, "共十二件商品"),
+    ],
 )
 def test_item_counts(count: int, words: str) -> None:
     assert items_words(count) == words
