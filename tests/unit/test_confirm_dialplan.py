@@ -31,6 +31,14 @@ def contexts() -> dict[str, list[str]]:
     return found
 
 
+def result_pattern() -> str:
+    """The regular expression ``cti-confirm-sanitize`` checks CTI_CONFIRM_RESULT with."""
+    for line in contexts()["cti-confirm-sanitize"]:
+        if m := re.search(r'REGEX\("(\^\(.*?\)\$)" \$\{CTI_CONFIRM_RESULT\}', line):
+            return m.group(1)
+    raise AssertionError("no check of CTI_CONFIRM_RESULT")
+
+
 def test_every_goto_label_exists_in_its_context() -> None:
     for name, lines in contexts().items():
         labels = {m.group(1) for line in lines for m in [re.search(r"n\((\w+)\)", line)] if m}
@@ -59,7 +67,7 @@ def test_confirm_context_runs_the_app_and_checks_its_answer() -> None:
 
 def test_the_sanitizer_keeps_exactly_the_results_the_app_sets() -> None:
     lines = contexts()["cti-confirm-sanitize"]
-    pattern = next(m.group(1) for line in lines if (m := re.search(r'REGEX\("(\^\(.*?\)\$)"', line)))
+    pattern = result_pattern()
     allowed = set(pattern.removeprefix("^(").removesuffix(")$").split("|"))
     assert allowed == {r.value for r in CallResult}
     assert "Set(CTI_CONFIRM_RESULT=failed)" in "\n".join(lines)
@@ -67,7 +75,6 @@ def test_the_sanitizer_keeps_exactly_the_results_the_app_sets() -> None:
 
 @pytest.mark.parametrize("value", ["confirmed", "not_confirmed", "transferred"])
 def test_the_sanitizer_pattern_accepts_the_results(value: str) -> None:
-    lines = contexts()["cti-confirm-sanitize"]
-    pattern = next(m.group(1) for line in lines if (m := re.search(r'REGEX\("(\^\(.*?\)\$)"', line)))
+    pattern = result_pattern()
     assert re.search(pattern, value)
     assert not re.search(pattern, value + "x")
