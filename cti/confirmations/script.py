@@ -21,9 +21,11 @@ Reading rules (spoken money, as a cashier or a bank's IVR says it):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import Any
 
 MAX_AMOUNT = Decimal("999999999999.99")
 """Just under 一万亿元: the largest amount :func:`amount_words` reads."""
@@ -73,6 +75,24 @@ class Facts:
     reason: str
     """A :class:`Reason` value; anything else is read as :attr:`Reason.OTHER`."""
     order_id: str
+
+    @classmethod
+    def from_stored(cls, order_id: str, facts: Mapping[str, Any]) -> Facts:
+        """From ``Confirmation.facts``: ``{"amount": "2300.50", "item_count": 3, "reason": …}``.
+
+        Raises ValueError for a value of the wrong kind (the API checked them once;
+        a stored row is still not trusted with what a customer hears).
+        """
+        amount, count, reason = facts.get("amount"), facts.get("item_count"), facts.get("reason")
+        if not isinstance(amount, str | int) or isinstance(amount, bool):
+            raise ValueError(f"amount {amount!r} is not a decimal string")
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:
+            raise ValueError(f"amount {amount!r} is not a decimal string") from None
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise ValueError(f"item_count {count!r} is not a whole number")
+        return cls(value, count, reason if isinstance(reason, str) else Reason.OTHER, order_id)
 
 
 def _group(n: int) -> str:

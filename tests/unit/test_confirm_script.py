@@ -199,6 +199,28 @@ def test_unreadable_facts_are_refused(facts: Facts) -> None:
         facts_prompts(facts)
 
 
+def test_facts_from_the_stored_row() -> None:
+    stored = {"amount": "2300.50", "item_count": 3, "reason": "duplicate"}
+    assert Facts.from_stored("SO-1", stored) == Facts(Decimal("2300.50"), 3, "duplicate", "SO-1")
+    assert Facts.from_stored("SO-1", {"amount": 12, "item_count": 1}).reason == "other"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {},
+        {"amount": "12,00", "item_count": 1},
+        {"amount": 1.5, "item_count": 1},
+        {"amount": True, "item_count": 1},
+        {"amount": "1", "item_count": "3"},
+        {"amount": "1", "item_count": True},
+    ],
+)
+def test_stored_facts_of_the_wrong_kind_are_refused(stored: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        Facts.from_stored("SO-1", stored)
+
+
 def test_results_are_confirmation_statuses() -> None:
     assert {r.value for r in CallResult} <= {s.value for s in ConfirmationStatus}
 
