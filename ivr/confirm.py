@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 
 from cti.confirmations.script import (
@@ -33,6 +32,7 @@ from cti.confirmations.script import (
     Facts,
     facts_prompts,
 )
+from cti.orders.schemas import ORDER_ID_RE
 from ivr.fastagi import AgiHangup, AgiSession
 
 __all__ = ["CallResult", "Facts", "confirm_app"]
@@ -48,8 +48,6 @@ PROMPT_TIMEOUT = 60.0
 """Seconds a prompt may take to play; AGI answers STREAM FILE only when it ends."""
 KEYS = "0123456789*#"
 """Any key stops a prompt; the app then decides what it meant."""
-_ORDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-"""The orders API's order ids (``cti.orders.schemas.ORDER_ID_RE``)."""
 
 
 def _key(reply_result: str) -> str | None:
@@ -158,7 +156,7 @@ def confirm_app(
         reporting: asyncio.Task[None] | None = None
         hung_up = False
         try:
-            if _ORDER_ID.fullmatch(order_id):
+            if ORDER_ID_RE.fullmatch(order_id):
                 await session.set_variable("CTI_ORDER_ID", order_id)
             digit = await ask(session, [*prompts, MENU], missing)
             if digit not in CHOICES:
