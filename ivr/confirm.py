@@ -9,6 +9,11 @@ other key gets the menu once more; after that it is ``not_confirmed``
 (answering machines end there). Any key stops a prompt, so a customer who
 knows the menu need not wait for it.
 
+The prompts of one question are played by ONE ``EXEC Read`` (files joined with
+``&``), not one ``STREAM FILE`` each: between two AGI commands Asterisk reads
+the channel and throws its frames away, so a key pressed in such a gap (RFC
+4733 events included) would be lost; inside ``Read`` every key counts.
+
 It hands the dialplan ``CTI_CONFIRM_RESULT`` (``transferred`` queues the call
 with top priority) and ``CTI_ORDER_ID`` (the agent's screen-pop shows this
 order), and reports the result through ``on_result``, which is bounded in time
@@ -45,21 +50,15 @@ OnResult = Callable[[str, str, str | None, CallResult], Awaitable[None]]
 """``(public_id, uniqueid, digit or None, result)``: the outcome of one answered call."""
 
 PROMPT_TIMEOUT = 60.0
-"""Seconds a prompt may take to play; AGI answers STREAM FILE only when it ends."""
-KEYS = "0123456789*#"
-"""Any key stops a prompt; the app then decides what it meant."""
+"""Seconds the prompts of one question may take; AGI answers only when they end."""
+KEYS = "0123456789*"
+"""Keys ``Read`` hands back (``#`` ends its input empty); any key stops a prompt."""
+KEY_VARIABLE = "CTI_CONFIRM_KEY"
 
 
-def _key(reply_result: str) -> str | None:
-    """AGI answers a key as its ASCII code; 0 means none, -1 an error or hang-up."""
-    try:
-        code = int(reply_result)
-    except ValueError:
-        return None
-    if code <= 0 or code > 127:
-        return None
-    key = chr(code)
-    return key if key in KEYS else None
+def _key(value: str | None) -> str | None:
+    """What ``Read`` stored: one key, or nothing (silence, ``#``, a hang-up)."""
+    return value if value is not None and len(value) == 1 and value in KEYS else None
 
 
 def confirm_app(
@@ -77,24 +76,15 @@ def confirm_app(
     ``report_deadline_s`` bounds ``on_result``, which runs while the goodbye plays.
     """
 
-    async def play(session: AgiSession, prompt: str, missing: list[str]) -> str | None:
-        reply = await session.command(
-            f'STREAM FILE {PROMPT_DIR}/{prompt} "{KEYS}"', timeout=PROMPT_TIMEOUT
+    async def ask(session: AgiSession, prompts: Sequence[str]) -> str | None:
+        """Play ``prompts`` until a key stops them, then wait ``digit_timeout_s`` for one."""
+        files = "&".join(f"{PROMPT_DIR}/{prompt}" for prompt in prompts)
+        # Read(variable,files,maxdigits,options,attempts,timeout): one key, one try.
+        await session.command(
+            f"EXEC Read {KEY_VARIABLE},{files},1,,1,{digit_timeout_s:g}",
+            timeout=PROMPT_TIMEOUT + digit_timeout_s,
         )
-        if reply.result == "-1":
-            # A missing sound file or a hang-up; the next command tells which.
-            missing.append(prompt)
-        return _key(reply.result)
-
-    async def ask(session: AgiSession, prompts: Sequence[str], missing: list[str]) -> str | None:
-        """Play ``prompts`` until a key stops one; else wait ``digit_timeout_s`` for a key."""
-        for prompt in prompts:
-            key = await play(session, prompt, missing)
-            if key is not None:
-                return key
-        ms = round(digit_timeout_s * 1000)
-        reply = await session.command(f"WAIT FOR DIGIT {ms}", timeout=digit_timeout_s + 10.0)
-        return _key(reply.result)
+        return _key(await session.get_variable(KEY_VARIABLE))
 
     async def report(public_id: str, uniqueid: str, digit: str | None, result: CallResult) -> None:
         try:
@@ -152,15 +142,13 @@ def confirm_app(
         uniqueid = session.uniqueid
         digit: str | None = None
         result = CallResult.NOT_CONFIRMED
-        missing: list[str] = []
         reporting: asyncio.Task[None] | None = None
-        hung_up = False
         try:
             if ORDER_ID_RE.fullmatch(order_id):
                 await session.set_variable("CTI_ORDER_ID", order_id)
-            digit = await ask(session, [*prompts, MENU], missing)
+            digit = await ask(session, [*prompts, MENU])
             if digit not in CHOICES:
-                digit = await ask(session, [MENU], missing) or digit
+                digit = await ask(session, [MENU]) or digit
             result = CHOICES.get(digit or "", CallResult.NOT_CONFIRMED)
             await session.set_variable("CTI_CONFIRM_RESULT", result)
             log.info("confirmation %s (call %s): key %s, %s", public_id, uniqueid, digit, result)
@@ -170,15 +158,8 @@ def confirm_app(
                 f'STREAM FILE {PROMPT_DIR}/{GOODBYE[result]} ""', timeout=PROMPT_TIMEOUT
             )
         except AgiHangup:
-            hung_up = True
             log.info("confirmation %s (call %s): hung up, %s", public_id, uniqueid, result)
         finally:
-            if missing and not hung_up:
-                log.warning(
-                    "confirmation call %s: could not play %s (prompts not installed?)",
-                    uniqueid,
-                    ", ".join(sorted(set(missing))[:5]),
-                )
             if reporting is None:
                 await report(public_id, uniqueid, digit, result)
             else:
