@@ -51,6 +51,7 @@ from cti.tracking.tracker import CallTracker
 from cti.webhooks import subscribers as webhooks_subscribers
 from cti.webhooks.config import WebhookSettings
 from cti.webhooks.deliver import WebhookSender
+from ivr.confirm import confirm_app
 from ivr.fastagi import FastAgiServer
 from ivr.hotline import hotline_app
 from ivr.voicemail import voicemail_app
@@ -187,6 +188,11 @@ class Container:
                         self.hotline.decide, settings.agi_deadline, on_decided=self.bus.publish
                     ),
                     "voicemail": voicemail_app(self.bus.deliver, settings.recordings_root),
+                    "confirm": confirm_app(
+                        self.dialler.facts,
+                        self.dialler.record_answer,
+                        digit_timeout_s=self.dialler.settings.digit_timeout_s,
+                    ),
                 },
                 self.metrics,
             )

@@ -43,6 +43,7 @@ from cti.confirmations.models import (
     ConfirmationAttempt,
     ConfirmationStatus,
 )
+from cti.confirmations.script import Facts
 from cti.confirmations.window import next_opening
 from cti.jobs.errors import InvalidJob, RetryLater
 from cti.jobs.service import Backoff, enqueue
@@ -71,6 +72,8 @@ class DiallingSettings(BaseSettings):
     """Busy, no answer, failed: attempt n+1 after ``base * factor**(n-1)``, at most ``max``."""
     capacity_wait_s: float = Field(default=5.0, gt=0, le=300)
     """How soon a call held back by a concurrency limit is tried again."""
+    digit_timeout_s: float = Field(default=6.0, gt=0, le=30)
+    """How long the customer has to press a key after the menu (it is played twice)."""
 
     def backoff(self) -> Backoff:
         return Backoff(self.retry_base_s, self.retry_factor, self.retry_max_s)
@@ -124,6 +127,13 @@ DIGIT_STATUS = {
     "2": ConfirmationStatus.CANCELLED,
     "0": ConfirmationStatus.TRANSFERRED,
 }
+
+
+def new_channel_id(now: datetime) -> str:
+    """A ``ChannelId`` shaped like Asterisk's own uniqueids (``<epoch>.<n>``), so the call's
+    recordings are named like every other (``<linkedid>-<uniqueid>.wav``). Asterisk counts
+    ``n`` up from 0; ours has ten digits, far beyond any count of channels in a second."""
+    return f"{int(now.timestamp())}.{secrets.randbelow(9 * 10**9) + 10**9}"
 
 
 def dial_string(template: str, e164: str) -> str:
@@ -189,7 +199,7 @@ class Dialler:
             return
         await self._check_capacity(session, shop)
         sender = self._sender()
-        channel_id = f"cfm-{secrets.token_hex(10)}"
+        channel_id = new_channel_id(now)
         if not await self._claim(row, job.n, channel_id, now):
             return  # another worker has it
         result, reason = await self._dial(sender, row, shop, channel_id)
@@ -322,6 +332,16 @@ class Dialler:
         )
         await self._attempt_done(session, row, attempt, "lost", now)
 
+    # -- the confirm app -----------------------------------------------------------------
+
+    async def facts(self, public_id: str) -> Facts | None:
+        """What the ``confirm`` app reads out; None for an unknown or finished confirmation."""
+        async with self._sessions() as session:
+            row = await _confirmation(session, public_id)
+        if row is None or ConfirmationStatus(row.status) in FINAL:
+            return None
+        return Facts.from_stored(row.order_id, row.facts)
+
     # -- results -------------------------------------------------------------------------
 
     async def finish(
@@ -354,15 +374,18 @@ class Dialler:
                 log.warning("confirm app: %s is not a call of %s", uniqueid, public_id)
                 return
             attempt.digit = digit if digit in DIGIT_STATUS else None
+            if result == "failed":
+                # The app could not read the order to the customer: a failed attempt,
+                # tried again like any other.
+                await self._attempt_done(session, row, attempt, "failed", now)
+                return
             attempt.result = "answered"
             attempt.ended_at = now
             status = DIGIT_STATUS.get(digit or "", ConfirmationStatus.NOT_CONFIRMED)
             await self.finish(session, row, status, now)
 
     async def on_call_ended(self, linkedid: str, answered: bool) -> None:
-        """A call ended: if it was an attempt still waiting for an answer, settle it."""
-        if not linkedid.startswith("cfm-"):
-            return
+        """A call we placed ended: if it was an attempt still waiting for an answer, settle it."""
         now = self._clock.now()
         async with self._sessions() as session, session.begin():
             attempt = await session.scalar(

@@ -16,11 +16,12 @@ from cti.tracking.events import CallSummary, DomainEvent, DomainEventType
 def register(bus: EventBus, runner: JobRunner, dialler: Dialler) -> None:
     def attempt_ended(event: DomainEvent) -> Awaitable[None] | None:
         # Only the end of a call we placed (its Linkedid is our ChannelId) costs a task.
-        if event.type is not DomainEventType.ENDED or not event.linkedid.startswith("cfm-"):
+        if event.type is not DomainEventType.ENDED:
             return None
         summary = event.data.get("summary")
-        answered = isinstance(summary, CallSummary) and summary.talk_s is not None
-        return dialler.on_call_ended(event.linkedid, answered)
+        if not isinstance(summary, CallSummary) or summary.direction != "outbound":
+            return None
+        return dialler.on_call_ended(event.linkedid, summary.talk_s is not None)
 
     bus.subscribe(DomainEvent, attempt_ended, name="confirmations.attempt_ended")
     runner.register(DIAL_JOB, dialler.handle)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -132,7 +133,8 @@ async def test_answered_then_key_1_is_confirmed_with_one_call(
     assert await runner.run_once() == 1
     [placed] = ami.placed
     assert placed["Channel"] == "PJSIP/13800138001@cti-trunk"
-    assert placed["ChannelId"].startswith("cfm-") and placed["CallerID"] == "4008001234"
+    assert re.fullmatch(r"\d{10}\.\d{10}", placed["ChannelId"]), placed["ChannelId"]
+    assert placed["CallerID"] == "4008001234"
     assert f"CTI_CONFIRMATION={cid}" in placed["Variable"]
     assert (await state(sessions, cid)).status == "dialling"
 
