@@ -44,6 +44,7 @@ EnvFile = Annotated[
 def _settings(env_file: Path | None) -> Settings:
     from cti.acd.settings import load_acd_settings
     from cti.agents.config import AgentSettings
+    from cti.confirmations.config import ConfirmationSettings
     from cti.jobs.config import JobSettings
     from cti.recordings.config import RecordingSettings
     from cti.recordings.scoresheets import load_scoresheets
@@ -54,6 +55,7 @@ def _settings(env_file: Path | None) -> Settings:
         load_acd_settings()
         load_section(AgentSettings, "CTI_AGENT_")
         load_section(JobSettings, "CTI_JOBS_")
+        load_section(ConfirmationSettings, "CTI_CONFIRM_")
         load_scoresheets(load_section(RecordingSettings, "CTI_RECORDINGS_").scoresheets_file)
         return settings
     except SettingsError as exc:

@@ -22,6 +22,7 @@ from cti.calls import subscribers as calls_subscribers
 from cti.calls.live import LiveCalls
 from cti.calls.writer import CallRecordWriter
 from cti.clock import SYSTEM_CLOCK, Clock
+from cti.confirmations.config import ConfirmationSettings
 from cti.customers import subscribers as customers_subscribers
 from cti.customers.phones import PhoneNormalizer
 from cti.db.engine import create_engine, session_factory
@@ -68,6 +69,7 @@ class Container:
         agent_settings: AgentSettings | None = None,
         job_settings: JobSettings | None = None,
         recording_settings: RecordingSettings | None = None,
+        confirmation_settings: ConfirmationSettings | None = None,
     ) -> None:
         acd = acd if acd is not None else load_acd_settings()
         agent_settings = (
@@ -78,6 +80,11 @@ class Container:
         jobs = job_settings if job_settings is not None else load_section(JobSettings, "CTI_JOBS_")
         self.settings = settings
         self.clock = clock
+        self.confirmation_settings = (
+            confirmation_settings
+            if confirmation_settings is not None
+            else load_section(ConfirmationSettings, "CTI_CONFIRM_")
+        )
         self.recordings = RecordingContext.build(
             recording_settings
             if recording_settings is not None
@@ -206,4 +213,5 @@ class Container:
             failed_logins=self.failed_logins,
             recordings=self.recordings,
             recording_pauses=self.recording_pauses,
+            confirmations=self.confirmation_settings,
         )
