@@ -71,9 +71,15 @@ async def test_a_request_is_queued_and_readable_by_its_shop_only(
     assert made["next_attempt_at"] is not None and made["note"] is None
     got = await client.get(f"/api/v1/confirmations/{made['id']}", headers=auth["a"])
     assert got.status_code == 200 and got.json()["attempt_log"] == []
-    assert (await client.get(f"/api/v1/confirmations/{made['id']}", headers=auth["b"])).status_code == 404
-    assert (await client.get(f"/api/v1/confirmations/{made['id']}", headers=auth["op"])).status_code == 200
-    assert (await client.get("/api/v1/confirmations/cfm_nope", headers=auth["a"])).status_code == 404
+    assert (
+        await client.get(f"/api/v1/confirmations/{made['id']}", headers=auth["b"])
+    ).status_code == 404
+    assert (
+        await client.get(f"/api/v1/confirmations/{made['id']}", headers=auth["op"])
+    ).status_code == 200
+    assert (
+        await client.get("/api/v1/confirmations/cfm_nope", headers=auth["a"])
+    ).status_code == 404
     listed_b = (await client.get("/api/v1/confirmations", headers=auth["b"])).json()
     assert listed_b["total"] == 0
     listed_a = (await client.get("/api/v1/confirmations", headers=auth["a"])).json()
@@ -181,7 +187,9 @@ async def test_shops_and_tokens_must_agree(
 async def test_bad_requests_are_422_and_queue_nothing(
     client: httpx.AsyncClient, auth: Any, container: Container, over: dict[str, Any], field: str
 ) -> None:
-    r = await client.post("/api/v1/confirmations", json=request(**over), headers=key("k", auth["a"]))
+    r = await client.post(
+        "/api/v1/confirmations", json=request(**over), headers=key("k", auth["a"])
+    )
     assert r.status_code == 422, r.text
     assert field in r.json()["message"], r.json()
     assert await count(container) == 0
@@ -222,7 +230,9 @@ async def test_withdraw_only_what_was_never_dialled(
     for k in ("w1", "w2"):
         r = await client.post("/api/v1/confirmations", json=request(), headers=key(k, auth["a"]))
         ids.append(r.json()["id"])
-    assert (await client.delete(f"/api/v1/confirmations/{ids[0]}", headers=auth["b"])).status_code == 404
+    assert (
+        await client.delete(f"/api/v1/confirmations/{ids[0]}", headers=auth["b"])
+    ).status_code == 404
     gone = await client.delete(f"/api/v1/confirmations/{ids[0]}", headers=auth["a"])
     assert gone.status_code == 200 and gone.json()["status"] == "withdrawn"
     assert gone.json()["finished_at"] is not None and gone.json()["next_attempt_at"] is None

@@ -84,9 +84,7 @@ async def test_rotation_keeps_the_old_secret_valid_for_the_grace_period(
 ) -> None:
     op = await token()
     first = (await client.put("/api/v1/shops/shop-a", json={}, headers=op)).json()["secret"]
-    r = await client.post(
-        "/api/v1/shops/shop-a/secret:rotate", headers=await token(shop="shop-a")
-    )
+    r = await client.post("/api/v1/shops/shop-a/secret:rotate", headers=await token(shop="shop-a"))
     assert r.status_code == 200, r.text
     second = r.json()["secret"]
     assert second != first and r.json()["previous_secret_valid_until"] is not None
