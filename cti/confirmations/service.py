@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -83,6 +84,12 @@ def _fields(row: Confirmation) -> dict[str, Any]:
     }
 
 
+OnQueued = Callable[[AsyncSession, Confirmation, datetime], Awaitable[None]]
+"""Called in the transaction that stores a new ``queued`` confirmation (not one on the
+do-not-call list): the dialler schedules its first attempt there, so a request is never
+stored without its job."""
+
+
 @dataclass(frozen=True, slots=True)
 class Created:
     body: dict[str, Any]
@@ -123,7 +130,11 @@ def _replay(row: Confirmation, want: NewConfirmation) -> Created:
 
 
 async def create_confirmation(
-    sessions: async_sessionmaker[AsyncSession], want: NewConfirmation, *, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    want: NewConfirmation,
+    *,
+    now: datetime,
+    on_queued: OnQueued | None = None,
 ) -> Created:
     """Store the request once per ``(shop, Idempotency-Key)``; owns its transactions.
 
@@ -137,6 +148,8 @@ async def create_confirmation(
         try:
             async with session.begin():
                 row = await _insert(session, want, now=now)
+                if on_queued is not None and row.status == ConfirmationStatus.QUEUED.value:
+                    await on_queued(session, row, now)
             return Created(dict(row.first_response), replayed=False)
         except IntegrityError:
             # Another request with this key committed first: answer as it did.

@@ -291,3 +291,37 @@ async def test_the_list_filters_and_pages(
     assert r.status_code == 403
     r = await client.get("/api/v1/confirmations?shop=shop-b", headers=auth["op"])
     assert r.json()["total"] == 0
+
+
+async def test_the_queued_hook_runs_once_in_the_creating_transaction(
+    container: Container, auth: Any
+) -> None:
+    from cti.confirmations.schemas import ConfirmationIn
+    from cti.confirmations.service import NewConfirmation, create_confirmation
+    from cti.shops.service import put_do_not_call
+
+    seen: list[str] = []
+
+    async def on_queued(session: Any, row: Confirmation, now: Any) -> None:
+        seen.append(row.public_id)
+
+    def want(k: str, phone: str) -> NewConfirmation:
+        data = ConfirmationIn.model_validate(request(phone=phone))
+        return NewConfirmation(
+            shop="shop-a", phone=phone, data=data, idempotency_key=k, max_attempts=3
+        )
+
+    now = container.clock.now()
+    first = await create_confirmation(
+        container.session_maker, want("h", "+8613800138000"), now=now, on_queued=on_queued
+    )
+    again = await create_confirmation(
+        container.session_maker, want("h", "+8613800138000"), now=now, on_queued=on_queued
+    )
+    assert again.replayed and seen == [first.body["id"]]
+    async with container.sessions() as s, s.begin():
+        await put_do_not_call(s, phone="+8613900139000", shop="", reason="", now=now)
+    await create_confirmation(
+        container.session_maker, want("d", "+8613900139000"), now=now, on_queued=on_queued
+    )
+    assert len(seen) == 1
