@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from cti.acd.router import router as hotlines_router
 from cti.agents.router import router as agents_router
 from cti.calls.router import router as calls_router
+from cti.confirmations.router import router as confirmations_router
 from cti.http.deps import HttpServices
 from cti.http.docs import router as docs_router
 from cti.http.errors import install_error_handlers
@@ -24,10 +25,12 @@ from cti.recordings.review_router import router as reviews_router
 from cti.recordings.router import router as recordings_router
 from cti.screenpop.router import STATIC
 from cti.screenpop.router import router as screenpop_router
+from cti.shops.router import router as shops_router
 from cti.tickets.router import router as tickets_router
 from cti.webhooks.router import router as webhooks_router
 
 IMPORT_PATH = "/api/v1/orders:import"
+DO_NOT_CALL_IMPORT_PATH = "/api/v1/do-not-call:import"
 
 
 def create_http_app(services: HttpServices) -> FastAPI:
@@ -54,6 +57,8 @@ def create_http_app(services: HttpServices) -> FastAPI:
     app.include_router(orders_router)
     app.include_router(tickets_router)
     app.include_router(webhooks_router)
+    app.include_router(shops_router)
+    app.include_router(confirmations_router)
     app.include_router(recordings_router)
     app.include_router(reviews_router)
     app.include_router(screenpop_router)
@@ -62,7 +67,8 @@ def create_http_app(services: HttpServices) -> FastAPI:
         BodyLimits,
         default=BodyLimit(settings.http_max_body_bytes, settings.http_body_timeout),
         per_path={
-            IMPORT_PATH: BodyLimit(settings.http_max_import_bytes, settings.http_import_timeout)
+            path: BodyLimit(settings.http_max_import_bytes, settings.http_import_timeout)
+            for path in (IMPORT_PATH, DO_NOT_CALL_IMPORT_PATH)
         },
     )
     app.add_middleware(SecurityHeaders)

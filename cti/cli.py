@@ -34,6 +34,12 @@ jobs_app = typer.Typer(help="Durable jobs: callbacks, dialling, webhooks.", no_a
 app.add_typer(jobs_app, name="jobs")
 recordings_app = typer.Typer(help="Call recordings and their catalog.", no_args_is_help=True)
 app.add_typer(recordings_app, name="recordings")
+shop_app = typer.Typer(
+    help="Shops: webhook, signing secret, calling window, limits.", no_args_is_help=True
+)
+app.add_typer(shop_app, name="shop")
+dnc_app = typer.Typer(help="The do-not-call list.", no_args_is_help=True)
+app.add_typer(dnc_app, name="dnc")
 
 EnvFile = Annotated[
     Path | None,
@@ -44,6 +50,7 @@ EnvFile = Annotated[
 def _settings(env_file: Path | None) -> Settings:
     from cti.acd.settings import load_acd_settings
     from cti.agents.config import AgentSettings
+    from cti.confirmations.config import ConfirmationSettings
     from cti.jobs.config import JobSettings
     from cti.recordings.config import RecordingSettings
     from cti.recordings.scoresheets import load_scoresheets
@@ -54,6 +61,7 @@ def _settings(env_file: Path | None) -> Settings:
         load_acd_settings()
         load_section(AgentSettings, "CTI_AGENT_")
         load_section(JobSettings, "CTI_JOBS_")
+        load_section(ConfirmationSettings, "CTI_CONFIRM_")
         load_scoresheets(load_section(RecordingSettings, "CTI_RECORDINGS_").scoresheets_file)
         return settings
     except SettingsError as exc:
@@ -487,6 +495,313 @@ def orders_import(
         f"imported {report.imported} of {report.lines} lines, "
         f"{report.rejected} rejected, {report.skipped_stale} older than stored"
     )
+    raise typer.Exit(1 if report.rejected else 0)
+
+
+# --- shops and the do-not-call list -----------------------------------------------------
+
+ShopArg = Annotated[str, typer.Argument(help="the shop's id (what its tokens are bound to)")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="a display name")]
+WebhookOpt = Annotated[
+    str | None, typer.Option("--webhook-url", help="https://... where results are POSTed")
+]
+WindowStartOpt = Annotated[str | None, typer.Option("--window-start", help="HH:MM, local")]
+WindowEndOpt = Annotated[str | None, typer.Option("--window-end", help="HH:MM, local")]
+TimezoneOpt = Annotated[str | None, typer.Option("--timezone", help="e.g. Asia/Shanghai")]
+ConcurrentOpt = Annotated[
+    int | None, typer.Option("--max-concurrent", help="calls at once for this shop (1-100)")
+]
+CallerIdOpt = Annotated[
+    str | None, typer.Option("--caller-id", help="the number customers see, e.g. 4008001234")
+]
+
+
+def _shop_write(
+    settings: Settings, shop: str, given: dict[str, Any], *, create: bool
+) -> dict[str, Any]:
+    """Create or change a shop as ``PUT /api/v1/shops/{shop}`` does; exits 2 on bad input."""
+    from pydantic import ValidationError
+
+    from cti.clock import SYSTEM_CLOCK
+    from cti.errors import DomainError
+    from cti.orders.service import describe
+    from cti.shops.schemas import ShopIn
+    from cti.shops.service import get_shop, put_shop, shop_out
+
+    try:
+        data = ShopIn.model_validate({k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        typer.echo(f"cti: {describe(exc)}", err=True)
+        raise typer.Exit(2) from None
+
+    async def write(session: AsyncSession) -> dict[str, Any]:
+        exists = await get_shop(session, shop) is not None
+        if exists == create:
+            raise DomainError(
+                f"shop {shop!r} exists already; change it with cti shop set {shop}"
+                if create
+                else f"no shop {shop!r}; add it with cti shop add {shop}"
+            )
+        now = SYSTEM_CLOCK.now()
+        written = await put_shop(session, shop=shop, data=data, may_create=create, now=now)
+        return {**shop_out(written.shop, now).model_dump(mode="json"), "secret": written.secret}
+
+    try:
+        return _in_transaction(settings, write)
+    except DomainError as exc:
+        typer.echo(f"cti: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _echo_shop(fields: dict[str, Any]) -> None:
+    for name, value in fields.items():
+        if name != "secret":
+            typer.echo(f"{name}\t{'-' if value is None else value}")
+
+
+@shop_app.command("add")
+def shop_add(
+    shop: ShopArg,
+    name: NameOpt = None,
+    webhook_url: WebhookOpt = None,
+    window_start: WindowStartOpt = None,
+    window_end: WindowEndOpt = None,
+    timezone: TimezoneOpt = None,
+    max_concurrent: ConcurrentOpt = None,
+    caller_id: CallerIdOpt = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Add a shop and print its webhook signing secret, once."""
+    given = {
+        "name": name,
+        "webhook_url": webhook_url,
+        "window_start": window_start,
+        "window_end": window_end,
+        "timezone": timezone,
+        "max_concurrent": max_concurrent,
+        "caller_id": caller_id,
+    }
+    fields = _shop_write(_settings(env_file), shop, given, create=True)
+    _echo_shop(fields)
+    typer.echo(f"secret\t{fields['secret']}")
+    typer.echo("(the secret is shown this once; keep it in the shop backend)", err=True)
+
+
+@shop_app.command("set")
+def shop_set(
+    shop: ShopArg,
+    name: NameOpt = None,
+    webhook_url: WebhookOpt = None,
+    window_start: WindowStartOpt = None,
+    window_end: WindowEndOpt = None,
+    timezone: TimezoneOpt = None,
+    max_concurrent: ConcurrentOpt = None,
+    caller_id: CallerIdOpt = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Change the settings given; the others keep their value."""
+    given = {
+        "name": name,
+        "webhook_url": webhook_url,
+        "window_start": window_start,
+        "window_end": window_end,
+        "timezone": timezone,
+        "max_concurrent": max_concurrent,
+        "caller_id": caller_id,
+    }
+    _echo_shop(_shop_write(_settings(env_file), shop, given, create=False))
+
+
+@shop_app.command("show")
+def shop_show(shop: ShopArg, env_file: EnvFile = None) -> None:
+    """A shop's settings (never its secret)."""
+    from cti.clock import SYSTEM_CLOCK
+    from cti.shops.service import get_shop, shop_out
+
+    async def read(session: AsyncSession) -> dict[str, Any] | None:
+        row = await get_shop(session, shop)
+        return None if row is None else shop_out(row, SYSTEM_CLOCK.now()).model_dump(mode="json")
+
+    fields = _in_transaction(_settings(env_file), read)
+    if fields is None:
+        typer.echo(f"cti: no shop {shop!r}", err=True)
+        raise typer.Exit(2)
+    _echo_shop(fields)
+
+
+@shop_app.command("list")
+def shop_list(env_file: EnvFile = None) -> None:
+    """Every shop (never their secrets)."""
+    from cti.shops.service import list_shops
+
+    async def rows(session: AsyncSession) -> list[str]:
+        return [
+            f"{r.id}\t{r.name or '-'}\t{r.window_start}-{r.window_end}\t{r.timezone}\t"
+            f"{r.max_concurrent}\t{r.caller_id or '-'}\t{r.webhook_url or '-'}"
+            for r in await list_shops(session)
+        ]
+
+    lines = _in_transaction(_settings(env_file), rows)
+    typer.echo("shop\tname\twindow\ttimezone\tmax_concurrent\tcaller_id\twebhook_url")
+    for line in lines:
+        typer.echo(line)
+
+
+@shop_app.command("rotate-secret")
+def shop_rotate_secret(shop: ShopArg, env_file: EnvFile = None) -> None:
+    """A new webhook secret, printed once; the old one signs on for the grace period."""
+    from datetime import timedelta
+
+    from cti.clock import SYSTEM_CLOCK
+    from cti.confirmations.config import ConfirmationSettings
+    from cti.errors import DomainError
+    from cti.shops.service import rotate_secret
+
+    settings = _settings(env_file)
+    grace = timedelta(hours=load_section(ConfirmationSettings, "CTI_CONFIRM_").secret_grace_h)
+
+    async def rotate(session: AsyncSession) -> tuple[str, str]:
+        row, secret = await rotate_secret(session, shop=shop, grace=grace, now=SYSTEM_CLOCK.now())
+        until = row.previous_until.isoformat(timespec="seconds") if row.previous_until else "-"
+        return secret, until
+
+    try:
+        secret, until = _in_transaction(settings, rotate)
+    except DomainError as exc:
+        typer.echo(f"cti: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(secret)
+    typer.echo(f"(shown this once; the previous secret stays valid until {until})", err=True)
+
+
+DncShopOpt = Annotated[
+    str,
+    typer.Option("--shop", help="the shop the entry is for; left out: every shop"),
+]
+
+
+def _dnc_number(settings: Settings, phone: str) -> str:
+    from cti.container import phone_normalizer
+
+    e164 = phone_normalizer(settings).e164(phone)
+    if e164 is None:
+        typer.echo(f"cti: {phone!r} is not a valid phone number", err=True)
+        raise typer.Exit(2)
+    return e164
+
+
+def _dnc_shop(shop: str) -> str:
+    from cti.shops.rules import SHOP_ID_HINT, SHOP_ID_RE
+
+    if shop and not SHOP_ID_RE.fullmatch(shop):
+        typer.echo(f"cti: --shop: {SHOP_ID_HINT}", err=True)
+        raise typer.Exit(2)
+    return shop
+
+
+@dnc_app.command("add")
+def dnc_add(
+    phone: Annotated[str, typer.Argument(help="the number, in any form")],
+    shop: DncShopOpt = "",
+    reason: Annotated[str, typer.Option("--reason", help="why, for the record")] = "",
+    env_file: EnvFile = None,
+) -> None:
+    """Put a number on the do-not-call list (of one shop, or of every shop)."""
+    from pydantic import ValidationError
+
+    from cti.clock import SYSTEM_CLOCK
+    from cti.orders.service import describe
+    from cti.shops.schemas import DoNotCallIn
+    from cti.shops.service import put_do_not_call
+
+    settings = _settings(env_file)
+    owner = _dnc_shop(shop)
+    e164 = _dnc_number(settings, phone)
+    try:
+        data = DoNotCallIn(reason=reason)
+    except ValidationError as exc:
+        typer.echo(f"cti: {describe(exc)}", err=True)
+        raise typer.Exit(2) from None
+
+    async def add(session: AsyncSession) -> bool:
+        _, created = await put_do_not_call(
+            session, phone=e164, shop=owner, reason=data.reason, now=SYSTEM_CLOCK.now()
+        )
+        return created
+
+    created = _in_transaction(settings, add)
+    where = f"shop {owner}" if owner else "every shop"
+    typer.echo(f"{e164} {'added to' if created else 'already on'} the do-not-call list of {where}")
+
+
+@dnc_app.command("remove")
+def dnc_remove(
+    phone: Annotated[str, typer.Argument(help="the number, in any form")],
+    shop: DncShopOpt = "",
+    env_file: EnvFile = None,
+) -> None:
+    """Take a number off the do-not-call list (of one shop, or of every shop)."""
+    from cti.shops.service import remove_do_not_call
+
+    settings = _settings(env_file)
+    owner = _dnc_shop(shop)
+    e164 = _dnc_number(settings, phone)
+
+    async def remove(session: AsyncSession) -> bool:
+        return await remove_do_not_call(session, phone=e164, shop=owner)
+
+    where = f"shop {owner}" if owner else "every shop"
+    if not _in_transaction(settings, remove):
+        typer.echo(f"cti: {e164} is not on the do-not-call list of {where}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{e164} removed from the do-not-call list of {where}")
+
+
+@dnc_app.command("import")
+def dnc_import(
+    file: Annotated[
+        Path, typer.Argument(help="one number per line, optionally ',reason'; or NDJSON")
+    ],
+    shop: DncShopOpt = "",
+    env_file: EnvFile = None,
+) -> None:
+    """Import numbers; bad lines are printed with their number and reason, good ones kept.
+
+    Exits 1 when some lines were rejected, 0 when all were imported.
+    """
+    from cti.container import phone_normalizer
+    from cti.shops.imports import DoNotCallImport, DoNotCallReport
+
+    if not file.is_file():
+        typer.echo(f"cti: no such file {file}", err=True)
+        raise typer.Exit(2)
+    settings = _settings(env_file)
+    owner = _dnc_shop(shop)
+
+    async def run() -> DoNotCallReport:
+        from cti.db.engine import create_engine, session_factory
+        from cti.db.migrate import upgrade_async
+
+        await upgrade_async(settings.effective_database_url)
+        engine = create_engine(settings.effective_database_url)
+        job = DoNotCallImport(session_factory(engine), phone_normalizer(settings), shop=owner)
+
+        async def lines() -> AsyncIterator[tuple[int, bytes]]:
+            with file.open("rb") as fh:
+                for lineno, raw in enumerate(fh, start=1):
+                    yield lineno, raw.rstrip(b"\r\n")
+
+        try:
+            return await job.run(lines())
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    for rej in report.rejected_lines:
+        typer.echo(f"line {rej.line}: {rej.reason}", err=True)
+    if report.rejected_lines_truncated:
+        typer.echo(f"... {report.rejected - len(report.rejected_lines)} more", err=True)
+    typer.echo(f"imported {report.imported} of {report.lines} lines, {report.rejected} rejected")
     raise typer.Exit(1 if report.rejected else 0)
 
 

@@ -23,6 +23,7 @@ from cti.calls.live import LiveCalls
 from cti.calls.writer import CallRecordWriter
 from cti.clock import SYSTEM_CLOCK, Clock
 from cti.confirmations import subscribers as confirmations_subscribers
+from cti.confirmations.config import ConfirmationSettings
 from cti.confirmations.dialler import Dialler, DiallingSettings
 from cti.confirmations.results import notify_shop
 from cti.customers import subscribers as customers_subscribers
@@ -76,6 +77,7 @@ class Container:
         job_settings: JobSettings | None = None,
         recording_settings: RecordingSettings | None = None,
         webhook_settings: WebhookSettings | None = None,
+        confirmation_settings: ConfirmationSettings | None = None,
     ) -> None:
         acd = acd if acd is not None else load_acd_settings()
         agent_settings = (
@@ -86,6 +88,11 @@ class Container:
         jobs = job_settings if job_settings is not None else load_section(JobSettings, "CTI_JOBS_")
         self.settings = settings
         self.clock = clock
+        self.confirmation_settings = (
+            confirmation_settings
+            if confirmation_settings is not None
+            else load_section(ConfirmationSettings, "CTI_CONFIRM_")
+        )
         self.recordings = RecordingContext.build(
             recording_settings
             if recording_settings is not None
@@ -236,4 +243,5 @@ class Container:
             failed_logins=self.failed_logins,
             recordings=self.recordings,
             recording_pauses=self.recording_pauses,
+            confirmations=self.confirmation_settings,
         )

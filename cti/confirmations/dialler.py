@@ -31,7 +31,7 @@ from typing import Any, Protocol, cast
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami.actions import ActionSender, originate
@@ -47,7 +47,8 @@ from cti.confirmations.script import Facts
 from cti.confirmations.window import next_opening
 from cti.jobs.errors import InvalidJob, RetryLater
 from cti.jobs.service import Backoff, enqueue
-from cti.shops.models import DoNotCall, Shop
+from cti.shops.models import Shop
+from cti.shops.service import is_blocked
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,11 @@ async def schedule_attempt(
     )
 
 
+async def first_attempt(session: AsyncSession, row: Confirmation, now: datetime) -> None:
+    """A new request: its first attempt is due at once (the window may still hold it back)."""
+    await schedule_attempt(session, row, 1, at=now, now=now)
+
+
 Notify = Callable[[AsyncSession, Confirmation, datetime], Awaitable[None]]
 """Tell the shop a final result (a webhook), in the transaction that sets it."""
 
@@ -140,15 +146,6 @@ def dial_string(template: str, e164: str) -> str:
     number = phonenumbers.parse(e164)
     national = phonenumbers.national_significant_number(number)
     return template.format(national=national, e164=e164)
-
-
-async def is_blocked(session: AsyncSession, phone: str, shop: str) -> bool:
-    found = await session.execute(
-        select(DoNotCall.id)
-        .where(DoNotCall.phone == phone, or_(DoNotCall.shop == "", DoNotCall.shop == shop))
-        .limit(1)
-    )
-    return found.first() is not None
 
 
 class Dialler:

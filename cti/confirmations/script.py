@@ -40,11 +40,14 @@ _GROUPS = ((10**8, "亿"), (10**4, "万"), (1, ""))
 
 
 class Reason(StrEnum):
-    """Why the shop wants the order confirmed; each has its own sentence."""
+    """Why the shop wants the order confirmed; each has its own sentence.
 
-    LARGE_AMOUNT = "large_amount"
+    The API's ``reason`` codes (``ConfirmationReason``) are these values.
+    """
+
+    LARGE_AMOUNT = "high_amount"
     INCOMPLETE_ADDRESS = "incomplete_address"
-    DUPLICATE = "duplicate"
+    DUPLICATE = "suspected_duplicate"
     OTHER = "other"
 
 

@@ -26,6 +26,7 @@ from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal, authenticate
 from cti.calls.live import LiveCalls
 from cti.clock import Clock
+from cti.confirmations.config import ConfirmationSettings
 from cti.customers.phones import PhoneNormalizer
 from cti.errors import Forbidden, TooManyRequests, Unauthorized
 from cti.metrics import Metrics
@@ -54,6 +55,7 @@ class HttpServices:
     failed_logins: FailedLogins
     recordings: RecordingContext
     recording_pauses: RecordingPauses
+    confirmations: ConfirmationSettings
 
 
 def services_of(conn: HTTPConnection) -> HttpServices:
@@ -67,6 +69,10 @@ def _recordings(conn: HTTPConnection) -> RecordingContext:
 
 def _recording_pauses(conn: HTTPConnection) -> RecordingPauses:
     return services_of(conn).recording_pauses
+
+
+def _confirmations(conn: HTTPConnection) -> ConfirmationSettings:
+    return services_of(conn).confirmations
 
 
 def _settings(conn: HTTPConnection) -> Settings:
@@ -126,6 +132,7 @@ HotlineDep = Annotated[HotlineRouter, Depends(_hotline)]
 ScreenPopDep = Annotated[ScreenPopHub, Depends(_screenpop)]
 RecordingsDep = Annotated[RecordingContext, Depends(_recordings)]
 RecordingPausesDep = Annotated[RecordingPauses, Depends(_recording_pauses)]
+ConfirmationSettingsDep = Annotated[ConfirmationSettings, Depends(_confirmations)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

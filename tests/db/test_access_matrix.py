@@ -86,6 +86,7 @@ class Case:
     """The status for a token bound to another shop or agent."""
     json: Any = None
     content: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
     check: Check | None = None
     before: str | None = None
     """A seeded helper run before every request of this case (e.g. re-create what it deletes)."""
@@ -143,6 +144,18 @@ def _deliveries(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
     assert item["event_id"] == ids[f"ev_{item['payload']['data']['shop']}"]
 
 
+def _dnc_import(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
+    assert (r.json()["imported"], r.json()["rejected"]) == (1, 0), r.json()
+
+
+def _own_confirmations(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
+    shops = {c["shop"] for c in r.json()["items"]}
+    if kind.shop is not None:
+        assert shops == {kind.shop}, shops
+    else:
+        assert shops >= {"shop-a", "shop-b"}, shops
+
+
 def _own_desk(kind: Kind, r: httpx.Response, ids: dict[str, Any]) -> None:
     assert r.json()["extension"] == kind.agent
 
@@ -186,6 +199,15 @@ ORDER = {
     "created_at": "2026-11-20T10:00:00+08:00",
     "updated_at": "2026-11-20T10:00:00+08:00",
 }
+CONFIRMATION = {
+    "shop": "shop-a",
+    "order_id": "A-1",
+    "phone": "13800138000",
+    "amount": "2300.50",
+    "item_count": 3,
+    "reason": "high_amount",
+}
+ORIGINATE = scopes("calls:originate")
 DESK = scopes("tickets:write", "agent")
 SUPERVISOR_OR_SELF = scopes("agents:write", "agent")
 NOTE = {"disposition": "resolved", "note": "matrix"}
@@ -258,6 +280,72 @@ RULES: dict[str, Rule] = {
         (
             Case("/api/v1/confirmations/cf_a/deliveries", ok(200), "shop-a", check=_deliveries),
             Case("/api/v1/confirmations/cf_b/deliveries", ok(200), "shop-b", check=_deliveries),
+        ),
+    ),
+    # Shops and their confirmation calls: a shop's token has its own shop only; an
+    # operator's (unbound calls:originate) every shop.
+    "PUT /api/v1/shops/{shop}": Rule(
+        ORIGINATE,
+        (
+            Case("/api/v1/shops/shop-a", ok(200), "shop-a", 403, json={"max_concurrent": 2}),
+            Case("/api/v1/shops/shop-b", ok(200), "shop-b", 403, json={"max_concurrent": 2}),
+        ),
+    ),
+    "GET /api/v1/shops/{shop}": Rule(
+        ORIGINATE,
+        (
+            Case("/api/v1/shops/shop-a", ok(200), "shop-a"),
+            Case("/api/v1/shops/shop-b", ok(200), "shop-b"),
+        ),
+    ),
+    "POST /api/v1/shops/{shop}/secret:rotate": Rule(
+        ORIGINATE,
+        (
+            Case("/api/v1/shops/shop-a/secret:rotate", ok(200), "shop-a", 403),
+            Case("/api/v1/shops/shop-b/secret:rotate", ok(200), "shop-b", 403),
+        ),
+    ),
+    # Do-not-call: each token writes its own shop's entries (an operator's: every shop's).
+    "PUT /api/v1/do-not-call/{phone}": Rule(
+        ORIGINATE,
+        (Case("/api/v1/do-not-call/13700000009", ok(200, 201), json={"reason": "matrix"}),),
+    ),
+    "DELETE /api/v1/do-not-call/{phone}": Rule(
+        ORIGINATE, (Case("/api/v1/do-not-call/13700000008", ok(204), before="dnc"),)
+    ),
+    "GET /api/v1/do-not-call": Rule(ORIGINATE, (Case("/api/v1/do-not-call", ok(200)),)),
+    "POST /api/v1/do-not-call:import": Rule(
+        ORIGINATE,
+        (Case("/api/v1/do-not-call:import", ok(200), content="13700000007\n", check=_dnc_import),),
+    ),
+    "POST /api/v1/confirmations": Rule(
+        ORIGINATE,
+        (
+            Case(
+                "/api/v1/confirmations",
+                ok(201),
+                "shop-a",
+                403,
+                json=CONFIRMATION,
+                headers={"Idempotency-Key": "matrix"},
+            ),
+        ),
+    ),
+    "GET /api/v1/confirmations": Rule(
+        ORIGINATE, (Case("/api/v1/confirmations", ok(200), check=_own_confirmations),)
+    ),
+    "GET /api/v1/confirmations/{confirmation_id}": Rule(
+        ORIGINATE,
+        (
+            Case("/api/v1/confirmations/{cfm_shop-a}", ok(200), "shop-a"),
+            Case("/api/v1/confirmations/{cfm_shop-b}", ok(200), "shop-b"),
+        ),
+    ),
+    "DELETE /api/v1/confirmations/{confirmation_id}": Rule(
+        ORIGINATE,
+        (
+            Case("/api/v1/confirmations/{cfmdel_shop-a}", ok(200), "shop-a"),
+            Case("/api/v1/confirmations/{cfmdel_shop-b}", ok(200), "shop-b"),
         ),
     ),
     # Supervisors: figures, calls, agents, holidays.
@@ -416,8 +504,8 @@ RULES: dict[str, Rule] = {
 README_COLUMNS = tuple(
     next(k for k in KINDS if k.name == name)
     for name in (
-        "none", "orders:write", "shop-a", "stats:read", "agents:write", "tickets:write",
-        "recordings:read", "recordings:write", "agent 1001",
+        "none", "orders:write", "calls:originate", "shop-a", "stats:read", "agents:write",
+        "tickets:write", "recordings:read", "recordings:write", "agent 1001",
     )
 )  # fmt: skip
 
@@ -512,7 +600,9 @@ async def seed(container: Container, client: httpx.AsyncClient) -> Seeded:
         revoked = out.tokens["revoked"]
         assert revoked is not None
         await revoke_token(s, revoked.split("_")[1], now=now)
-        out.admin = await token("agents:write", "stats:read", "tickets:write", "orders:write")
+        out.admin = await token(
+            "agents:write", "stats:read", "tickets:write", "orders:write", "calls:originate"
+        )
 
     admin = {"Authorization": f"Bearer {out.admin}"}
 
@@ -525,6 +615,16 @@ async def seed(container: Container, client: httpx.AsyncClient) -> Seeded:
     for ext in ("1001", "1002"):
         await put(f"/api/v1/agents/{ext}", {"name": f"坐席 {ext}", "skills": ["hotline"]})
     await put("/api/v1/hotlines/hotline/holidays/2026-10-01", {"kind": "holiday"})
+    for shop in ("shop-a", "shop-b"):
+        await put(f"/api/v1/shops/{shop}", {"name": shop})
+        for prefix, key in (("cfm", "seed"), ("cfmdel", "seed-withdraw")):
+            r = await client.post(
+                "/api/v1/confirmations",
+                json={**CONFIRMATION, "shop": shop},
+                headers={**admin, "Idempotency-Key": key},
+            )
+            assert r.status_code == 201, r.text
+            out.ids[f"{prefix}_{shop}"] = r.json()["id"]
 
     feed_trace(container, "concurrent.ami")
     await container.writer.flush()
@@ -622,6 +722,7 @@ async def _http(
     method = key.split(" ", 1)[0]
     method = "GET" if method == "MOUNT" else method
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers.update(case.headers)
     if case.content is not None:
         headers["Content-Type"] = "application/x-ndjson"
     return await client.request(
@@ -660,6 +761,14 @@ async def test_every_route_answers_every_kind_of_token_as_the_rules_say(
         async def before(name: str) -> None:
             if name == "recording":
                 await replant(container, data.ids["c1001"])
+                return
+            if name == "dnc":
+                # The entry each kind of token would remove: its shop's, or every shop's.
+                for shop in ("", "shop-a", "shop-b"):
+                    r = await client.put(
+                        f"/api/v1/do-not-call/13700000008?shop={shop}", json={}, headers=admin
+                    )
+                    assert r.status_code in (200, 201), r.text
                 return
             assert name == "holiday"
             r = await client.put(

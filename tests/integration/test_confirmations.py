@@ -37,7 +37,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.received.append((dict(self.headers), body))
                 status = 500 if receiver.fail_first else 200
@@ -108,7 +108,9 @@ def test_confirmation_calls_end_to_end(
         }
     )
     cti_serve.start()
-    operator = cti_serve.cti("token", "create", "--name", "ops", "--scope", "calls:originate", "--all-shops")
+    operator = cti_serve.cti(
+        "token", "create", "--name", "ops", "--scope", "calls:originate", "--all-shops"
+    )
     r = _api(
         cti_serve,
         "PUT",
@@ -218,9 +220,9 @@ def test_confirmation_calls_end_to_end(
     assert transferred, calls
     reader = cti_serve.token("recordings:read")
     recs = stack.wait_for(
-        lambda: cti_serve.get(
-            "/api/v1/recordings", reader, direction="outbound", limit=100
-        ).json()["items"],
+        lambda: cti_serve.get("/api/v1/recordings", reader, direction="outbound", limit=100).json()[
+            "items"
+        ],
         timeout=60,
     )
     assert {r["order_id"] for r in recs} >= {"E202612050"}  # 13800138001's order

@@ -28,7 +28,7 @@ from ivr.fastagi import FastAgiServer
 WAIT = 10.0
 PUBLIC_ID = "cf_8dK2m"
 UNIQUEID = "1732350000.7"
-FACTS = Facts(Decimal("2300.50"), 3, "large_amount", "SO-2024-0001")
+FACTS = Facts(Decimal("2300.50"), 3, "high_amount", "SO-2024-0001")
 SAID = [
     INTRO,
     *spoken("两千三百元五角"),

@@ -172,7 +172,7 @@ def test_each_character_prompt_says_its_character() -> None:
 
 def test_the_call_says_exactly_the_words() -> None:
     texts = prompt_texts()
-    facts = Facts(Decimal("2300.50"), 3, "large_amount", "A-1")
+    facts = Facts(Decimal("2300.50"), 3, "high_amount", "A-1")
     prompts = facts_prompts(facts)
     assert prompts[0] == INTRO and prompts[-1] == REASON_PROMPTS[Reason.LARGE_AMOUNT]
     said = "".join(texts[p] for p in prompts[1:-1])
@@ -200,8 +200,10 @@ def test_unreadable_facts_are_refused(facts: Facts) -> None:
 
 
 def test_facts_from_the_stored_row() -> None:
-    stored = {"amount": "2300.50", "item_count": 3, "reason": "duplicate"}
-    assert Facts.from_stored("SO-1", stored) == Facts(Decimal("2300.50"), 3, "duplicate", "SO-1")
+    stored = {"amount": "2300.50", "item_count": 3, "reason": "suspected_duplicate"}
+    assert Facts.from_stored("SO-1", stored) == Facts(
+        Decimal("2300.50"), 3, "suspected_duplicate", "SO-1"
+    )
     assert Facts.from_stored("SO-1", {"amount": 12, "item_count": 1}).reason == "other"
 
 
@@ -247,3 +249,9 @@ def test_build_sh_makes_every_prompt_as_8khz_mono_speech(tmp_path: Path) -> None
     before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     subprocess.run(["bash", str(PROMPTS / "build.sh"), str(tmp_path)], check=True, timeout=300)
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
+
+
+def test_every_reason_the_api_takes_has_its_own_sentence() -> None:
+    from cti.confirmations.schemas import ConfirmationReason
+
+    assert {r.value for r in ConfirmationReason} == {r.value for r in Reason}
