@@ -662,7 +662,7 @@ async def seed(container: Container, client: httpx.AsyncClient) -> Seeded:
                 shop=shop,
                 order_id=f"{shop[-1].upper()}-1",
                 phone="+8613800000001",
-                facts={"amount": "2300.50", "item_count": 1, "reason": "matrix"},
+                facts={"amount": "2300.50", "item_count": 1, "reason": "high_amount"},
                 status=ConfirmationStatus.CONFIRMED.value,
                 idempotency_key=public_id,
                 request_hash="0" * 64,
