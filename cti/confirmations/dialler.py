@@ -22,6 +22,8 @@ ends ``not_confirmed`` when the tracker reports its end
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -127,6 +129,9 @@ class LiveChannels(Protocol):
 
 # OriginateResponse reasons -> attempt results; anything else failed.
 _RESULTS = {3: "no_answer", 4: "answered", 5: "busy", 8: "congestion", 1: "failed", 0: "failed"}
+# Asterisk 22 answers Originate with Reason 0 for a 486 from PJSIP; the channel's
+# hangup cause (seen by the tracker first) tells what happened.
+_CAUSES = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "failed", 34: "congestion"}
 _EXHAUSTED = {"busy": ConfirmationStatus.BUSY, "no_answer": ConfirmationStatus.NO_ANSWER}
 DIGIT_STATUS = {
     "1": ConfirmationStatus.CONFIRMED,
@@ -165,6 +170,29 @@ class Dialler:
         self._ami = ami
         self._live_call = live_call
         self._notify = notify
+        # Hangup causes of our calls' channels, as the tracker reports their end; the
+        # dialler waits a moment for one when Asterisk's OriginateResponse says only
+        # "failed" (Asterisk 22 gives Reason 0 for a 486 Busy from PJSIP).
+        self._causes: dict[str, int | None] = {}
+        self._cause_seen: dict[str, asyncio.Event] = {}
+
+    async def _hangup_cause(self, channel_id: str, wait_s: float = 3.0) -> int | None:
+        if channel_id not in self._causes:
+            seen = self._cause_seen.setdefault(channel_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await seen.wait()
+        self._cause_seen.pop(channel_id, None)
+        return self._causes.pop(channel_id, None)
+
+    def saw_end(self, linkedid: str, cause: int | None) -> None:
+        """The tracker saw the end of call ``linkedid`` (ours when it is a ChannelId)."""
+        self._causes[linkedid] = cause
+        while len(self._causes) > 1000:  # ends nobody waited for
+            del self._causes[next(iter(self._causes))]
+        seen = self._cause_seen.get(linkedid)
+        if seen is not None:
+            seen.set()
 
     # -- the job -------------------------------------------------------------------------
 
@@ -204,6 +232,10 @@ class Dialler:
         attempt = await _attempt(session, row.id, job.n)
         assert attempt is not None
         attempt.originate_reason = reason
+        if result == "failed":
+            cause = await self._hangup_cause(channel_id)
+            attempt.hangup_cause = cause
+            result = _CAUSES.get(cause or 0, result)
         await self._attempt_done(session, row, attempt, result, self._clock.now())
 
     async def _check_capacity(self, session: AsyncSession, shop: Shop) -> None:
@@ -270,6 +302,7 @@ class Dialler:
                     "CTI_CONFIRMATION": row.public_id,
                     "CTI_ORDER_ID": row.order_id,
                     "CTI_DIRECTION": "outbound",
+                    "CTI_CUSTOMER": row.phone,
                     "CTI_SHOP": row.shop,
                 },
             )
@@ -381,7 +414,7 @@ class Dialler:
             status = DIGIT_STATUS.get(digit or "", ConfirmationStatus.NOT_CONFIRMED)
             await self.finish(session, row, status, now)
 
-    async def on_call_ended(self, linkedid: str, answered: bool) -> None:
+    async def on_call_ended(self, linkedid: str, answered: bool, cause: int | None = None) -> None:
         """A call we placed ended: if it was an attempt still waiting for an answer, settle it."""
         now = self._clock.now()
         async with self._sessions() as session, session.begin():
@@ -395,6 +428,12 @@ class Dialler:
                 return
             if attempt.ended_at is None:
                 attempt.ended_at = now
+            if attempt.hangup_cause is None:
+                attempt.hangup_cause = cause
+            if attempt.result is None and not answered:
+                # Busy, unanswered, failed: the channel ends before Asterisk's
+                # OriginateResponse reaches the dialler, which settles the attempt.
+                return
             if attempt.result in ("answered", None) or (answered and attempt.result == "unknown"):
                 # Answered and hung up before a digit (an answering machine, a customer
                 # who said nothing): not confirmed.

@@ -106,5 +106,7 @@ class ConfirmationAttempt(Base):
     """answered, busy, no_answer, failed, congestion, hangup."""
     originate_reason: Mapped[int | None] = mapped_column(Integer, default=None)
     digit: Mapped[str | None] = mapped_column(String(1), default=None)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer, default=None)
+    """Q.850 cause of the channel's end, when the tracker saw it (17 busy, 19 no answer)."""
 
     confirmation: Mapped[Confirmation] = relationship(back_populates="attempt_rows")

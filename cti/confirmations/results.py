@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cti.confirmations.models import Confirmation, ConfirmationAttempt
+from cti.confirmations.dialler import first_attempt
+from cti.confirmations.models import Confirmation, ConfirmationAttempt, ConfirmationStatus
 from cti.webhooks.service import enqueue_event
 
 FINISHED_EVENT = "confirmation.finished"
@@ -50,3 +51,11 @@ async def notify_shop(session: AsyncSession, row: Confirmation, now: datetime) -
         data=finished_event(row, list(row.attempt_rows)),
         now=now,
     )
+
+
+async def request_stored(session: AsyncSession, row: Confirmation, now: datetime) -> None:
+    """A new request: dial it, or tell the shop at once that it never will be (do-not-call)."""
+    if row.status == ConfirmationStatus.QUEUED.value:
+        await first_attempt(session, row, now)
+    else:
+        await notify_shop(session, row, now)

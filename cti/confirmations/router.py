@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
 from cti.bounds import Offset, Timestamp
-from cti.confirmations.dialler import first_attempt
 from cti.confirmations.models import IDEMPOTENCY_KEY_MAX, ConfirmationStatus
+from cti.confirmations.results import request_stored
 from cti.confirmations.schemas import (
     IDEMPOTENCY_KEY_RE,
     ConfirmationDetailOut,
@@ -110,7 +110,7 @@ async def confirmation_create(
         idempotency_key=idempotency_key,
         max_attempts=body.max_attempts or config.default_max_attempts,
     )
-    created = await create_confirmation(sessions, want, now=clock.now(), on_queued=first_attempt)
+    created = await create_confirmation(sessions, want, now=clock.now(), on_created=request_stored)
     headers = {"Idempotent-Replayed": "true"} if created.replayed else None
     return JSONResponse(created.body, status_code=201, headers=headers)
 

@@ -84,7 +84,7 @@ def _fields(row: Confirmation) -> dict[str, Any]:
     }
 
 
-OnQueued = Callable[[AsyncSession, Confirmation, datetime], Awaitable[None]]
+OnCreated = Callable[[AsyncSession, Confirmation, datetime], Awaitable[None]]
 """Called in the transaction that stores a new ``queued`` confirmation (not one on the
 do-not-call list): the dialler schedules its first attempt there, so a request is never
 stored without its job."""
@@ -134,11 +134,13 @@ async def create_confirmation(
     want: NewConfirmation,
     *,
     now: datetime,
-    on_queued: OnQueued | None = None,
+    on_created: OnCreated | None = None,
 ) -> Created:
     """Store the request once per ``(shop, Idempotency-Key)``; owns its transactions.
 
     A number on the do-not-call list is accepted and final at once (``do_not_call``).
+    ``on_created`` runs once per new request, in the transaction that stores it
+    (the first dial job, or the shop's webhook for a request final at once).
     """
     async with sessions() as session:
         async with session.begin():
@@ -148,8 +150,8 @@ async def create_confirmation(
         try:
             async with session.begin():
                 row = await _insert(session, want, now=now)
-                if on_queued is not None and row.status == ConfirmationStatus.QUEUED.value:
-                    await on_queued(session, row, now)
+                if on_created is not None:
+                    await on_created(session, row, now)
             return Created(dict(row.first_response), replayed=False)
         except IntegrityError:
             # Another request with this key committed first: answer as it did.

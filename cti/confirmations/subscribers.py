@@ -21,7 +21,10 @@ def register(bus: EventBus, runner: JobRunner, dialler: Dialler) -> None:
         summary = event.data.get("summary")
         if not isinstance(summary, CallSummary) or summary.direction != "outbound":
             return None
-        return dialler.on_call_ended(event.linkedid, summary.talk_s is not None)
+        dialler.saw_end(event.linkedid, summary.hangup_cause)
+        return dialler.on_call_ended(
+            event.linkedid, summary.talk_s is not None, summary.hangup_cause
+        )
 
     bus.subscribe(DomainEvent, attempt_ended, name="confirmations.attempt_ended")
     runner.register(DIAL_JOB, dialler.handle)

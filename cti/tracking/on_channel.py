@@ -81,7 +81,7 @@ def on_newcallerid(
         return []
     number = values.clean_id(msg.get("CallerIDNum"))
     name = values.clean_name(msg.get("CallerIDName"))
-    if number is not None:
+    if number is not None and call.direction != "outbound":
         call.caller_number = number
     if name is not None:
         call.caller_name = name
@@ -97,10 +97,18 @@ def _set_direction(call: Call, value: str) -> None:
         call.direction = value
 
 
+def _set_customer(call: Call, value: str) -> None:
+    # A call we placed presents the shop's number as its caller id; the party of the
+    # call is the customer we dialled.
+    call.caller_number = value
+    call.direction = "outbound"
+
+
 # Facts the dialplan states about the whole call (an outbound confirmation sets both).
 _CALL_FACTS: dict[str, Callable[[Call, str], None]] = {
     "CTI_ORDER_ID": _set_order,
     "CTI_DIRECTION": _set_direction,
+    "CTI_CUSTOMER": _set_customer,
 }
 
 

@@ -94,6 +94,7 @@ def upgrade() -> None:
         sa.Column("result", sa.String(length=16), nullable=True),
         sa.Column("originate_reason", sa.Integer(), nullable=True),
         sa.Column("digit", sa.String(length=1), nullable=True),
+        sa.Column("hangup_cause", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["confirmation_id"],
             ["confirmations.id"],

@@ -293,17 +293,17 @@ async def test_the_list_filters_and_pages(
     assert r.json()["total"] == 0
 
 
-async def test_the_queued_hook_runs_once_in_the_creating_transaction(
+async def test_the_created_hook_runs_once_per_new_request_in_its_transaction(
     container: Container, auth: Any
 ) -> None:
     from cti.confirmations.schemas import ConfirmationIn
     from cti.confirmations.service import NewConfirmation, create_confirmation
     from cti.shops.service import put_do_not_call
 
-    seen: list[str] = []
+    seen: list[tuple[str, str]] = []
 
-    async def on_queued(session: Any, row: Confirmation, now: Any) -> None:
-        seen.append(row.public_id)
+    async def on_created(session: Any, row: Confirmation, now: Any) -> None:
+        seen.append((row.public_id, row.status))
 
     def want(k: str, phone: str) -> NewConfirmation:
         data = ConfirmationIn.model_validate(request(phone=phone))
@@ -313,15 +313,15 @@ async def test_the_queued_hook_runs_once_in_the_creating_transaction(
 
     now = container.clock.now()
     first = await create_confirmation(
-        container.session_maker, want("h", "+8613800138000"), now=now, on_queued=on_queued
+        container.session_maker, want("h", "+8613800138000"), now=now, on_created=on_created
     )
     again = await create_confirmation(
-        container.session_maker, want("h", "+8613800138000"), now=now, on_queued=on_queued
+        container.session_maker, want("h", "+8613800138000"), now=now, on_created=on_created
     )
-    assert again.replayed and seen == [first.body["id"]]
+    assert again.replayed and seen == [(first.body["id"], "queued")]
     async with container.sessions() as s, s.begin():
         await put_do_not_call(s, phone="+8613900139000", shop="", reason="", now=now)
-    await create_confirmation(
-        container.session_maker, want("d", "+8613900139000"), now=now, on_queued=on_queued
+    blocked = await create_confirmation(
+        container.session_maker, want("d", "+8613900139000"), now=now, on_created=on_created
     )
-    assert len(seen) == 1
+    assert seen[1:] == [(blocked.body["id"], "do_not_call")]

@@ -38,12 +38,14 @@ class FakeAsterisk:
         self.placed: list[dict[str, Any]] = []
         self.logged_in = True
         self.gate: asyncio.Event | None = None
+        self.dialled = asyncio.Event()
 
     async def send_action(self, headers: Mapping[str, Any]) -> AmiMessage:
         raise AssertionError(f"unexpected action {headers.get('Action')}")
 
     async def send_originate(self, headers: Mapping[str, Any], timeout: float) -> AmiMessage:
         self.placed.append(dict(headers))
+        self.dialled.set()
         if self.gate is not None:
             await self.gate.wait()
         reason = self.reasons.pop(0)
@@ -263,3 +265,29 @@ async def test_answered_and_hung_up_without_a_key_is_not_confirmed(
     assert await runner.run_once() == 1
     await dialler.on_call_ended(ami.placed[0]["ChannelId"], answered=True)
     assert (await state(sessions, cid)).status == "not_confirmed"
+
+
+async def test_a_busy_call_ending_before_its_originate_response_is_not_settled_early(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Asterisk ends a busy channel (tracker: ENDED) before the OriginateResponse arrives."""
+    clock = FixedClock(T0)
+    ami = FakeAsterisk(0)
+    ami.gate = asyncio.Event()
+    dialler, _ = build(sessions, ami, clock)
+    cid = await add(sessions, max_attempts=2)
+
+    async def run() -> None:
+        async with sessions() as s, s.begin():
+            await dialler.handle(s, {"public_id": cid, "n": 1})
+
+    task = asyncio.create_task(run())
+    await ami.dialled.wait()
+    dialler.saw_end(ami.placed[0]["ChannelId"], 17)
+    await dialler.on_call_ended(ami.placed[0]["ChannelId"], answered=False, cause=17)
+    assert (await state(sessions, cid)).status == "dialling"
+    ami.gate.set()
+    await task
+    row = await state(sessions, cid)
+    # Asterisk 22 says Reason 0 for a 486; the hangup cause 17 makes it busy.
+    assert row.status == "queued" and [a.result for a in row.attempt_rows] == ["busy"]
