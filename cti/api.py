@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from cti.acd.router import router as hotlines_router
 from cti.agents.router import router as agents_router
 from cti.calls.router import router as calls_router
+from cti.clicktocall.router import router as click_to_call_router
 from cti.confirmations.router import router as confirmations_router
 from cti.http.deps import HttpServices
 from cti.http.docs import router as docs_router
@@ -51,6 +52,7 @@ def create_http_app(services: HttpServices) -> FastAPI:
     app.include_router(health_router)
     app.include_router(docs_router)
     app.include_router(calls_router)
+    app.include_router(click_to_call_router)
     app.include_router(recording_pause_router)
     app.include_router(hotlines_router)
     app.include_router(agents_router)

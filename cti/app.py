@@ -114,6 +114,7 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
                 ticker.cancel()
             await asyncio.gather(*tickers, return_exceptions=True)
     finally:
+        await container.click_to_call.close()
         if ami_started and container.ami is not None:
             await container.ami.stop()
         if agi_started and container.agi is not None:

@@ -21,6 +21,9 @@ from cti.bus import EventBus
 from cti.calls import subscribers as calls_subscribers
 from cti.calls.live import LiveCalls
 from cti.calls.writer import CallRecordWriter
+from cti.clicktocall import subscribers as clicktocall_subscribers
+from cti.clicktocall.config import ClickToCallSettings
+from cti.clicktocall.service import ClickToCall
 from cti.clock import SYSTEM_CLOCK, Clock
 from cti.confirmations import subscribers as confirmations_subscribers
 from cti.confirmations.config import ConfirmationSettings
@@ -165,6 +168,17 @@ class Container:
             live_call=self.tracker.live_call,
             notify=notify_shop,
         )
+        self.click_settings = load_section(ClickToCallSettings, "CTI_CALLBACK_")
+        self.click_to_call = ClickToCall(
+            self.session_maker,
+            self.click_settings,
+            phones=self.phones,
+            clock=clock,
+            ami=lambda: self.ami,
+            agent_states=self.agent_states,
+            interface_of=agent_settings.interface_of,
+            live_call=self.tracker.live_call,
+        )
         self.recording_pauses = RecordingPauses(
             self.tracker.live_call,
             lambda: self.ami,
@@ -211,6 +225,9 @@ class Container:
         acd_subscribers.register(self.bus, self.pipeline.annotate)
         tickets_subscribers.register(self.bus, self.spool, self.jobs, self.phones, self.clock)
         confirmations_subscribers.register(self.bus, self.jobs, self.dialler)
+        clicktocall_subscribers.register(
+            self.bus, self.spool, self.jobs, self.click_settings, self.clock
+        )
         recordings_subscribers.register(
             self.bus,
             self.jobs,
@@ -244,4 +261,5 @@ class Container:
             recordings=self.recordings,
             recording_pauses=self.recording_pauses,
             confirmations=self.confirmation_settings,
+            click_to_call=self.click_to_call,
         )

@@ -4,6 +4,7 @@ from cti.acd.models import HotlineDay
 from cti.agents.models import Agent
 from cti.auth.models import ApiToken
 from cti.calls.models import CallEventRecord, CallNote, CallRecord
+from cti.clicktocall.models import AgentCall
 from cti.confirmations.models import Confirmation, ConfirmationAttempt
 from cti.customers.models import Customer, CustomerPhone
 from cti.db.base import Base
@@ -16,6 +17,7 @@ from cti.webhooks.models import WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "Agent",
+    "AgentCall",
     "ApiToken",
     "Base",
     "CallEventRecord",

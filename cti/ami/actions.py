@@ -80,6 +80,12 @@ ORIGINATE_REASONS: Mapping[int, str] = {
 }
 
 
+def check_channel(channel: str) -> str:
+    """``channel`` if it is a dial string Originate and ``Dial()`` take as one channel
+    (no ``&`` or ``,`` to add others or options); else ValueError."""
+    return _check(channel, _CHANNEL_RE, "channel")
+
+
 def _check(value: str, pattern: re.Pattern[str], what: str) -> str:
     if not isinstance(value, str) or not pattern.match(value):
         raise ValueError(f"invalid {what}: {value!r}")

@@ -25,6 +25,7 @@ from cti.auth.limiter import FailedLogins
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal, authenticate
 from cti.calls.live import LiveCalls
+from cti.clicktocall.service import ClickToCall
 from cti.clock import Clock
 from cti.confirmations.config import ConfirmationSettings
 from cti.customers.phones import PhoneNormalizer
@@ -56,6 +57,7 @@ class HttpServices:
     recordings: RecordingContext
     recording_pauses: RecordingPauses
     confirmations: ConfirmationSettings
+    click_to_call: ClickToCall
 
 
 def services_of(conn: HTTPConnection) -> HttpServices:
@@ -69,6 +71,10 @@ def _recordings(conn: HTTPConnection) -> RecordingContext:
 
 def _recording_pauses(conn: HTTPConnection) -> RecordingPauses:
     return services_of(conn).recording_pauses
+
+
+def _click_to_call(conn: HTTPConnection) -> ClickToCall:
+    return services_of(conn).click_to_call
 
 
 def _confirmations(conn: HTTPConnection) -> ConfirmationSettings:
@@ -133,6 +139,7 @@ ScreenPopDep = Annotated[ScreenPopHub, Depends(_screenpop)]
 RecordingsDep = Annotated[RecordingContext, Depends(_recordings)]
 RecordingPausesDep = Annotated[RecordingPauses, Depends(_recording_pauses)]
 ConfirmationSettingsDep = Annotated[ConfirmationSettings, Depends(_confirmations)]
+ClickToCallDep = Annotated[ClickToCall, Depends(_click_to_call)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

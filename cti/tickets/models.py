@@ -59,5 +59,7 @@ class TicketEvent(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
+    linkedid: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    """The call this event is about (a callback made from the ticket), with its recordings."""
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")

@@ -77,6 +77,8 @@ class TicketEventOut(BaseModel):
     body: str
     actor: str
     at: datetime
+    linkedid: str | None = None
+    """The call the event is about (``GET /api/v1/calls/{linkedid}`` has its recordings)."""
 
 
 class TicketOut(BaseModel):

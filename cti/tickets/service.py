@@ -32,8 +32,17 @@ class TicketError(InvalidInput):
     """A ticket request that cannot be done (the message says why)."""
 
 
-def _event(ticket: Ticket, kind: str, body: str, actor: str, at: datetime) -> TicketEvent:
-    ev = TicketEvent(kind=kind, body=body, actor=actor[:100], at=at, customer_id=ticket.customer_id)
+def _event(
+    ticket: Ticket, kind: str, body: str, actor: str, at: datetime, linkedid: str | None = None
+) -> TicketEvent:
+    ev = TicketEvent(
+        kind=kind,
+        body=body,
+        actor=actor[:100],
+        at=at,
+        customer_id=ticket.customer_id,
+        linkedid=linkedid,
+    )
     ticket.events.append(ev)
     return ev
 
@@ -159,6 +168,33 @@ async def update_ticket(
         ticket.updated_at = now
     await session.flush()
     return ticket
+
+
+async def record_call(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    linkedid: str,
+    body: str,
+    actor: str,
+    done: bool,
+    due_again: datetime | None,
+    now: datetime,
+) -> None:
+    """A call made about ``ticket`` goes on its history (with the call's id, so its
+    recording is one click away). ``done``: the task is closed; ``due_again``: it goes
+    back on the callback list, due then."""
+    await session.refresh(ticket, ["events"])
+    _event(ticket, "call", body, actor, now, linkedid=linkedid)
+    if done and ticket.status != TicketStatus.CLOSED.value:
+        _event(ticket, "status", f"{ticket.status} → {TicketStatus.CLOSED.value}", actor, now)
+        ticket.status = TicketStatus.CLOSED.value
+        ticket.closed_at = now
+    elif due_again is not None and ticket.status != TicketStatus.CLOSED.value:
+        ticket.due_at = due_again
+        _event(ticket, "updated", "due_at", actor, now)
+    ticket.updated_at = now
+    await session.flush()
 
 
 async def add_comment(

@@ -74,6 +74,12 @@ class CallSummary:
     """
     order_id: str | None = None
     direction: str = "inbound"
+    callback_agent: str | None = None
+    """The interface of the agent who placed the call from the desktop (click-to-call)."""
+    customer_dial: str | None = None
+    """For a click-to-call: how dialling the customer ended (``ANSWER``, ``BUSY``,
+    ``NOANSWER``, ``CANCEL``, ``CONGESTION``, ``CHANUNAVAIL``); None when the customer
+    was never dialled (the agent did not answer their own phone)."""
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -90,4 +96,6 @@ class CallSummary:
             "recordings": list(self.recordings),
             "order_id": self.order_id,
             "direction": self.direction,
+            "callback_agent": self.callback_agent,
+            "customer_dial": self.customer_dial,
         }

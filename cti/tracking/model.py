@@ -92,6 +92,12 @@ class Call:
     """``CTI_ORDER_ID`` set by the dialplan (an order-confirmation call)."""
     direction: str = "inbound"
     """``CTI_DIRECTION``: ``inbound`` (hotline) or ``outbound`` (a call we placed)."""
+    callback_agent: str | None = None
+    """``CTI_CALLBACK_AGENT``: the interface of the agent who placed this call from the
+    desktop (click-to-call). The call's first channel is that agent's phone, and its
+    ``Dial()`` rings the customer, not an agent."""
+    customer_dial: str | None = None
+    """DIALSTATUS of the customer's leg of a click-to-call; None until it is known."""
 
 
 def snapshot(call: Call) -> LiveCall:

@@ -79,9 +79,13 @@ def on_newcallerid(
     call = channel.call
     if channel.uniqueid != call.caller_uid:
         return []
+    if call.direction == "outbound":
+        # A call we placed presents the shop's number and name: the party stays the
+        # customer we dialled (CTI_CUSTOMER).
+        return []
     number = values.clean_id(msg.get("CallerIDNum"))
     name = values.clean_name(msg.get("CallerIDName"))
-    if number is not None and call.direction != "outbound":
+    if number is not None:
         call.caller_number = number
     if name is not None:
         call.caller_name = name
@@ -104,11 +108,19 @@ def _set_customer(call: Call, value: str) -> None:
     call.direction = "outbound"
 
 
+def _set_callback_agent(call: Call, value: str) -> None:
+    # Click-to-call: the call's first channel is this agent's own phone.
+    if "/" in value and values.extension_of(value) is not None:
+        call.callback_agent = value
+        call.direction = "outbound"
+
+
 # Facts the dialplan states about the whole call (an outbound confirmation sets both).
 _CALL_FACTS: dict[str, Callable[[Call, str], None]] = {
     "CTI_ORDER_ID": _set_order,
     "CTI_DIRECTION": _set_direction,
     "CTI_CUSTOMER": _set_customer,
+    "CTI_CALLBACK_AGENT": _set_callback_agent,
 }
 
 

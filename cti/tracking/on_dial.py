@@ -4,6 +4,11 @@ Only a Dial from the caller channel before it ever joined a queue can answer
 the call outside app_queue; after a queue gave up, queue_log's verdict
 (timeout/abandoned) stands, and Dials of app_queue itself (to members it rang
 with ``AgentCalled``) are the queue's business.
+
+A click-to-call turns this round: the first channel is the agent's own phone
+(``CTI_CALLBACK_AGENT``) and its Dial rings the customer. The agent's desktop
+pops the customer as the customer's phone rings; the customer answering is the
+call's answer; a customer who does not answer is no agent's ring-no-answer.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Mapping
 
 from cti.tracking import values
 from cti.tracking.events import DomainEvent, DomainEventType
-from cti.tracking.model import CallState, Channel
+from cti.tracking.model import Call, CallState, Channel
 from cti.tracking.state import Calls
 
 __all__ = ["on_dial_begin", "on_dial_end"]
@@ -31,6 +36,8 @@ def on_dial_begin(
     ):
         return []
     call.dial_started[dest_uid] = ts
+    if call.callback_agent is not None:
+        return [_customer_ringing(calls, channel, call.callback_agent, ts)]
     # The preferred agent's phone rings outside any queue (no AgentCalled): it
     # is still an agent ringing, and their desktop must pop.
     dest_name = msg.get("DestChannel") or ""
@@ -55,6 +62,8 @@ def on_dial_end(
     interface = values.interface_of(dest_name) if dest_name else None
     if started is None:
         return []
+    if call.callback_agent is not None:
+        return _customer_dial_end(calls, call, msg.get("DialStatus") or "", started, ts)
     if msg.get("DialStatus") != "ANSWER":
         if call.answered_at is None and not call.in_queue:
             call.state = CallState.STARTED
@@ -78,6 +87,40 @@ def on_dial_end(
         "agent": call.agent,
         "agent_channel": dest_name,
         "direct": True,
+        "wait_s": call.wait_s,
+    }
+    return [calls.emit(call, DomainEventType.ANSWERED, ts, data)]
+
+
+def _customer_ringing(calls: Calls, channel: Channel, agent: str, ts: float) -> DomainEvent:
+    data = {
+        "queue": None,
+        "interface": agent,
+        "member_name": None,
+        "agent_channel": channel.name,
+        "direct": True,
+        "callback": True,
+    }
+    return calls.emit(channel.call, DomainEventType.AGENT_RINGING, ts, data)
+
+
+def _customer_dial_end(
+    calls: Calls, call: Call, status: str, started: float, ts: float
+) -> list[DomainEvent]:
+    if call.customer_dial is not None:
+        return []  # one customer leg per click-to-call
+    call.customer_dial = status or "UNKNOWN"
+    if status != "ANSWER":
+        return []
+    call.answered_at = ts
+    call.agent = call.callback_agent
+    call.wait_s = max(0.0, ts - started)
+    call.state = CallState.ANSWERED
+    data = {
+        "queue": None,
+        "agent": call.agent,
+        "direct": True,
+        "callback": True,
         "wait_s": call.wait_s,
     }
     return [calls.emit(call, DomainEventType.ANSWERED, ts, data)]

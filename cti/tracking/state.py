@@ -155,6 +155,8 @@ class Calls:
             recordings=tuple(call.recordings),
             order_id=call.order_id,
             direction=call.direction,
+            callback_agent=call.callback_agent,
+            customer_dial=call.customer_dial,
         )
         data: dict[str, Any] = {"summary": summary, "outcome": outcome.value}
         if note:

@@ -489,6 +489,11 @@ RULES: dict[str, Rule] = {
     # WebSockets: 101 = the hello or snapshot frame; 401/403 = close codes 4401/4403.
     "WS /ws/agent": Rule(scopes("agent"), (Case("/ws/agent", ok(101), check=_ws_hello),)),
     "WS /ws/supervisor": Rule(scopes("stats:read"), (Case("/ws/supervisor", ok(101)),)),
+    # Click-to-call, agents only: checked, then refused here because no Asterisk is connected.
+    "POST /api/v1/calls": Rule(
+        scopes("agent"),
+        (Case("/api/v1/calls", ok(503), json={"phone": "13800138000"}),),
+    ),
     # Recording pause/resume: only on a call in progress (none is here: 404 for whoever may).
     "POST /api/v1/calls/{call_id}/recording:pause": Rule(
         scopes("recordings:write", "agent"),

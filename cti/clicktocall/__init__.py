@@ -1,0 +1,1 @@
+"""Click-to-call: an agent calls a customer back from the desktop (``POST /api/v1/calls``)."""
