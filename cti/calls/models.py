@@ -27,6 +27,10 @@ class CallRecord(Base):
     wait_s: Mapped[float | None] = mapped_column(Float)
     talk_s: Mapped[float | None] = mapped_column(Float)
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    direction: Mapped[str] = mapped_column(String(10), default="inbound", server_default="inbound")
+    """``inbound`` (the hotline) or ``outbound`` (a confirmation call, an agent's callback)."""
+    order_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The order the call was about, when the dialplan said (``CTI_ORDER_ID``)."""
 
     events: Mapped[list[CallEventRecord]] = relationship(
         back_populates="call",

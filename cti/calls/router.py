@@ -55,11 +55,21 @@ async def calls_index(
     agent: Annotated[str | None, Query(max_length=80, pattern=ONE_LINE)] = None,
     queue: Annotated[str | None, Query(max_length=80, pattern=ONE_LINE)] = None,
     outcome: OutcomeParam | None = None,
+    direction: Annotated[
+        Literal["inbound", "outbound"] | None,
+        Query(description="outbound: confirmation calls and agents' callbacks"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[Offset, Query()] = 0,
 ) -> CallPage:
     f = CallFilter(
-        since=since, until=until, caller=caller, agent=agent, queue=queue, outcome=outcome
+        since=since,
+        until=until,
+        caller=caller,
+        agent=agent,
+        queue=queue,
+        outcome=outcome,
+        direction=direction,
     )
     items, total = await list_calls(session, f, limit, offset)
     active = [
@@ -68,6 +78,7 @@ async def calls_index(
         if (caller is None or c.caller_number == caller)
         and (agent is None or c.agent == agent)
         and (queue is None or c.queue == queue)
+        and (direction is None or c.direction == direction)
     ]
     return CallPage(items=items, active=active, total=total, limit=limit, offset=offset)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -45,6 +45,10 @@ class CallOut(BaseModel):
     wait_s: float | None
     talk_s: float | None
     hangup_cause: int | None
+    direction: Literal["inbound", "outbound"] = "inbound"
+    """``outbound``: a call we placed (an order confirmation, an agent's callback); its
+    ``caller_number`` is the customer dialled."""
+    order_id: str | None = None
 
 
 class CallRecordingOut(BaseModel):

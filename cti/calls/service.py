@@ -26,6 +26,7 @@ class CallFilter:
     agent: str | None = None
     queue: str | None = None
     outcome: str | None = None
+    direction: str | None = None
 
 
 def _filtered(stmt: Select[Any], f: CallFilter) -> Select[Any]:
@@ -41,6 +42,8 @@ def _filtered(stmt: Select[Any], f: CallFilter) -> Select[Any]:
         stmt = stmt.where(CallRecord.queue == f.queue)
     if f.outcome:
         stmt = stmt.where(CallRecord.outcome == f.outcome)
+    if f.direction:
+        stmt = stmt.where(CallRecord.direction == f.direction)
     return stmt
 
 
@@ -60,6 +63,8 @@ def record_out(row: CallRecord) -> CallOut:
         wait_s=row.wait_s,
         talk_s=row.talk_s,
         hangup_cause=row.hangup_cause,
+        direction="outbound" if row.direction == "outbound" else "inbound",
+        order_id=row.order_id,
     )
 
 
@@ -177,6 +182,8 @@ def live_out(call: LiveCall) -> CallOut:
         wait_s=None,
         talk_s=None,
         hangup_cause=None,
+        direction="outbound" if call.direction == "outbound" else "inbound",
+        order_id=call.order_id,
     )
 
 

@@ -38,6 +38,8 @@ def to_record(summary: CallSummary) -> CallRecord:
         wait_s=summary.wait_s,
         talk_s=summary.talk_s,
         hangup_cause=summary.hangup_cause,
+        direction=summary.direction,
+        order_id=summary.order_id,
     )
     record.events = [
         CallEventRecord(seq=i, type=ev.type.value, at=utc(ev.timestamp), data=plain_data(ev.data))

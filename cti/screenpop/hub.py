@@ -218,8 +218,15 @@ class ScreenPopHub:
         }
         facts = self._call_facts(event.linkedid) if self._call_facts is not None else None
         if facts is not None and facts.direction == "outbound":
-            # The customer pressed 0 in an order-confirmation call: the agent sees which order.
-            base["origin"] = "confirmation"
+            # A call we placed: the party is the customer we dialled (known only once the
+            # dialplan said so), and the agent sees why the call is theirs.
+            if facts.caller_number and facts.caller_number != call.caller_number:
+                call.caller_number = facts.caller_number
+                call.prefetch = None
+                base["caller"] = {"number": call.caller_number, "name": call.caller_name}
+            # Click-to-call: the agent's customer rings; else the customer pressed 0 in an
+            # order-confirmation call and the agent sees which order.
+            base["origin"] = "callback" if data.get("callback") else "confirmation"
             base["order_id"] = facts.order_id
         lookup = self.lookup
         number = call.caller_number

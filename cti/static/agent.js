@@ -69,6 +69,7 @@
     $("logout").hidden = false;
     text($("who"), `坐席 ${extension}`);
     showStats(stats);
+    loadCallbacks();
     connect();
   }
 
@@ -146,7 +147,7 @@
     const reason = { not_answered: "未接听", answered_elsewhere: "已由其他坐席接听" }[frame.reason];
     setCallState(frame.call_id, "ended", reason ? `已结束（${reason}）` : "通话已结束");
     showRecording(false, false);
-    if (frame.reason === "hangup") loadStats();
+    if (frame.reason === "hangup") { loadStats(); loadCallbacks(); }
   }
 
   // PCI: the agent mutes the recording while the caller reads out card numbers.
@@ -172,7 +173,7 @@
   function showPop(frame) {
     current = frame;
     showRecording(false, false);
-    setCallStateRaw("ringing", "来电振铃中");
+    setCallStateRaw("ringing", frame.origin === "callback" ? "客户振铃中" : "来电振铃中");
     const c = frame.customer;
     text($("customer-name"), c ? c.name || "（未留姓名）" : "新客户");
     const tier = c ? c.tier : "new";
@@ -182,8 +183,11 @@
     text($("caller-name"), frame.caller && frame.caller.name);
     text($("call-id"), frame.call_id);
     $("lookup-note").textContent = frame.lookup_error ? "客户资料查询失败，请手动查询" : "";
-    $("origin-note").textContent = frame.origin === "confirmation"
-      ? `订单确认外呼转人工：客户对订单 ${frame.order_id || "—"} 有疑问` : "";
+    const origins = {
+      confirmation: `订单确认外呼转人工：客户对订单 ${frame.order_id || "—"} 有疑问`,
+      callback: "回拨客户：客户话机振铃中",
+    };
+    $("origin-note").textContent = origins[frame.origin] || "";
     document.body.dataset.origin = frame.origin || "";
 
     const tbody = $("orders").querySelector("tbody");
@@ -307,6 +311,34 @@
     try { showStats(await api("GET", "/api/v1/desk/stats")); } catch (e) { /* shown on next refresh */ }
   }
   $("stats-refresh").addEventListener("click", loadStats);
+
+  // Callback tasks (后台回电): the agent's phone rings first, then the customer's.
+  async function callBack(ticket) {
+    $("callback-result").textContent = "";
+    try {
+      const c = await api("POST", "/api/v1/calls", { ticket_id: ticket.id });
+      $("callback-result").textContent = `正在呼叫您的话机，接听后将拨打客户 ${c.phone}`;
+      $("callback-result").dataset.callId = c.call_id;
+    } catch (e) { $("callback-result").textContent = `回拨失败：${e.message}`; }
+  }
+  async function loadCallbacks() {
+    let page;
+    try { page = await api("GET", "/api/v1/tickets/callbacks"); } catch (e) { return; }
+    const list = $("callbacks");
+    list.replaceChildren();
+    for (const t of page.items) {
+      const due = t.due_at ? ` · 截止 ${fmtTime(t.due_at)}` : "";
+      li(list, `#${t.id} ${t.title}${due} `);
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = "回拨";
+      button.dataset.ticketId = String(t.id);
+      button.addEventListener("click", () => callBack(t));
+      list.lastChild.appendChild(button);
+    }
+    if (!list.children.length) li(list, "无");
+  }
+  $("callbacks-refresh").addEventListener("click", loadCallbacks);
 
   if (token) login(token).catch(() => { sessionStorage.removeItem("cti_token"); token = ""; });
 })();

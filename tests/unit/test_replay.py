@@ -258,6 +258,7 @@ def test_run_replay_prints_one_json_object_per_call() -> None:
     assert set(lines[0]) == {
         "linkedid", "caller_number", "caller_name", "dnis", "queue", "outcome", "agent",
         "wait_s", "talk_s", "hangup_cause", "recordings", "order_id", "direction",
+        "callback_agent", "customer_dial",
     }  # fmt: skip
     assert "张伟" in out.getvalue()  # ensure_ascii=False
 

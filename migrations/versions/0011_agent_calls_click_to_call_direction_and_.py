@@ -1,8 +1,8 @@
-"""agent calls (click-to-call) and the call of a ticket event
+"""agent calls (click-to-call), direction and order of call records, the call of a ticket event
 
 Revision ID: 0011
 Revises: 0010
-Create Date: 2026-12-06 00:39:30.893069
+Create Date: 2026-12-06 00:45:05.886050
 """
 
 from collections.abc import Sequence
@@ -51,6 +51,12 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_agent_calls_ticket_id"), ["ticket_id"], unique=False)
 
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("direction", sa.String(length=10), server_default="inbound", nullable=False)
+        )
+        batch_op.add_column(sa.Column("order_id", sa.String(length=64), nullable=True))
+
     with op.batch_alter_table("ticket_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("linkedid", sa.String(length=64), nullable=True))
         batch_op.create_index(batch_op.f("ix_ticket_events_linkedid"), ["linkedid"], unique=False)
@@ -63,6 +69,10 @@ def downgrade() -> None:
     with op.batch_alter_table("ticket_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ticket_events_linkedid"))
         batch_op.drop_column("linkedid")
+
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.drop_column("order_id")
+        batch_op.drop_column("direction")
 
     with op.batch_alter_table("agent_calls", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_agent_calls_ticket_id"))
