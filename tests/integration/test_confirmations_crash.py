@@ -114,9 +114,9 @@ def check_batch(
 
 
 def test_kill_9_in_the_middle_of_a_batch(
+    pg_database: str,  # first: dropped after the service has stopped
     cti_serve: CtiServe,
     cti_env: dict[str, str],
-    pg_database: str,
     customers: Path,
 ) -> None:
     receiver = Receiver(fail_first=False)
@@ -148,9 +148,9 @@ def test_kill_9_in_the_middle_of_a_batch(
 
 
 def test_two_instances_on_one_database(
+    pg_database: str,  # first: dropped after the services have stopped
     cti_serve: CtiServe,
     cti_env: dict[str, str],
-    pg_database: str,
     customers: Path,
     tmp_path: Path,
 ) -> None:
