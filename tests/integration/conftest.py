@@ -333,25 +333,39 @@ class AgentDesk:
     """An agent's desktop: ``WS /ws/agent`` logged in with the agent's token, every frame kept."""
 
     def __init__(self, serve: CtiServe, token: str) -> None:
-        from websockets.sync.client import connect
+        from websockets.sync.client import ClientConnection
 
         self.frames: list[dict[str, Any]] = []
-        self._ws = connect(f"ws://127.0.0.1:{serve.http_port}/ws/agent")
-        self._ws.send(json.dumps({"token": token}))  # in the first message, never in the URL
+        self._url = f"ws://127.0.0.1:{serve.http_port}/ws/agent"
+        self._token = token
+        self._ws: ClientConnection | None = None
+        self._connected = threading.Event()
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
+        if not self._connected.wait(10) or self._ws is None:
+            raise RuntimeError(f"agent desktop could not connect: {self._error}")
 
     def _read(self) -> None:
         from websockets.exceptions import ConnectionClosed
+        from websockets.sync.client import connect
 
         try:
-            for message in self._ws:
-                self.frames.append(json.loads(message))
+            with connect(self._url) as ws:
+                ws.send(json.dumps({"token": self._token}))  # first message, never the URL
+                self._ws = ws
+                self._connected.set()
+                for message in ws:
+                    self.frames.append(json.loads(message))
         except ConnectionClosed:
             return
+        except OSError as exc:
+            self._error = exc
+            self._connected.set()
 
     def close(self) -> None:
-        self._ws.close()
+        if self._ws is not None:
+            self._ws.close()
         self._thread.join(5)
 
 
