@@ -94,6 +94,7 @@ class AmiClient:
         self._task: asyncio.Task[None] | None = None
         self._protocol: AmiProtocol | None = None
         self._logged_in = False
+        self._synced = False
         self._lost_reason: str | None = None
         self._state = ConnectionState.DISCONNECTED
         self.last_error: str | None = "not started"
@@ -117,6 +118,14 @@ class AmiClient:
     def logged_in(self) -> bool:
         """Logged in on the current connection: actions can be sent."""
         return self._logged_in and self.connected
+
+    @property
+    def synced(self) -> bool:
+        """Logged in, and the resync after the login has run: what the tracker knows of
+        calls then includes the calls that began before this connection (after a
+        restart, calls placed by the process before). A call the tracker does not know
+        of after that is one that is over."""
+        return self._synced and self.logged_in
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -280,6 +289,7 @@ class AmiClient:
                 f"no answer to Login from {self.address} within {s.ami_action_timeout:g}s"
             ) from None
         self._logged_in = True
+        self._synced = False
         self.last_error = None
         log.info("AMI logged in to %s as %s (%s)", self.address, s.ami_username, protocol.version)
         self._set_state(ConnectionState.LOGGED_IN)
@@ -288,6 +298,7 @@ class AmiClient:
         keepalive = asyncio.create_task(self._keepalive(protocol), name="ami-keepalive")
         try:
             await self._resync(protocol)
+            self._synced = True
             await asyncio.shield(protocol.lost)
         finally:
             keepalive.cancel()

@@ -9,6 +9,19 @@ claimed and never dials it a second time: it waits for the call it may have
 placed (the tracker knows the ``ChannelId`` as the call's Linkedid) or, when
 that call never came, counts the attempt as lost.
 
+An answered call outlives its dial job (the customer is in the menu, or talking
+to an agent): job ``confirm:<id>:<n>:check`` looks at it every
+``answered_check_s`` while it lasts. Normally the call's end (the tracker) or the
+customer's key (the ``confirm`` app) settles the attempt first and the check
+finds nothing to do; when the service was down as the call ended, nobody heard
+the end, and the check counts the attempt as lost (tried again while attempts
+remain) instead of leaving it ``dialling`` for ever.
+
+Every change of a confirmation's state after its attempt was claimed is a
+conditional update (still this attempt, not yet final), so two paths that settle
+one attempt at once (the end of the call seen by two service instances, a check
+racing the tracker) give one result and one webhook.
+
 What may not happen yet (outside the shop's calling window, at the global or
 the shop's limit of concurrent calls, Asterisk not connected) is postponed with
 :class:`~cti.jobs.errors.RetryLater`, which spends no attempt. The do-not-call
@@ -77,6 +90,9 @@ class DiallingSettings(BaseSettings):
     """How soon a call held back by a concurrency limit is tried again."""
     digit_timeout_s: float = Field(default=6.0, gt=0, le=30)
     """How long the customer has to press a key after the menu (it is played twice)."""
+    answered_check_s: float = Field(default=60.0, gt=0, le=3600)
+    """How often an answered call is looked at while it lasts, so that one whose end the
+    service missed (it was down) does not stay ``dialling``."""
 
     def backoff(self) -> Backoff:
         return Backoff(self.retry_base_s, self.retry_factor, self.retry_max_s)
@@ -91,6 +107,12 @@ class DialPayload(BaseModel):
 
 def dial_key(public_id: str, n: int) -> str:
     return f"confirm:{public_id}:{n}"
+
+
+def check_key(public_id: str, n: int) -> str:
+    """The job that watches attempt ``n``'s answered call (a dial job that finds the
+    attempt claimed never dials)."""
+    return f"confirm:{public_id}:{n}:check"
 
 
 async def schedule_attempt(
@@ -133,6 +155,8 @@ _RESULTS = {3: "no_answer", 4: "answered", 5: "busy", 8: "congestion", 1: "faile
 # hangup cause (seen by the tracker first) tells what happened.
 _CAUSES = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "failed", 34: "congestion"}
 _EXHAUSTED = {"busy": ConfirmationStatus.BUSY, "no_answer": ConfirmationStatus.NO_ANSWER}
+#: How long after this process saw a call end its own settling is waited for.
+SETTLING_S = 10.0
 DIGIT_STATUS = {
     "1": ConfirmationStatus.CONFIRMED,
     "2": ConfirmationStatus.CANCELLED,
@@ -175,6 +199,9 @@ class Dialler:
         # "failed" (Asterisk 22 gives Reason 0 for a 486 Busy from PJSIP).
         self._causes: dict[str, int | None] = {}
         self._cause_seen: dict[str, asyncio.Event] = {}
+        # When this process saw our calls end (monotonic): a check that finds a call gone
+        # just now leaves it to :meth:`on_call_ended`, which is settling it.
+        self._ends_seen: dict[str, float] = {}
 
     async def _hangup_cause(self, channel_id: str, wait_s: float = 3.0) -> int | None:
         if channel_id not in self._causes:
@@ -190,6 +217,9 @@ class Dialler:
         self._causes[linkedid] = cause
         while len(self._causes) > 1000:  # ends nobody waited for
             del self._causes[next(iter(self._causes))]
+        self._ends_seen[linkedid] = self._clock.monotonic()
+        while len(self._ends_seen) > 1000:
+            del self._ends_seen[next(iter(self._ends_seen))]
         seen = self._cause_seen.get(linkedid)
         if seen is not None:
             seen.set()
@@ -205,7 +235,9 @@ class Dialler:
         row = await _confirmation(session, job.public_id)
         if row is None:
             raise InvalidJob(f"no confirmation {job.public_id!r}")
-        if ConfirmationStatus(row.status) in FINAL or row.attempts > job.n:
+        if ConfirmationStatus(row.status) in FINAL or row.finished_at is not None:
+            return
+        if row.attempts > job.n:
             return
         claimed = await _attempt(session, row.id, job.n)
         if claimed is not None:
@@ -327,18 +359,51 @@ class Dialler:
         now: datetime,
     ) -> None:
         attempt.result = result
-        if result == "answered":
-            return  # the IVR has the customer now; the answer or the hang-up finishes it
-        if result == "unknown" and self._live_call(attempt.channel_id) is not None:
-            return  # the call is there after all
+        if result == "answered" or (
+            result == "unknown" and self._live_call(attempt.channel_id) is not None
+        ):
+            # The IVR has the customer now (or the call is there after all): the key or
+            # the hang-up settles the attempt; the check is there for a missed end.
+            await self._watch(session, row, attempt.n, now)
+            return
         attempt.ended_at = now
         if ConfirmationStatus(row.status) in FINAL:
             return
         if row.attempts < row.max_attempts:
             at = now + self.settings.backoff().delay(row.attempts)
-            await schedule_attempt(session, row, row.attempts + 1, at=at, now=now)
+            await self._retry(session, row, attempt.n, at=at, now=now)
             return
         await self.finish(session, row, _EXHAUSTED.get(result, ConfirmationStatus.FAILED), now)
+
+    async def _watch(self, session: AsyncSession, row: Confirmation, n: int, now: datetime) -> None:
+        await enqueue(
+            session,
+            kind=DIAL_JOB,
+            key=check_key(row.public_id, n),
+            payload=DialPayload(public_id=row.public_id, n=n).model_dump(),
+            now=now,
+            run_after=now + timedelta(seconds=self.settings.answered_check_s),
+        )
+
+    async def _retry(
+        self, session: AsyncSession, row: Confirmation, n: int, *, at: datetime, now: datetime
+    ) -> None:
+        """Queue attempt ``n + 1``, unless attempt ``n`` was settled meanwhile elsewhere."""
+        won = await session.execute(
+            update(Confirmation)
+            .where(
+                Confirmation.id == row.id,
+                Confirmation.status == ConfirmationStatus.DIALLING.value,
+                Confirmation.attempts == n,
+            )
+            .values(status=ConfirmationStatus.QUEUED.value, next_attempt_at=at, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        await session.refresh(row)
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            log.info("confirmation %s: attempt %d was settled elsewhere", row.public_id, n)
+            return
+        await schedule_attempt(session, row, n + 1, at=at, now=now)
 
     async def _resolve_claimed(
         self,
@@ -347,18 +412,31 @@ class Dialler:
         attempt: ConfirmationAttempt,
         now: datetime,
     ) -> None:
-        """This attempt was claimed by an earlier run: never dial it again."""
-        if attempt.result is not None or ConfirmationStatus(row.status) in FINAL:
+        """This attempt was claimed by an earlier run, or its answered call is being
+        watched: never dial it again; settle it when its call is over and nobody did."""
+        if attempt.ended_at is not None or ConfirmationStatus(row.status) in FINAL:
             return
+        if attempt.result not in (None, "answered", "unknown"):
+            return
+        ami = self._ami()
+        if ami is None or not getattr(ami, "synced", False):
+            # Only once the tracker has Asterisk's list of calls does "not live" mean over.
+            raise RetryLater("waiting for Asterisk's list of calls (AMI)", 5)
         if self._live_call(attempt.channel_id) is not None:
-            raise RetryLater("the attempt's call is still in progress", 10)
-        deadline = attempt.started_at + timedelta(seconds=self.settings.ring_timeout_s + 20)
-        if now < deadline:
-            raise RetryLater("waiting to learn whether the attempt's call exists", 5)
+            wait = 10.0 if attempt.result is None else self.settings.answered_check_s
+            raise RetryLater("the attempt's call is still in progress", wait)
+        seen = self._ends_seen.get(attempt.channel_id)
+        if seen is not None and self._clock.monotonic() - seen < SETTLING_S:
+            raise RetryLater("the attempt's call has just ended and is being settled", 2)
+        if attempt.result is None:
+            deadline = attempt.started_at + timedelta(seconds=self.settings.ring_timeout_s + 20)
+            if now < deadline:
+                raise RetryLater("waiting to learn whether the attempt's call exists", 5)
         log.warning(
-            "confirmation %s: attempt %d was claimed but no call came of it; counted as failed",
+            "confirmation %s: attempt %d (%s) ended unseen, or no call came of it; counted as lost",
             row.public_id,
             attempt.n,
+            attempt.result or "claimed",
         )
         await self._attempt_done(session, row, attempt, "lost", now)
 
@@ -381,11 +459,17 @@ class Dialler:
         status: ConfirmationStatus,
         now: datetime,
     ) -> None:
-        row.status = status.value
-        row.finished_at = now
-        row.updated_at = now
-        row.next_attempt_at = None
-        await session.flush()
+        """Set the final result and tell the shop, unless it has one already (then nothing)."""
+        won = await session.execute(
+            update(Confirmation)
+            .where(Confirmation.id == row.id, Confirmation.finished_at.is_(None))
+            .values(status=status.value, finished_at=now, updated_at=now, next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        await session.refresh(row)
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            log.info("confirmation %s was finished elsewhere (%s)", row.public_id, row.status)
+            return
         await self._notify(session, row, now)
 
     async def record_answer(

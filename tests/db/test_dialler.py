@@ -22,6 +22,7 @@ from cti.clock import FixedClock
 from cti.confirmations.dialler import DIAL_JOB, Dialler, DiallingSettings, schedule_attempt
 from cti.confirmations.models import Confirmation, ConfirmationAttempt, ConfirmationStatus
 from cti.confirmations.results import notify_shop
+from cti.jobs.errors import RetryLater
 from cti.jobs.models import Job, JobStatus
 from cti.jobs.runner import JobRunner
 from cti.shops.models import DoNotCall, Shop
@@ -37,6 +38,7 @@ class FakeAsterisk:
         self.reasons = list(reasons)
         self.placed: list[dict[str, Any]] = []
         self.logged_in = True
+        self.synced = True
         self.gate: asyncio.Event | None = None
         self.dialled = asyncio.Event()
 
@@ -291,3 +293,110 @@ async def test_a_busy_call_ending_before_its_originate_response_is_not_settled_e
     row = await state(sessions, cid)
     # Asterisk 22 says Reason 0 for a 486; the hangup cause 17 makes it busy.
     assert row.status == "queued" and [a.result for a in row.attempt_rows] == ["busy"]
+
+
+def build_live(
+    sessions: async_sessionmaker[AsyncSession],
+    ami: FakeAsterisk,
+    clock: FixedClock,
+    live: set[str],
+) -> tuple[Dialler, JobRunner]:
+    """A service (process) whose tracker knows the calls in ``live``."""
+    dialler = Dialler(
+        sessions,
+        DiallingSettings(retry_base_s=60, retry_factor=2, ring_timeout_s=10, answered_check_s=30),
+        clock=clock,
+        ami=lambda: ami,
+        live_call=lambda linkedid: object() if linkedid in live else None,
+        notify=notify_shop,
+    )
+    return dialler, JobRunner(sessions, clock=clock, handlers={DIAL_JOB: dialler.handle})
+
+
+async def deliveries(sessions: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
+    async with sessions() as s:
+        return [json.loads(d.body) for d in (await s.scalars(select(WebhookDelivery))).all()]
+
+
+async def test_an_answered_call_that_ended_while_the_service_was_down_is_dialled_again(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """kill -9 while the customer is in the menu: nobody hears the call end. The
+    confirmation must not stay ``dialling`` for ever; the next attempt reaches the customer."""
+    clock = FixedClock(T0)
+    ami = FakeAsterisk(4, 4)
+    live: set[str] = set()
+    _, before = build_live(sessions, ami, clock, live)
+    cid = await add(sessions, max_attempts=2)
+    assert await before.run_once() == 1
+    first = ami.placed[0]["ChannelId"]
+    live.add(first)
+    assert (await state(sessions, cid)).status == "dialling"
+
+    # The service restarts; while the call lasts the check only looks.
+    dialler, runner = build_live(sessions, ami, clock, live)
+    clock.advance(30)
+    assert await runner.run_once() == 1
+    assert len(ami.placed) == 1 and (await state(sessions, cid)).status == "dialling"
+    # Until Asterisk's list of calls is known, "not live" proves nothing.
+    live.discard(first)
+    ami.synced = False
+    clock.advance(30)
+    assert await runner.run_once() == 1
+    assert (await state(sessions, cid)).status == "dialling"
+    ami.synced = True
+    clock.advance(30)
+    assert await runner.run_once() == 1
+    row = await state(sessions, cid)
+    assert row.status == "queued" and [a.result for a in row.attempt_rows] == ["lost"]
+    assert len(ami.placed) == 1  # the lost attempt itself is never dialled again
+    clock.advance(60)
+    assert await runner.run_once() == 1
+    assert len(ami.placed) == 2
+    await dialler.record_answer(cid, ami.placed[1]["ChannelId"], "1", "confirmed")
+    row = await state(sessions, cid)
+    assert row.status == "confirmed" and row.attempts == 2
+    [event] = await deliveries(sessions)
+    assert event["data"]["result"] == "confirmed"
+    # The check of attempt 2 finds it settled and does nothing.
+    clock.advance(30)
+    assert await runner.run_once() == 1
+    assert len(ami.placed) == 2 and len(await deliveries(sessions)) == 1
+
+
+async def test_a_call_end_seen_by_this_process_is_left_to_its_settling(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = FixedClock(T0)
+    ami = FakeAsterisk(4)
+    dialler, runner = build_live(sessions, ami, clock, set())
+    cid = await add(sessions)
+    assert await runner.run_once() == 1
+    dialler.saw_end(ami.placed[0]["ChannelId"], 16)  # on_call_ended is on its way
+    async with sessions() as s, s.begin():
+        try:
+            await dialler.handle(s, {"public_id": cid, "n": 1})
+        except RetryLater:
+            pass
+        else:
+            raise AssertionError("the check settled a call whose end is being settled")
+    await dialler.on_call_ended(ami.placed[0]["ChannelId"], answered=True)
+    assert (await state(sessions, cid)).status == "not_confirmed"
+
+
+async def test_one_end_settled_by_two_instances_at_once_is_one_result(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Both instances' trackers see the call end; the shop hears one result."""
+    clock = FixedClock(T0)
+    ami = FakeAsterisk(4)
+    one, runner = build_live(sessions, ami, clock, set())
+    two, _ = build_live(sessions, ami, clock, set())
+    cid = await add(sessions)
+    assert await runner.run_once() == 1
+    channel = ami.placed[0]["ChannelId"]
+    await asyncio.gather(
+        one.on_call_ended(channel, answered=True), two.on_call_ended(channel, answered=True)
+    )
+    assert (await state(sessions, cid)).status == "not_confirmed"
+    assert [e["data"]["result"] for e in await deliveries(sessions)] == ["not_confirmed"]

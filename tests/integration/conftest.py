@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from cti.webhooks.signing import verify
 from tests.conftest import REPO, Devstack
 
 
@@ -153,3 +158,224 @@ def agent_1001(devstack: Devstack) -> Iterator[None]:
     yield
     stack._stop(phone)
     stack.remove_queue_member("1001")
+
+
+# --- confirmation calls (issue 16): SIPp customers, a shop's webhook receiver ---------------
+
+#: Settings that make confirmation calls quick enough for a test.
+CONFIRM_ENV = {
+    "CTI_CONFIRM_DIAL_TEMPLATE": "PJSIP/{national}@customers",
+    "CTI_CONFIRM_RING_TIMEOUT_S": "6",
+    "CTI_CONFIRM_RETRY_BASE_S": "2",
+    "CTI_CONFIRM_RETRY_FACTOR": "1",
+    "CTI_WEBHOOKS_BACKOFF_BASE_S": "1",
+    "CTI_WEBHOOKS_BACKOFF_FACTOR": "1",
+}
+
+
+class Receiver:
+    """The shop's webhook endpoint: answers 500 to the first delivery (when asked), then 200."""
+
+    def __init__(self, fail_first: bool = True) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.fail_first = fail_first
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver._lock:
+                    receiver.received.append((dict(self.headers), body))
+                    status = 500 if receiver.fail_first else 200
+                    receiver.fail_first = False
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cti/webhook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def events(self, secrets: list[str]) -> list[dict[str, Any]]:
+        """Every body received so far, each checked against the shop's signing secrets."""
+        with self._lock:
+            received = list(self.received)
+        out = []
+        for headers, body in received:
+            sig = {k.lower(): v for k, v in headers.items()}["x-cti-signature"]
+            assert verify(sig, body, secrets, time.time()), "a webhook with a bad signature"
+            out.append(json.loads(body))
+        return out
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def customers(devstack: Devstack, tmp_path: Path) -> Iterator[Path]:
+    """The SIPp UAS answering as every customer (sipp/customer.xml), and agent 1001's phone.
+
+    Yields the folder of the customers' SIPp message log (see :func:`invites`).
+    """
+    import cti_stack as stack
+
+    log_dir = tmp_path / "customers"
+    log_dir.mkdir()
+    # Calls left over by earlier tests (a SIPp ended by signal leaves its channel up)
+    # would keep agent 1001 busy.
+    stack.asterisk_cli("channel request hangup all")
+    proc = stack.start_sipp_customers(log_dir=log_dir)
+    stack.devstack("reset-queues")
+    stack.add_queue_member("1001")
+    agent = stack.start_sipp_agent("1001", "agent_talks.xml")
+    yield log_dir
+    stack._stop(agent)
+    stack._stop(proc)
+    # A SIPp ended by a signal sends no BYE: its calls (the customer put through to
+    # agent 1001) would stay up and keep the agent busy for the tests after this one.
+    stack.asterisk_cli("channel request hangup all")
+    stack.remove_queue_member("1001")
+
+
+def api(serve: CtiServe, method: str, path: str, token: str, **kw: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
+    return httpx.request(method, f"{serve.base_url}{path}", headers=headers, timeout=30, **kw)
+
+
+def invites(log_dir: Path) -> dict[str, int]:
+    """Calls the customers' SIPp was offered, per dialled number: distinct INVITE Call-IDs
+    (a retransmitted INVITE is the same call; a second dial is a new Call-ID)."""
+    text = (log_dir / "messages.log").read_text(errors="replace")
+    calls: dict[str, set[str]] = {}
+    number: str | None = None
+    for line in text.splitlines():
+        if line.startswith("INVITE sip:"):
+            number = line[len("INVITE sip:") :].partition("@")[0]
+        elif number is not None and line.lower().startswith(("call-id:", "i:")):
+            calls.setdefault(number, set()).add(line.partition(":")[2].strip())
+            number = None
+        elif not line.strip():
+            number = None  # end of the INVITE's headers
+    return {n: len(ids) for n, ids in calls.items()}
+
+
+def open_shop(serve: CtiServe, shop: str, webhook_url: str, max_concurrent: int) -> tuple[str, str]:
+    """Create ``shop`` (open all day) and a shop-bound token; return (token, signing secret)."""
+    operator = serve.cti(
+        "token", "create", "--name", f"ops-{shop}", "--scope", "calls:originate", "--all-shops"
+    )
+    r = api(
+        serve,
+        "PUT",
+        f"/api/v1/shops/{shop}",
+        operator,
+        json={
+            "name": "旗舰店",
+            "webhook_url": webhook_url,
+            "window_start": "00:00",
+            "window_end": "23:59",
+            "max_concurrent": max_concurrent,
+            "caller_id": "4008001234",
+        },
+    )
+    assert r.status_code in (200, 201), r.text
+    secret = str(r.json()["secret"])
+    token = serve.cti(
+        "token", "create", "--name", shop, "--scope", "calls:originate", "--shop", shop
+    )
+    return token, secret
+
+
+def request_confirmation(
+    serve: CtiServe, token: str, order_id: str, phone: str, max_attempts: int = 1
+) -> str:
+    body = {
+        "order_id": order_id,
+        "phone": phone,
+        "amount": "2300.50",
+        "item_count": 3,
+        "reason": "high_amount",
+        "max_attempts": max_attempts,
+    }
+    r = api(
+        serve,
+        "POST",
+        "/api/v1/confirmations",
+        token,
+        json=body,
+        headers={"Idempotency-Key": f"key-{order_id}"},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def confirmation(serve: CtiServe, token: str, cid: str) -> dict[str, Any]:
+    r = api(serve, "GET", f"/api/v1/confirmations/{cid}", token)
+    assert r.status_code == 200, r.text
+    data: dict[str, Any] = r.json()
+    return data
+
+
+class AgentDesk:
+    """An agent's desktop: ``WS /ws/agent`` logged in with the agent's token, every frame kept."""
+
+    def __init__(self, serve: CtiServe, token: str) -> None:
+        from websockets.sync.client import ClientConnection
+
+        self.frames: list[dict[str, Any]] = []
+        self._url = f"ws://127.0.0.1:{serve.http_port}/ws/agent"
+        self._token = token
+        self._ws: ClientConnection | None = None
+        self._connected = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        if not self._connected.wait(10) or self._ws is None:
+            raise RuntimeError(f"agent desktop could not connect: {self._error}")
+
+    def _read(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.client import connect
+
+        try:
+            with connect(self._url) as ws:
+                ws.send(json.dumps({"token": self._token}))  # first message, never the URL
+                self._ws = ws
+                self._connected.set()
+                for message in ws:
+                    self.frames.append(json.loads(message))
+        except ConnectionClosed:
+            return
+        except OSError as exc:
+            self._error = exc
+            self._connected.set()
+
+    def close(self) -> None:
+        if self._ws is not None:
+            self._ws.close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def pg_database(postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database of the devstack's (``cti serve`` migrates it)."""
+    import asyncio
+
+    from tests.conftest import _create_pg_database, _drop_pg_database
+
+    url = asyncio.run(_create_pg_database(postgres_url))
+    yield url
+    asyncio.run(_drop_pg_database(postgres_url, url))

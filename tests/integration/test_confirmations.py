@@ -9,133 +9,34 @@ pressed 0. A webhook receiver in the test checks every signature.
 from __future__ import annotations
 
 import json
-import re
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import cti_stack as stack
-import httpx
-import pytest
 
 from cti.webhooks.signing import verify
-from tests.conftest import Devstack
-from tests.integration.conftest import CtiServe
+from tests.integration.conftest import (
+    CONFIRM_ENV,
+    AgentDesk,
+    CtiServe,
+    Receiver,
+    invites,
+    open_shop,
+)
+from tests.integration.conftest import api as _api
 
 SHOP = "shop-a"
-
-
-class Receiver:
-    """The shop's webhook endpoint: answers 500 to the first delivery, then 200."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.fail_first = True
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.received.append((dict(self.headers), body))
-                status = 500 if receiver.fail_first else 200
-                receiver.fail_first = False
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cti/webhook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def customers(devstack: Devstack, tmp_path: Path) -> Iterator[Path]:
-    log_dir = tmp_path / "customers"
-    log_dir.mkdir()
-    # Calls left over by earlier tests (a SIPp ended by signal leaves its channel up)
-    # would keep agent 1001 busy.
-    stack.asterisk_cli("channel request hangup all")
-    proc = stack.start_sipp_customers(log_dir=log_dir)
-    stack.devstack("reset-queues")
-    stack.add_queue_member("1001")
-    agent = stack.start_sipp_agent("1001", "agent_talks.xml")
-    yield log_dir
-    stack._stop(agent)
-    stack._stop(proc)
-    # A SIPp ended by a signal sends no BYE: its calls (the customer put through to
-    # agent 1001) would stay up and keep the agent busy for the tests after this one.
-    stack.asterisk_cli("channel request hangup all")
-    stack.remove_queue_member("1001")
-
-
-def _api(serve: CtiServe, method: str, path: str, token: str, **kw: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
-    return httpx.request(method, f"{serve.base_url}{path}", headers=headers, timeout=30, **kw)
-
-
-def _invites(log_dir: Path) -> dict[str, int]:
-    """INVITEs the customers' SIPp received, per dialled number."""
-    text = (log_dir / "messages.log").read_text(errors="replace")
-    counts: dict[str, int] = {}
-    for number in re.findall(r"^INVITE sip:(\d+)@", text, flags=re.M):
-        counts[number] = counts.get(number, 0) + 1
-    return counts
 
 
 def test_confirmation_calls_end_to_end(
     cti_serve: CtiServe, cti_env: dict[str, str], customers: Path, receiver: Receiver
 ) -> None:
-    cti_env.update(
-        {
-            "CTI_CONFIRM_DIAL_TEMPLATE": "PJSIP/{national}@customers",
-            "CTI_CONFIRM_RING_TIMEOUT_S": "6",
-            "CTI_CONFIRM_RETRY_BASE_S": "2",
-            "CTI_CONFIRM_RETRY_FACTOR": "1",
-            "CTI_WEBHOOKS_BACKOFF_BASE_S": "1",
-            "CTI_WEBHOOKS_BACKOFF_FACTOR": "1",
-        }
-    )
+    cti_env.update(CONFIRM_ENV)
     cti_serve.start()
-    operator = cti_serve.cti(
-        "token", "create", "--name", "ops", "--scope", "calls:originate", "--all-shops"
-    )
-    r = _api(
-        cti_serve,
-        "PUT",
-        f"/api/v1/shops/{SHOP}",
-        operator,
-        json={
-            "name": "旗舰店",
-            "webhook_url": receiver.url,
-            "window_start": "00:00",
-            "window_end": "23:59",
-            "max_concurrent": 3,
-            "caller_id": "4008001234",
-        },
-    )
-    assert r.status_code in (200, 201), r.text
-    secret = r.json()["secret"]
-    shop = cti_serve.cti(
-        "token", "create", "--name", "shop-a", "--scope", "calls:originate", "--shop", SHOP
-    )
+    shop, secret = open_shop(cti_serve, SHOP, receiver.url, max_concurrent=3)
+    # Agent 1001's desktop is open before the calls: the pop of the customer who pressed 0.
+    desk = AgentDesk(cti_serve, cti_serve.token("agent", agent="1001"))
     r = _api(cti_serve, "PUT", "/api/v1/do-not-call/13800138003", shop, json={"reason": "投诉"})
     assert r.status_code in (200, 201), r.text
 
@@ -194,8 +95,8 @@ def test_confirmation_calls_end_to_end(
 
     # Asterisk placed exactly the calls the attempts say, never one twice; the
     # do-not-call number was never dialled.
-    invites = _invites(customers)
-    assert invites == {n: a for n, (_, a) in wanted.items() if a}, invites
+    dialled = invites(customers)
+    assert dialled == {n: a for n, (_, a) in wanted.items() if a}, dialled
     assert [a["digit"] for a in done["13800138001"]["attempt_log"]] == ["1"]
 
     # The shop heard every final result once (after a 500 for the first delivery),
@@ -232,6 +133,14 @@ def test_confirmation_calls_end_to_end(
         ]
 
     stack.wait_for(put_through, timeout=60)
+    # The agent's screen-pop said where the customer came from and which order it was.
+    pops = stack.wait_for(
+        lambda: [f for f in desk.frames if f["type"] == "ringing"], timeout=30, interval=0.5
+    )
+    desk.close()
+    assert [(p.get("origin"), p.get("order_id")) for p in pops] == [
+        ("confirmation", "E20261205002")  # 13800138000's order
+    ], pops
     reader = cti_serve.token("recordings:read")
     recs = stack.wait_for(
         lambda: cti_serve.get("/api/v1/recordings", reader, direction="outbound", limit=100).json()[
