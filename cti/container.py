@@ -178,6 +178,7 @@ class Container:
             agent_states=self.agent_states,
             interface_of=agent_settings.interface_of,
             live_call=self.tracker.live_call,
+            on_a_call=self.tracker.on_a_call,
         )
         self.recording_pauses = RecordingPauses(
             self.tracker.live_call,

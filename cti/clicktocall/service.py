@@ -82,6 +82,7 @@ class ClickToCall:
         agent_states: AgentStateTracker,
         interface_of: Callable[[str], str],
         live_call: Callable[[str], object | None],
+        on_a_call: Callable[[str], bool],
     ) -> None:
         self._sessions = sessions
         self.settings = settings
@@ -91,6 +92,7 @@ class ClickToCall:
         self._agent_states = agent_states
         self._interface_of = interface_of
         self._live_call = live_call
+        self._on_a_call = on_a_call
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- placing -------------------------------------------------------------------------
@@ -137,8 +139,10 @@ class ClickToCall:
 
     def _check_phone(self, agent: str, interface: str) -> None:
         status = self._agent_states.status(interface)
-        if status.state in (AgentState.RINGING, AgentState.ON_CALL) or (
-            status.device in _DEVICE_BUSY
+        if (
+            self._on_a_call(interface)
+            or status.state in (AgentState.RINGING, AgentState.ON_CALL)
+            or status.device in _DEVICE_BUSY
         ):
             raise Conflict(f"agent {agent} is on a call; hang up first", code="agent_busy")
         if status.device in _DEVICE_UNREACHABLE:

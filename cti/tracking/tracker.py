@@ -120,6 +120,13 @@ class CallTracker:
         call = self._calls.calls.get(linkedid)
         return None if call is None else snapshot(call)
 
+    def on_a_call(self, interface: str) -> bool:
+        """Whether a channel of ``interface`` (``PJSIP/1001``) is up in any live call:
+        the phone rings or talks, in a queue call or not."""
+        return any(
+            values.interface_of(ch.name) == interface for ch in self._calls.channels.values()
+        )
+
     @property
     def last_timestamp(self) -> float:
         """The newest ``Timestamp`` seen (events without one happen "then")."""
