@@ -126,7 +126,7 @@ class Container:
                 self.session_maker, self.hotline.policy, phones=self.phones, clock=self.clock
             ),
             clock=self.clock,
-            call_facts=self.tracker.live_call,
+            call_facts=self.tracker.call_facts,
         )
         self.spool = JobSpool(
             spool_dir(settings.data_dir),

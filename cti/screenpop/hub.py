@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from cti.clock import SYSTEM_CLOCK, Clock
 from cti.tracking.events import DomainEvent, DomainEventType
-from cti.tracking.model import LiveCall
+from cti.tracking.model import CallFacts
 from cti.tracking.values import extension_of
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class ScreenPopHub:
         buffer_age_s: float = 900.0,
         lookup_timeout_s: float = 3.0,
         clock: Clock = SYSTEM_CLOCK,
-        call_facts: Callable[[str], LiveCall | None] | None = None,
+        call_facts: Callable[[str], CallFacts | None] | None = None,
     ) -> None:
         self.lookup = lookup
         self.buffer_size = buffer_size

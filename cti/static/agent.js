@@ -1,7 +1,7 @@
 // 坐席工作台: token login, WebSocket screen-pop with resume, notes, tickets, pause, stats.
 (() => {
   "use strict";
-  const $ = (id) => document.getElementById(id);
+  const { $, text, fmtTime } = window.CTI; // common.js
   const TIERS = { new: "新客", returning: "老客", vip: "VIP" };
   const ORDER_STATUS = {
     created: "待付款", pending: "待付款", paid: "已付款", shipped: "已发货",
@@ -29,13 +29,6 @@
   let retry = 0;
   let current = null; // {call_id, customer, orders, caller}
 
-  function text(el, value) { el.textContent = value == null || value === "" ? "—" : String(value); }
-  function fmtTime(iso) {
-    if (!iso) return "—";
-    const d = typeof iso === "number" ? new Date(iso * 1000) : new Date(iso);
-    // The centre works on Beijing time, whatever the PC clock is set to.
-    return d.toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
-  }
   function fmtDur(s) {
     s = Math.round(s || 0);
     return `${Math.floor(s / 60)} 分 ${s % 60} 秒`;
@@ -46,17 +39,7 @@
     list.appendChild(item);
   }
 
-  async function api(method, path, body) {
-    const res = await fetch(path, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = null;
-    try { data = await res.json(); } catch (e) { data = null; }
-    if (!res.ok) throw new Error((data && data.message) || `HTTP ${res.status}`);
-    return data;
-  }
+  const api = window.CTI.client(() => token);
 
   // --- login ------------------------------------------------------------------------------
   async function login(candidate) {

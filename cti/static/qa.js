@@ -3,7 +3,7 @@
 // Every value from the server is put on the page with textContent, never as HTML.
 (() => {
   "use strict";
-  const $ = (id) => document.getElementById(id);
+  const { $, text, fmtTime } = window.CTI; // common.js
   const TZ = "Asia/Shanghai"; // the centre works on Beijing time, whatever the PC says
   const DIRECTIONS = { inbound: "呼入", outbound: "外呼" };
   const STATUS = { available: "可回放", deleted: "已删除", missing: "文件缺失" };
@@ -15,11 +15,6 @@
   let searches = 0; // finished searches, for whoever waits on the page (data-searches)
 
   // --- helpers ----------------------------------------------------------------------------
-  function text(el, value) { el.textContent = value == null || value === "" ? "—" : String(value); }
-  function fmtTime(iso) {
-    if (!iso) return "—";
-    return new Date(iso).toLocaleString("zh-CN", { hour12: false, timeZone: TZ });
-  }
   function fmtClock(ms) {
     return new Date(ms).toLocaleTimeString("zh-CN", { hour12: false, timeZone: TZ });
   }
@@ -40,21 +35,7 @@
   // A datetime-local value is Beijing time (no daylight saving): "2026-11-23T09:00".
   function beijing(value) { return value ? `${value}:00+08:00` : ""; }
 
-  async function api(method, path, body) {
-    const res = await fetch(path, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = null;
-    try { data = await res.json(); } catch (e) { data = null; }
-    if (!res.ok) {
-      const err = new Error((data && data.message) || `HTTP ${res.status}`);
-      err.status = res.status;
-      throw err;
-    }
-    return data;
-  }
+  const api = window.CTI.client(() => token);
 
   // --- login ------------------------------------------------------------------------------
   async function login(candidate) {

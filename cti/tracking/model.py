@@ -1,6 +1,6 @@
 """The call model: what the tracker knows about a live call and its channels.
 
-:class:`CallState` and :class:`LiveCall` are public (the API and screen-pops
+:class:`CallState`, :class:`LiveCall` and :class:`CallFacts` are public (the API and screen-pops
 show them); :class:`Call` and :class:`Channel` are the tracker's own mutable
 records, changed only by the event handlers and the resync.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from cti.tracking.events import DomainEvent, Outcome
 
-__all__ = ["Call", "CallState", "Channel", "LiveCall", "snapshot"]
+__all__ = ["Call", "CallFacts", "CallState", "Channel", "LiveCall", "facts", "snapshot"]
 
 
 class CallState:
@@ -42,6 +42,22 @@ class LiveCall:
     timeline: tuple[DomainEvent, ...]
     order_id: str | None = None
     direction: str = "inbound"
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """The few facts of a live call a screen-pop shows.
+
+    Read on every agent-ringing event, so it copies six fields and nothing else
+    (a :class:`LiveCall` copies the channels and the whole timeline).
+    """
+
+    caller_number: str | None
+    caller_name: str | None
+    dnis: str | None
+    queue: str | None
+    order_id: str | None
+    direction: str
 
 
 @dataclass(slots=True)
@@ -113,6 +129,17 @@ def snapshot(call: Call) -> LiveCall:
         answered_at=call.answered_at,
         channels=tuple(ch.name for ch in call.channels.values()),
         timeline=tuple(call.timeline),
+        order_id=call.order_id,
+        direction=call.direction,
+    )
+
+
+def facts(call: Call) -> CallFacts:
+    return CallFacts(
+        caller_number=call.caller_number,
+        caller_name=call.caller_name,
+        dnis=call.dnis,
+        queue=call.queue,
         order_id=call.order_id,
         direction=call.direction,
     )

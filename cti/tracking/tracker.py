@@ -60,11 +60,11 @@ from typing import Any
 
 from cti.tracking import dispatch, values
 from cti.tracking.events import DomainEvent, DomainEventType
-from cti.tracking.model import CallState, LiveCall, snapshot
+from cti.tracking.model import CallFacts, CallState, LiveCall, facts, snapshot
 from cti.tracking.resync import resync as resync_calls
 from cti.tracking.state import Calls
 
-__all__ = ["CallState", "CallTracker", "LiveCall"]
+__all__ = ["CallFacts", "CallState", "CallTracker", "LiveCall"]
 
 
 class CallTracker:
@@ -126,6 +126,11 @@ class CallTracker:
         return any(
             values.interface_of(ch.name) == interface for ch in self._calls.channels.values()
         )
+
+    def call_facts(self, linkedid: str) -> CallFacts | None:
+        """What a screen-pop needs of a live call, without copying its channels and timeline."""
+        call = self._calls.calls.get(linkedid)
+        return None if call is None else facts(call)
 
     @property
     def last_timestamp(self) -> float:

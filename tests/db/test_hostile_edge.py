@@ -319,7 +319,7 @@ async def test_row7_pages_send_security_headers_and_load_nothing_from_outside(
 ) -> None:
     """Row 7: CSP without inline scripts, frame-ancestors 'none', nosniff, referrer policy;
     /docs from our own files."""
-    for page in ("/agent", "/docs"):
+    for page in ("/agent", "/qa", "/docs"):
         r = await client.get(page)
         assert r.status_code == 200, page
         csp = r.headers.get("content-security-policy", "")
@@ -340,7 +340,7 @@ async def test_row7_pages_send_security_headers_and_load_nothing_from_outside(
             assert got.headers["x-content-type-options"] == "nosniff"
     assert (await client.get("/openapi.json")).status_code == 200
     # Our own scripts and styles name no other origin either (the vendored bundle aside).
-    for own in ("agent.js", "agent.css", "swagger/init.js"):
+    for own in ("common.js", "agent.js", "qa.js", "agent.css", "qa.css", "swagger/init.js"):
         assert not re.search(r"https?://", (STATIC / own).read_text()), own
 
 

@@ -308,3 +308,38 @@ async def test_a_hostile_pause_reason_reaches_the_agent_as_plain_text(
     assert paused
     assert {f["paused_reason"] for f in paused} == {'午休"] .x[data-state="available"][31m  forged'}
     assert "\x1b" not in caplog.text and "forged\x00" not in caplog.text
+
+
+def with_confirmation_facts(
+    msgs: list[Mapping[str, str]], linkedid: str
+) -> list[Mapping[str, str]]:
+    """The trace as an order-confirmation call: the dialplan's variables on the caller."""
+    first = next(i for i, m in enumerate(msgs) if m.get("Uniqueid") == linkedid)
+    facts = [
+        {"Event": "VarSet", "Uniqueid": linkedid, "Variable": variable, "Value": value}
+        for variable, value in (("CTI_ORDER_ID", "SO-2026-0001"), ("CTI_DIRECTION", "outbound"))
+    ]
+    return [*msgs[: first + 1], *facts, *msgs[first + 1 :]]
+
+
+@pytest.mark.parametrize("confirmation", [False, True], ids=["inbound", "confirmation"])
+async def test_a_customer_put_through_from_a_confirmation_call_pops_with_the_order(
+    confirmation: bool,
+) -> None:
+    tracker = CallTracker()
+    hub = ScreenPopHub(FakeLookup(), call_facts=tracker.call_facts)
+    sub, _, _ = hub.subscribe("1001")
+    msgs = messages("answered.ami")
+    if confirmation:
+        msgs = with_confirmation_facts(msgs, "1795430853.8")
+    for msg in msgs:
+        for event in tracker.feed(msg):
+            hub.on_event(event)
+    await hub.drain()
+    [ringing] = [f for f in drained(sub) if f["type"] == "ringing"]
+    assert ringing["caller"] == {"number": "13800138000", "name": "张伟"}
+    assert ringing["customer"]["name"] == "customer of 13800138000"
+    if confirmation:
+        assert (ringing["origin"], ringing["order_id"]) == ("confirmation", "SO-2026-0001")
+    else:
+        assert "origin" not in ringing and "order_id" not in ringing

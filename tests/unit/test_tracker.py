@@ -351,3 +351,51 @@ def test_ringall_member_removed_while_ringing_still_answers() -> None:
     paused = summaries(run(CallTracker(), messages("pauses.ami")))
     # 1003 logged in (QueueAdd), was removed while ringing, and answered anyway
     assert "PJSIP/1003" in {c.agent for c in paused}
+
+
+def test_call_facts_agree_with_the_live_call_at_every_step_of_every_trace() -> None:
+    """The screen-pop's cheap lookup reads the same values as the full snapshot."""
+    for path in sorted(TRACES.glob("*.ami")):
+        tracker = CallTracker()
+        for msg in messages(path.name):
+            tracker.feed(msg)
+            for live in tracker.active_calls():
+                facts = tracker.call_facts(live.linkedid)
+                assert facts is not None, path.name
+                assert (
+                    facts.caller_number,
+                    facts.caller_name,
+                    facts.dnis,
+                    facts.queue,
+                    facts.order_id,
+                    facts.direction,
+                ) == (
+                    live.caller_number,
+                    live.caller_name,
+                    live.dnis,
+                    live.queue,
+                    live.order_id,
+                    live.direction,
+                ), path.name
+        assert tracker.active_calls() == []
+    assert tracker.call_facts("1795430853.8") is None  # ended
+    assert CallTracker().call_facts("no-such-call") is None
+
+
+def test_call_facts_of_a_confirmation_call_name_its_order_and_direction() -> None:
+    """The dialplan's CTI_ORDER_ID and CTI_DIRECTION on the caller's channel reach the facts."""
+    tracker = CallTracker()
+    msgs = messages("answered.ami")
+    first = next(i for i, m in enumerate(msgs) if m.get("Event") == "Newchannel")
+    assert msgs[first].get("Uniqueid") == "1795430853.8"
+    run(tracker, msgs[: first + 1])
+    before = tracker.call_facts("1795430853.8")
+    assert before is not None and (before.order_id, before.direction) == (None, "inbound")
+    for variable, value in (("CTI_ORDER_ID", "SO-1"), ("CTI_DIRECTION", "outbound")):
+        tracker.feed(
+            {"Event": "VarSet", "Uniqueid": "1795430853.8", "Variable": variable, "Value": value}
+        )
+    facts = tracker.call_facts("1795430853.8")
+    assert facts is not None
+    assert (facts.order_id, facts.direction) == ("SO-1", "outbound")
+    assert (facts.caller_number, facts.caller_name) == ("13800138000", "张伟")
