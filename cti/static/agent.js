@@ -130,7 +130,11 @@
     const reason = { not_answered: "未接听", answered_elsewhere: "已由其他坐席接听" }[frame.reason];
     setCallState(frame.call_id, "ended", reason ? `已结束（${reason}）` : "通话已结束");
     showRecording(false, false);
-    if (frame.reason === "hangup") { loadStats(); loadCallbacks(); }
+    if (frame.reason === "hangup") {
+      loadStats();
+      // A callback's result reaches its task a moment after the hang-up.
+      for (const ms of [0, 2000, 8000]) setTimeout(loadCallbacks, ms);
+    }
   }
 
   // PCI: the agent mutes the recording while the caller reads out card numbers.
