@@ -6,6 +6,7 @@ import asyncio
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from cti.db.engine import create_engine
@@ -16,6 +17,11 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+
+# Two `cti serve` starting at once on one PostgreSQL must not both migrate: the first
+# takes this lock for its migration transaction, the second waits, then finds the
+# database at head. (An arbitrary 64-bit key, "cti-migrate".)
+MIGRATION_LOCK = 0x6374692D6D696772
 
 
 def _url() -> str:
@@ -35,6 +41,8 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 
 from alembic import command
 from sqlalchemy import inspect, text
@@ -63,3 +65,32 @@ async def test_existing_customers_are_brought_by_the_shop_of_their_first_order(
         await engine.dispose()
     assert shops == {1: "shop-b", 2: None}
     assert token_shop is None
+
+
+async def test_two_services_starting_at_once_migrate_once(database_url: str) -> None:
+    # From empty, two `cti db upgrade` processes at the same moment (two `cti serve` on
+    # one database): on PostgreSQL the second waits for the first's advisory lock, then
+    # finds the schema at head; neither fails on a table the other just created.
+    # (SQLite is one file with its own lock; the embedded default runs one service.)
+    if not database_url.startswith("postgresql"):
+        return
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "base")
+    env = {**os.environ, "CTI_DATABASE_URL": database_url}
+
+    async def cti_db_upgrade() -> tuple[int, bytes]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cti", "db", "upgrade", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        return proc.returncode or 0, out
+
+    results = await asyncio.gather(cti_db_upgrade(), cti_db_upgrade())
+    assert [rc for rc, _ in results] == [0, 0], results
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+    finally:
+        await engine.dispose()
+    assert len(versions) == 1
