@@ -805,5 +805,106 @@ def dnc_import(
     raise typer.Exit(1 if report.rejected else 0)
 
 
+# --- staffing (Erlang C) ------------------------------------------------------------------
+
+
+@app.command()
+def staffing(
+    aht: Annotated[
+        float, typer.Option("--aht", help="average handle time in seconds (talk + wrap-up)")
+    ],
+    target_sl: Annotated[
+        float, typer.Option("--target-sl", help="share answered within the threshold, e.g. 0.8")
+    ],
+    threshold: Annotated[float, typer.Option("--threshold", help="seconds, e.g. 20")],
+    calls_per_hour: Annotated[
+        float | None, typer.Option("--calls-per-hour", help="arrival rate, calls per hour")
+    ] = None,
+    calls: Annotated[
+        float | None,
+        typer.Option("--calls", help="calls counted in one interval of --interval-min minutes"),
+    ] = None,
+    interval_min: Annotated[
+        float | None,
+        typer.Option("--interval-min", help="the interval --calls were counted in (default 60)"),
+    ] = None,
+    max_occupancy: Annotated[
+        float, typer.Option("--max-occupancy", help="cap on agents' busy share, e.g. 0.85")
+    ] = 0.85,
+    shrinkage: Annotated[
+        float, typer.Option("--shrinkage", help="share of paid time off the phones, e.g. 0.3")
+    ] = 0.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print what GET .../staffing returns")
+    ] = False,
+) -> None:
+    """Agents needed for a service level target (Erlang C), with n-1, n and n+1 agents."""
+    import json
+
+    from cti.stats.erlang import StaffingInput, StaffingInputError, staffing_json
+    from cti.stats.erlang import calls_per_hour as hourly
+    from cti.stats.erlang import staffing as compute
+
+    if (calls_per_hour is None) == (calls is None):
+        typer.echo("cti: give --calls-per-hour, or --calls with --interval-min", err=True)
+        raise typer.Exit(2)
+    if calls_per_hour is not None and interval_min is not None:
+        typer.echo(
+            "cti: --calls-per-hour is already a rate; --interval-min goes with --calls "
+            "(the calls counted in that interval)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        rate = (
+            calls_per_hour
+            if calls_per_hour is not None
+            else hourly(calls or 0.0, 60.0 if interval_min is None else interval_min)
+        )
+        result = compute(
+            StaffingInput(
+                calls_per_hour=rate,
+                aht_s=aht,
+                target_sl=target_sl,
+                threshold_s=threshold,
+                max_occupancy=max_occupancy,
+                shrinkage=shrinkage,
+            )
+        )
+    except StaffingInputError as exc:
+        typer.echo(f"cti: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(staffing_json(result), ensure_ascii=False))
+        return
+    for line in _staffing_lines(staffing_json(result)):
+        typer.echo(line)
+
+
+def _staffing_lines(answer: dict[str, Any]) -> list[str]:
+    """The human table: the same figures as --json, rounded for reading."""
+    why = {"service_level": "the service level", "occupancy": "the occupancy cap"}
+    lines = [
+        f"traffic {answer['traffic_erlang']:.2f} Erlang "
+        f"({answer['calls_per_hour']:g} calls/hour x AHT {answer['aht_s']:g} s); "
+        f"target {answer['target_sl']:.0%} answered within {answer['threshold_s']:g} s, "
+        f"occupancy at most {answer['max_occupancy']:.0%}",
+        f"agents needed: {answer['agents']} (set by {why[answer['limited_by']]}); "
+        f"to schedule with {answer['shrinkage']:.0%} shrinkage: {answer['scheduled_agents']}",
+        "",
+        f"  {'agents':>6}  {'P(wait)':>7}  {'service level':>13}  {'ASA':>9}  {'occupancy':>9}",
+    ]
+    for row in answer["rows"]:
+        mark = ">" if row["agents"] == answer["agents"] else " "
+        asa = "endless" if row["asa_s"] is None else f"{row['asa_s']:.1f} s"
+        lines.append(
+            f"{mark} {row['agents']:>6}  {row['probability_of_waiting']:>7.3f}  "
+            f"{row['service_level']:>13.3f}  {asa:>9}  {row['occupancy']:>9.1%}"
+        )
+    if any(row["asa_s"] is None for row in answer["rows"]):
+        lines.append("(endless: no more agents than Erlang of traffic, the queue only grows)")
+    return lines
+
+
 def main() -> None:
     app()
