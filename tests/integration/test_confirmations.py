@@ -133,8 +133,18 @@ def test_confirmation_calls_end_to_end(
     )
     assert r.status_code in (200, 201), r.text
     secret = r.json()["secret"]
+    # The shop backend pushes its orders and asks for their confirmation calls.
     shop = cti_serve.cti(
-        "token", "create", "--name", "shop-a", "--scope", "calls:originate", "--shop", SHOP
+        "token",
+        "create",
+        "--name",
+        "shop-a",
+        "--scope",
+        "calls:originate",
+        "--scope",
+        "orders:write",
+        "--shop",
+        SHOP,
     )
     r = _api(cti_serve, "PUT", "/api/v1/do-not-call/13800138003", shop, json={"reason": "投诉"})
     assert r.status_code in (200, 201), r.text
@@ -150,8 +160,20 @@ def test_confirmation_calls_end_to_end(
     }
     ids: dict[str, str] = {}
     for i, number in enumerate(wanted):
+        order_id = f"E2026120500{i}"
+        # A confirmation is only for an order the shop pushed first.
+        order = {
+            "shop": SHOP,
+            "customer": {"phone": number, "name": f"顾客{i}"},
+            "amount": "2300.50",
+            "status": "paid",
+            "created_at": "2026-12-05T10:00:00+08:00",
+            "updated_at": "2026-12-05T10:00:00+08:00",
+        }
+        r = _api(cti_serve, "PUT", f"/api/v1/orders/{order_id}", shop, json=order)
+        assert r.status_code in (200, 201), r.text
         body = {
-            "order_id": f"E2026120500{i}",
+            "order_id": order_id,
             "phone": number,
             "amount": "2300.50",
             "item_count": 3,
