@@ -244,4 +244,5 @@ class Container:
             recordings=self.recordings,
             recording_pauses=self.recording_pauses,
             confirmations=self.confirmation_settings,
+            webhooks=self.webhook_settings,
         )

@@ -35,6 +35,7 @@ from cti.recordings.context import RecordingContext
 from cti.recordings.pause import RecordingPauses
 from cti.screenpop.hub import ScreenPopHub
 from cti.settings import Settings
+from cti.webhooks.config import WebhookSettings
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -56,6 +57,7 @@ class HttpServices:
     recordings: RecordingContext
     recording_pauses: RecordingPauses
     confirmations: ConfirmationSettings
+    webhooks: WebhookSettings
 
 
 def services_of(conn: HTTPConnection) -> HttpServices:
@@ -73,6 +75,10 @@ def _recording_pauses(conn: HTTPConnection) -> RecordingPauses:
 
 def _confirmations(conn: HTTPConnection) -> ConfirmationSettings:
     return services_of(conn).confirmations
+
+
+def _webhooks(conn: HTTPConnection) -> WebhookSettings:
+    return services_of(conn).webhooks
 
 
 def _settings(conn: HTTPConnection) -> Settings:
@@ -133,6 +139,7 @@ ScreenPopDep = Annotated[ScreenPopHub, Depends(_screenpop)]
 RecordingsDep = Annotated[RecordingContext, Depends(_recordings)]
 RecordingPausesDep = Annotated[RecordingPauses, Depends(_recording_pauses)]
 ConfirmationSettingsDep = Annotated[ConfirmationSettings, Depends(_confirmations)]
+WebhookSettingsDep = Annotated[WebhookSettings, Depends(_webhooks)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -48,7 +48,8 @@ RESULT = {
     "reason": "金额超过两千元",
     "attempts": 1,
 }
-SETTINGS = WebhookSettings(timeout_s=0.3, connect_timeout_s=0.3)
+# The receiver is on 127.0.0.1: allowed here, as in the devstack; refused by default.
+SETTINGS = WebhookSettings(timeout_s=0.3, connect_timeout_s=0.3, allow_private=True)
 
 
 # --- the receiver -----------------------------------------------------------------------
@@ -384,6 +385,87 @@ async def test_a_shop_without_a_usable_url_fails_at_once_without_retrying(
     world.clock.advance(86400)
     assert await world.runner.run_once() == 0  # no retry spin
     assert receiver.seen == []
+
+
+def guarded_runner(
+    world: World,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    resolve: Any = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> JobRunner:
+    """A runner whose sender refuses private addresses (the default setting)."""
+    settings = WebhookSettings(timeout_s=0.3, connect_timeout_s=0.3)
+    runner = JobRunner(sessions, clock=world.clock, lease_seconds=30)
+    extra: dict[str, Any] = {} if resolve is None else {"resolve": resolve}
+    sender = WebhookSender(sessions, world.clock, settings, transport=transport, **extra)
+    webhooks_subscribers.register(runner, sender, settings)
+    return runner
+
+
+async def test_a_webhook_to_a_private_address_is_a_failed_attempt_and_retried(
+    world: World, receiver: Receiver, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    runner = guarded_runner(world, sessions)
+    event_id = await world.event()
+    assert await runner.run_once() == 1
+    delivery = await world.delivery(event_id)
+    assert attempts_of(delivery) == [
+        (
+            1,
+            None,
+            "refused: the webhook host is a loopback address (127.0.0.1), not a public "
+            "server (CTI_WEBHOOKS_ALLOW_PRIVATE=true allows it)",
+        )
+    ]
+    assert delivery.status == DeliveryStatus.PENDING.value
+    assert (await world.job(event_id)).status == JobStatus.QUEUED.value  # retried as usual
+    assert receiver.seen == []
+
+
+async def test_a_host_name_resolving_into_our_network_is_refused_before_each_post(
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    answers = {"hooks.shop-a.example": ["203.0.114.7", "10.0.0.8"]}
+    posted: list[httpx.Request] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        assert port == 443
+        return answers[host]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        posted.append(request)
+        return httpx.Response(200)
+
+    runner = guarded_runner(world, sessions, resolve=resolve, transport=httpx.MockTransport(answer))
+    await world.shop(webhook_url="https://hooks.shop-a.example/cti")
+    event_id = await world.event()
+    assert await runner.run_once() == 1
+    [(n, status, error)] = attempts_of(await world.delivery(event_id))
+    assert (n, status) == (1, None) and error is not None
+    assert error.startswith("refused: the webhook host is a private address (10.0.0.8)")
+    assert posted == []
+    # The shop fixes its DNS: the retry goes out.
+    answers["hooks.shop-a.example"] = ["203.0.114.7"]
+    world.clock.advance(30)
+    assert await runner.run_once() == 1
+    delivery = await world.delivery(event_id)
+    assert delivery.status == DeliveryStatus.DELIVERED.value and len(posted) == 1
+
+
+async def test_a_host_name_that_does_not_resolve_is_a_failed_attempt(
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async def resolve(host: str, port: int) -> list[str]:
+        raise OSError(-2, "Name or service not known")
+
+    runner = guarded_runner(world, sessions, resolve=resolve)
+    await world.shop(webhook_url="http://nowhere.shop-a.example/cti")
+    event_id = await world.event()
+    assert await runner.run_once() == 1
+    [(_, _, error)] = attempts_of(await world.delivery(event_id))
+    assert error == "no answer: the webhook host does not resolve (Name or service not known)"
+    assert (await world.job(event_id)).status == JobStatus.QUEUED.value
 
 
 async def test_an_unknown_shop_fails_at_once(world: World, receiver: Receiver) -> None:

@@ -127,6 +127,8 @@ def cti_env(devstack: Devstack, tmp_path: Path) -> dict[str, str]:
             "CTI_RECORDINGS_LOCAL_ROOT": devstack.env["CTI_RECORDINGS_LOCAL_ROOT"],
             "CTI_RECORDINGS_SETTLE_S": "1",
             "CTI_JOBS_POLL_INTERVAL": "0.5",
+            # The tests' webhook receivers listen on 127.0.0.1, refused by default (SSRF).
+            "CTI_WEBHOOKS_ALLOW_PRIVATE": "true",
         }
     )
     return env
