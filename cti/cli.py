@@ -54,6 +54,7 @@ def _settings(env_file: Path | None) -> Settings:
     from cti.jobs.config import JobSettings
     from cti.recordings.config import RecordingSettings
     from cti.recordings.scoresheets import load_scoresheets
+    from cti.webhooks.config import WebhookSettings
 
     try:
         settings = load_settings(env_file)
@@ -62,6 +63,7 @@ def _settings(env_file: Path | None) -> Settings:
         load_section(AgentSettings, "CTI_AGENT_")
         load_section(JobSettings, "CTI_JOBS_")
         load_section(ConfirmationSettings, "CTI_CONFIRM_")
+        load_section(WebhookSettings, "CTI_WEBHOOKS_")
         load_scoresheets(load_section(RecordingSettings, "CTI_RECORDINGS_").scoresheets_file)
         return settings
     except SettingsError as exc:

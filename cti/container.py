@@ -24,7 +24,7 @@ from cti.calls.writer import CallRecordWriter
 from cti.clock import SYSTEM_CLOCK, Clock
 from cti.confirmations import subscribers as confirmations_subscribers
 from cti.confirmations.config import ConfirmationSettings
-from cti.confirmations.dialler import Dialler, DiallingSettings
+from cti.confirmations.dialler import Dialler
 from cti.confirmations.results import notify_shop
 from cti.customers import subscribers as customers_subscribers
 from cti.customers.phones import PhoneNormalizer
@@ -159,7 +159,7 @@ class Container:
         self.agents = AgentService(self.agent_states, lambda: self.ami, agent_settings)
         self.dialler = Dialler(
             self.session_maker,
-            load_section(DiallingSettings, "CTI_CONFIRM_"),
+            self.confirmation_settings,
             clock=clock,
             ami=lambda: self.ami,
             live_call=self.tracker.live_call,

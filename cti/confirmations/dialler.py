@@ -32,13 +32,13 @@ from typing import Any, Protocol, cast
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami.actions import ActionSender, originate
 from cti.ami.protocol import AmiActionError, AmiActionTimeout, AmiConnectionLost, AmiNotConnected
 from cti.clock import Clock
+from cti.confirmations.config import ConfirmationSettings
 from cti.confirmations.models import (
     FINAL,
     Confirmation,
@@ -48,38 +48,13 @@ from cti.confirmations.models import (
 from cti.confirmations.script import Facts
 from cti.confirmations.window import next_opening
 from cti.jobs.errors import InvalidJob, RetryLater
-from cti.jobs.service import Backoff, enqueue
+from cti.jobs.service import enqueue
 from cti.shops.models import Shop
 from cti.shops.service import is_blocked
 
 log = logging.getLogger(__name__)
 
 DIAL_JOB = "confirmations.dial"
-
-
-class DiallingSettings(BaseSettings):
-    """``CTI_CONFIRM_*``: how confirmation calls are placed."""
-
-    model_config = SettingsConfigDict(env_prefix="CTI_CONFIRM_", extra="ignore")
-
-    dial_template: str = "PJSIP/{national}@cti-trunk"
-    """The channel to dial: ``{national}`` (e.g. 13800138000) or ``{e164}`` (+8613800138000)."""
-    context: str = "cti-confirm"
-    """Where the answered call goes (``dialplans/extensions.conf``)."""
-    ring_timeout_s: float = Field(default=30.0, gt=0, le=120)
-    max_concurrent: int = Field(default=10, ge=1, le=10_000)
-    """Confirmation calls at once, every shop together (each shop has its own limit too)."""
-    retry_base_s: float = Field(default=300.0, gt=0)
-    retry_factor: float = Field(default=2.0, ge=1)
-    retry_max_s: float = Field(default=3600.0, gt=0)
-    """Busy, no answer, failed: attempt n+1 after ``base * factor**(n-1)``, at most ``max``."""
-    capacity_wait_s: float = Field(default=5.0, gt=0, le=300)
-    """How soon a call held back by a concurrency limit is tried again."""
-    digit_timeout_s: float = Field(default=6.0, gt=0, le=30)
-    """How long the customer has to press a key after the menu (it is played twice)."""
-
-    def backoff(self) -> Backoff:
-        return Backoff(self.retry_base_s, self.retry_factor, self.retry_max_s)
 
 
 class DialPayload(BaseModel):
@@ -157,7 +132,7 @@ class Dialler:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        settings: DiallingSettings,
+        settings: ConfirmationSettings,
         *,
         clock: Clock,
         ami: Callable[[], object | None],
