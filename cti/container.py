@@ -210,7 +210,7 @@ class Container:
         screenpop_subscribers.register(self.bus, self.screenpop)
         acd_subscribers.register(self.bus, self.pipeline.annotate)
         tickets_subscribers.register(self.bus, self.spool, self.jobs, self.phones, self.clock)
-        confirmations_subscribers.register(self.bus, self.jobs, self.dialler)
+        confirmations_subscribers.register(self.bus, self.jobs, self.dialler, self.clock)
         recordings_subscribers.register(
             self.bus,
             self.jobs,

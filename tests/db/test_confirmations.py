@@ -392,3 +392,62 @@ async def test_the_created_hook_runs_once_per_new_request_in_its_transaction(
         container.session_maker, want("d", "+8613900139000"), now=now, on_created=on_created
     )
     assert seen[1:] == [(blocked.body["id"], "do_not_call")]
+
+
+async def test_idempotency_keys_are_forgotten_after_48_hours_and_free_again(
+    client: httpx.AsyncClient, auth: Any, container: Container
+) -> None:
+    from cti.clock import FixedClock
+    from cti.confirmations.keys import (
+        FORGET_KEYS_JOB,
+        forget_keys_handler,
+        schedule_forget_keys,
+    )
+    from cti.jobs.service import list_jobs
+
+    old = await client.post("/api/v1/confirmations", json=request(), headers=key("k", auth["a"]))
+    assert old.status_code == 201
+    created = container.clock.now()
+    settings = container.confirmation_settings
+    assert settings.idempotency_keep_h == 48
+    assert FORGET_KEYS_JOB in container.jobs.kinds
+
+    async def run_purge(hours_later: float) -> None:
+        handler = forget_keys_handler(settings, FixedClock(created + timedelta(hours=hours_later)))
+        async with container.sessions() as s, s.begin():
+            await handler(s, {"day": "2026-11-22"})
+
+    # Within the 48 hours (and the 24 the API promises) the key still answers.
+    await run_purge(47)
+    again = await client.post("/api/v1/confirmations", json=request(), headers=key("k", auth["a"]))
+    assert again.status_code == 201 and again.json()["id"] == old.json()["id"]
+    other = await client.post(
+        "/api/v1/confirmations", json=request(item_count=4), headers=key("k", auth["a"])
+    )
+    assert other.status_code == 409
+    # After them it is forgotten: the shop's key makes a new request.
+    await run_purge(49)
+    await run_purge(50)  # a second run changes nothing
+    async with container.sessions() as s:
+        row = (await s.execute(select(Confirmation))).scalar_one()
+        assert row.idempotency_key == " " + old.json()["id"]
+        assert row.request_hash == "" and row.first_response == {}
+    new = await client.post(
+        "/api/v1/confirmations", json=request(item_count=4), headers=key("k", auth["a"])
+    )
+    assert new.status_code == 201 and new.json()["id"] != old.json()["id"]
+    assert "idempotent-replayed" not in new.headers
+    # The old confirmation is still there as it was.
+    got = await client.get(f"/api/v1/confirmations/{old.json()['id']}", headers=auth["a"])
+    assert got.status_code == 200 and got.json()["facts"]["item_count"] == 3
+    assert await count(container) == 2
+    # One job a day, whoever submits it and how often.
+    later = FixedClock(created + timedelta(days=3))
+    first = await schedule_forget_keys(container.spool, later)
+    second = await schedule_forget_keys(container.spool, later)
+    assert first.created and not second.created and first.job_id == second.job_id
+    async with container.sessions() as s:
+        jobs = await list_jobs(s, kind=FORGET_KEYS_JOB)
+    assert [j.key for j in jobs if j.id == first.job_id] == [
+        f"idempotency-keys:{(created + timedelta(days=3)).date().isoformat()}"
+    ]
