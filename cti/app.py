@@ -25,6 +25,7 @@ from cti.http.server import server_config
 from cti.jobs.service import count_jobs
 from cti.recordings.retention import schedule_retention
 from cti.settings import Settings
+from cti.webhooks.service import settle_stranded
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,18 @@ async def submit_forget_keys(container: Container, delay_s: float = 0.0) -> None
     await schedule_forget_keys(container.spool, container.clock, delay_s=delay_s)
 
 
+async def settle_stranded_webhooks(container: Container) -> None:
+    """Give up the webhook deliveries whose worker died during their last attempt."""
+    async with container.sessions() as session, session.begin():
+        settled = await settle_stranded(session, now=container.clock.now())
+    if settled:
+        log.warning(
+            "%d webhook delivery(ies) marked failed: the service stopped during their "
+            "last attempt (cti jobs retry sends them again)",
+            settled,
+        )
+
+
 @asynccontextmanager
 async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Container]:
     """Start every enabled part; stop them all, in reverse order, on exit."""
@@ -117,6 +130,10 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
             asyncio.create_task(
                 _every_async(3600.0, lambda: submit_forget_keys(container)),
                 name="idempotency-keys",
+            ),
+            asyncio.create_task(
+                _every_async(60.0, lambda: settle_stranded_webhooks(container)),
+                name="stranded-webhooks",
             ),
         ]
         try:

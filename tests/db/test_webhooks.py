@@ -28,13 +28,20 @@ from cti.confirmations.models import Confirmation, ConfirmationStatus
 from cti.container import Container
 from cti.jobs.models import Job, JobStatus
 from cti.jobs.runner import JobRunner
+from cti.jobs.service import lease, requeue
 from cti.logging import QUIET_LOGGERS
 from cti.shops.models import Shop
 from cti.webhooks import subscribers as webhooks_subscribers
 from cti.webhooks.config import WebhookSettings
 from cti.webhooks.deliver import WebhookSender
 from cti.webhooks.models import DeliveryStatus, WebhookDelivery
-from cti.webhooks.service import enqueue_event, get_delivery, webhook_key
+from cti.webhooks.service import (
+    WEBHOOK_JOB,
+    enqueue_event,
+    get_delivery,
+    settle_stranded,
+    webhook_key,
+)
 from cti.webhooks.signing import verify
 from tests.db.conftest import free_port
 
@@ -622,3 +629,79 @@ async def test_a_shop_lists_its_confirmations_deliveries_and_nobody_elses(
     assert r.status_code == 200 and len(r.json()["items"]) == 1
     r = await client.get("/api/v1/confirmations/cf%20b/deliveries", headers=tokens["all"])
     assert r.status_code == 422
+
+
+async def test_a_delivery_whose_worker_died_on_its_last_attempt_is_not_left_pending(
+    world: World, receiver: Receiver, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessions() as s, s.begin():
+        delivery = await enqueue_event(
+            s,
+            shop_id="shop-a",
+            event_type="confirmation.finished",
+            confirmation_id=world.confirmation_id,
+            data=RESULT,
+            now=T0,
+            max_attempts=1,
+        )
+        event_id = delivery.event_id
+    # A worker takes the last attempt and dies before it logs anything.
+    async with sessions() as s, s.begin():
+        [taken] = await lease(
+            s, owner="dead-worker", now=T0, lease_for=timedelta(seconds=30), kinds={WEBHOOK_JOB}
+        )
+    world.clock.advance(31)
+    assert await world.runner.run_once() == 0  # the lease ran out: buried, not run again
+    assert (await world.job(event_id)).status == JobStatus.DEAD.value
+    assert (await world.delivery(event_id)).status == DeliveryStatus.PENDING.value
+    # The sweep gives it up as a last attempt would, and says how to send it again.
+    async with sessions() as s, s.begin():
+        assert await settle_stranded(s, now=world.clock.now()) == 1
+    async with sessions() as s, s.begin():
+        assert await settle_stranded(s, now=world.clock.now()) == 0
+    delivery = await world.delivery(event_id)
+    assert delivery.status == DeliveryStatus.FAILED.value
+    error = (
+        "the service stopped during the last attempt; whether the shop got it is unknown "
+        f"(cti jobs retry {taken.id} sends it again)"
+    )
+    assert attempts_of(delivery) == [(1, None, error)] and delivery.last_error == error
+    assert receiver.seen == []
+    # And so it does.
+    async with sessions() as s, s.begin():
+        assert await requeue(s, job_id=taken.id, now=world.clock.now()) is not None
+    assert await world.runner.run_once() == 1
+    delivery = await world.delivery(event_id)
+    assert delivery.status == DeliveryStatus.DELIVERED.value
+    assert attempts_of(delivery) == [(1, None, error), (2, 200, None)]
+    assert len(receiver.seen) == 1
+
+
+async def test_the_service_sweeps_stranded_deliveries(container: Container) -> None:
+    from cti.app import settle_stranded_webhooks
+
+    now = container.clock.now()
+    async with container.sessions() as s, s.begin():
+        s.add(Shop(id="shop-a", secret=SECRET, created_at=now, updated_at=now))
+        delivery = await enqueue_event(
+            s,
+            shop_id="shop-a",
+            event_type="confirmation.finished",
+            confirmation_id=None,
+            data=RESULT,
+            now=now,
+            max_attempts=1,
+        )
+        event_id = delivery.event_id
+        await lease(
+            s, owner="dead-worker", now=now, lease_for=timedelta(seconds=1), kinds={WEBHOOK_JOB}
+        )
+    # The next lease after it ran out buries the job (no worker runs it again).
+    async with container.sessions() as s, s.begin():
+        later = now + timedelta(seconds=2)
+        await lease(s, owner="other", now=later, lease_for=timedelta(1), kinds={WEBHOOK_JOB})
+    await settle_stranded_webhooks(container)
+    async with container.sessions() as s:
+        found = await get_delivery(s, event_id=event_id)
+    assert found is not None and found.status == DeliveryStatus.FAILED.value
+    assert found.last_error is not None and "the service stopped" in found.last_error
