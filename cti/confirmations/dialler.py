@@ -28,7 +28,8 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from functools import partial
+from typing import Any, Protocol
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,7 +37,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami.actions import ActionSender, originate
-from cti.ami.protocol import AmiActionError, AmiActionTimeout, AmiConnectionLost, AmiNotConnected
+from cti.ami.failures import (
+    AsteriskFailed,
+    AsteriskTimeout,
+    AsteriskUnavailable,
+    connected_sender,
+    run_action,
+)
 from cti.clock import Clock
 from cti.confirmations.config import ConfirmationSettings
 from cti.confirmations.models import (
@@ -234,10 +241,10 @@ class Dialler:
             )
 
     def _sender(self) -> ActionSender:
-        ami = self._ami()
-        if ami is None or not getattr(ami, "logged_in", False):
-            raise RetryLater("not connected to Asterisk (AMI)", self.settings.capacity_wait_s)
-        return cast(ActionSender, ami)
+        try:
+            return connected_sender(self._ami())
+        except AsteriskUnavailable as exc:
+            raise RetryLater(exc.message, self.settings.capacity_wait_s) from None
 
     async def _claim(self, row: Confirmation, n: int, channel_id: str, now: datetime) -> bool:
         """Take attempt ``n`` for this worker, committed before anything is dialled."""
@@ -265,29 +272,33 @@ class Dialler:
     ) -> tuple[str, int | None]:
         try:
             channel = dial_string(self.settings.dial_template, row.phone)
-            result = await originate(
-                sender,
-                channel,
-                context=self.settings.context,
-                exten="s",
-                caller_id=shop.caller_id,
-                ring_timeout=self.settings.ring_timeout_s,
-                channel_id=channel_id,
-                variables={
-                    "CTI_CONFIRMATION": row.public_id,
-                    "CTI_ORDER_ID": row.order_id,
-                    "CTI_DIRECTION": "outbound",
-                    "CTI_CUSTOMER": row.phone,
-                    "CTI_SHOP": row.shop,
-                },
+            result = await run_action(
+                partial(
+                    originate,
+                    sender,
+                    channel,
+                    context=self.settings.context,
+                    exten="s",
+                    caller_id=shop.caller_id,
+                    ring_timeout=self.settings.ring_timeout_s,
+                    channel_id=channel_id,
+                    variables={
+                        "CTI_CONFIRMATION": row.public_id,
+                        "CTI_ORDER_ID": row.order_id,
+                        "CTI_DIRECTION": "outbound",
+                        "CTI_CUSTOMER": row.phone,
+                        "CTI_SHOP": row.shop,
+                    },
+                ),
+                what=f"the call of {row.public_id}",
             )
         except (ValueError, phonenumbers.NumberParseException) as exc:
             log.error("confirmation %s cannot be dialled: %s", row.public_id, exc)
             return "failed", None
-        except AmiActionError as exc:
-            log.warning("Asterisk refused the call of %s: %s", row.public_id, exc)
+        except AsteriskFailed as exc:
+            log.warning("%s", exc.message)
             return "failed", None
-        except (AmiConnectionLost, AmiNotConnected, AmiActionTimeout) as exc:
+        except (AsteriskUnavailable, AsteriskTimeout) as exc:
             # Whether the phone rings is unknown: the tracker will tell if the call exists.
             log.warning("confirmation %s: outcome of the dialling unknown: %s", row.public_id, exc)
             return "unknown", None
