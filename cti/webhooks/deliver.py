@@ -41,8 +41,8 @@ from cti.jobs.runner import JobHandler
 from cti.shops.models import Shop
 from cti.shops.rules import ip_literal, non_public
 from cti.webhooks.config import WebhookSettings
-from cti.webhooks.models import ERROR_MAX, DeliveryStatus, WebhookAttempt, WebhookDelivery
-from cti.webhooks.service import webhook_key
+from cti.webhooks.models import ERROR_MAX, DeliveryStatus, WebhookDelivery
+from cti.webhooks.service import log_attempt, webhook_key
 from cti.webhooks.signing import sign
 
 log = logging.getLogger(__name__)
@@ -254,24 +254,12 @@ class WebhookSender:
             delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
             if delivery is None:  # pragma: no cover - the row was just read
                 return
-            delivery.attempts += 1
-            session.add(
-                WebhookAttempt(
-                    delivery_id=delivery_id,
-                    n=delivery.attempts,
-                    at=at,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                    duration_ms=outcome.duration_ms,
-                )
+            log_attempt(
+                session,
+                delivery,
+                at=at,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                final=final,
+                duration_ms=outcome.duration_ms,
             )
-            delivery.last_status = outcome.status_code
-            delivery.last_error = outcome.error
-            if outcome.delivered:
-                delivery.status = DeliveryStatus.DELIVERED.value
-                delivery.delivered_at = at
-            elif final:
-                delivery.status = DeliveryStatus.FAILED.value
-            else:
-                # Pending again when an operator retried a failed delivery's job.
-                delivery.status = DeliveryStatus.PENDING.value

@@ -155,21 +155,46 @@ async def settle_stranded(session: AsyncSession, *, now: datetime) -> int:
         )
         if delivery is None or delivery.status != DeliveryStatus.PENDING.value:
             continue
-        error = stranded_error(job_id)
-        delivery.attempts += 1
-        session.add(
-            WebhookAttempt(
-                delivery_id=delivery.id,
-                n=delivery.attempts,
-                at=now,
-                status_code=None,
-                error=error,
-                duration_ms=0,
-            )
+        log_attempt(
+            session, delivery, at=now, status_code=None, error=stranded_error(job_id), final=True
         )
-        delivery.status = DeliveryStatus.FAILED.value
-        delivery.last_status = None
-        delivery.last_error = error
         settled += 1
     await session.flush()
     return settled
+
+
+def log_attempt(
+    session: AsyncSession,
+    delivery: WebhookDelivery,
+    *,
+    at: datetime,
+    status_code: int | None,
+    error: str | None,
+    final: bool,
+    duration_ms: int = 0,
+) -> None:
+    """Log one attempt on ``delivery`` (locked by the caller) and set its status.
+
+    Delivered without ``error`` and with a status; else failed when ``final``, else
+    pending (again, when an operator retried a failed delivery's job).
+    """
+    delivery.attempts += 1
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id,
+            n=delivery.attempts,
+            at=at,
+            status_code=status_code,
+            error=error,
+            duration_ms=duration_ms,
+        )
+    )
+    delivery.last_status = status_code
+    delivery.last_error = error
+    if error is None and status_code is not None:
+        delivery.status = DeliveryStatus.DELIVERED.value
+        delivery.delivered_at = at
+    elif final:
+        delivery.status = DeliveryStatus.FAILED.value
+    else:
+        delivery.status = DeliveryStatus.PENDING.value

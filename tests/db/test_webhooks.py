@@ -200,6 +200,27 @@ async def world(sessions: async_sessionmaker[AsyncSession], receiver: Receiver) 
     return w
 
 
+async def new_event(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    max_attempts: int,
+    confirmation_id: int | None = None,
+) -> str:
+    """A result event for shop-a with few attempts; its event id."""
+    async with sessions() as s, s.begin():
+        delivery = await enqueue_event(
+            s,
+            shop_id="shop-a",
+            event_type="confirmation.finished",
+            confirmation_id=confirmation_id,
+            data=RESULT,
+            now=now,
+            max_attempts=max_attempts,
+        )
+        return delivery.event_id
+
+
 def attempts_of(delivery: WebhookDelivery) -> list[tuple[int, int | None, str | None]]:
     return [(a.n, a.status_code, a.error) for a in delivery.attempt_rows]
 
@@ -342,17 +363,7 @@ async def test_the_last_failed_attempt_marks_the_delivery_failed(
     world: World, receiver: Receiver, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     receiver.script = [Answer(500)] * 3
-    async with sessions() as s, s.begin():
-        delivery = await enqueue_event(
-            s,
-            shop_id="shop-a",
-            event_type="confirmation.finished",
-            confirmation_id=None,
-            data=RESULT,
-            now=T0,
-            max_attempts=3,
-        )
-        event_id = delivery.event_id
+    event_id = await new_event(sessions, now=T0, max_attempts=3)
     for wait in (0, 30, 60):
         world.clock.advance(wait)
         assert await world.runner.run_once() == 1
@@ -634,17 +645,9 @@ async def test_a_shop_lists_its_confirmations_deliveries_and_nobody_elses(
 async def test_a_delivery_whose_worker_died_on_its_last_attempt_is_not_left_pending(
     world: World, receiver: Receiver, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    async with sessions() as s, s.begin():
-        delivery = await enqueue_event(
-            s,
-            shop_id="shop-a",
-            event_type="confirmation.finished",
-            confirmation_id=world.confirmation_id,
-            data=RESULT,
-            now=T0,
-            max_attempts=1,
-        )
-        event_id = delivery.event_id
+    event_id = await new_event(
+        sessions, now=T0, max_attempts=1, confirmation_id=world.confirmation_id
+    )
     # A worker takes the last attempt and dies before it logs anything.
     async with sessions() as s, s.begin():
         [taken] = await lease(
@@ -683,16 +686,8 @@ async def test_the_service_sweeps_stranded_deliveries(container: Container) -> N
     now = container.clock.now()
     async with container.sessions() as s, s.begin():
         s.add(Shop(id="shop-a", secret=SECRET, created_at=now, updated_at=now))
-        delivery = await enqueue_event(
-            s,
-            shop_id="shop-a",
-            event_type="confirmation.finished",
-            confirmation_id=None,
-            data=RESULT,
-            now=now,
-            max_attempts=1,
-        )
-        event_id = delivery.event_id
+    event_id = await new_event(container.session_maker, now=now, max_attempts=1)
+    async with container.sessions() as s, s.begin():
         await lease(
             s, owner="dead-worker", now=now, lease_for=timedelta(seconds=1), kinds={WEBHOOK_JOB}
         )
