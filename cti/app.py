@@ -18,12 +18,14 @@ from typing import Any
 import uvicorn
 
 from cti.api import create_http_app
+from cti.confirmations.keys import schedule_forget_keys
 from cti.container import Container
 from cti.db.migrate import upgrade_async
 from cti.http.server import server_config
 from cti.jobs.service import count_jobs
 from cti.recordings.retention import schedule_retention
 from cti.settings import Settings
+from cti.webhooks.service import settle_stranded
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,8 @@ async def update_recordings_root(container: Container) -> None:
 
 
 RETENTION_START_DELAY_S = 600.0
-"""At start the retention job waits: catching up (spooled and catalog jobs) comes first."""
+"""At start the daily jobs (retention, forgetting idempotency keys) wait: catching up
+(spooled and catalog jobs) comes first."""
 
 
 async def submit_retention(container: Container, delay_s: float = 0.0) -> None:
@@ -66,6 +69,23 @@ async def submit_retention(container: Container, delay_s: float = 0.0) -> None:
     await schedule_retention(
         container.spool, container.clock, container.recordings.settings, delay_s=delay_s
     )
+
+
+async def submit_forget_keys(container: Container, delay_s: float = 0.0) -> None:
+    """Today's job forgetting old Idempotency-Keys; its key makes it one run a day."""
+    await schedule_forget_keys(container.spool, container.clock, delay_s=delay_s)
+
+
+async def settle_stranded_webhooks(container: Container) -> None:
+    """Give up the webhook deliveries whose worker died during their last attempt."""
+    async with container.sessions() as session, session.begin():
+        settled = await settle_stranded(session, now=container.clock.now())
+    if settled:
+        log.warning(
+            "%d webhook delivery(ies) marked failed: the service stopped during their "
+            "last attempt (cti jobs retry sends them again)",
+            settled,
+        )
 
 
 @asynccontextmanager
@@ -88,6 +108,7 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
         starting: dict[str, Callable[[], Awaitable[None]]] = {
             "recordings root check": lambda: update_recordings_root(container),
             "retention job": lambda: submit_retention(container, RETENTION_START_DELAY_S),
+            "idempotency keys job": lambda: submit_forget_keys(container, RETENTION_START_DELAY_S),
         }
         for what, first in starting.items():
             try:
@@ -105,6 +126,14 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
             ),
             asyncio.create_task(
                 _every_async(3600.0, lambda: submit_retention(container)), name="retention"
+            ),
+            asyncio.create_task(
+                _every_async(3600.0, lambda: submit_forget_keys(container)),
+                name="idempotency-keys",
+            ),
+            asyncio.create_task(
+                _every_async(60.0, lambda: settle_stranded_webhooks(container)),
+                name="stranded-webhooks",
             ),
         ]
         try:

@@ -54,6 +54,7 @@ def _settings(env_file: Path | None) -> Settings:
     from cti.jobs.config import JobSettings
     from cti.recordings.config import RecordingSettings
     from cti.recordings.scoresheets import load_scoresheets
+    from cti.webhooks.config import WebhookSettings
 
     try:
         settings = load_settings(env_file)
@@ -62,6 +63,7 @@ def _settings(env_file: Path | None) -> Settings:
         load_section(AgentSettings, "CTI_AGENT_")
         load_section(JobSettings, "CTI_JOBS_")
         load_section(ConfirmationSettings, "CTI_CONFIRM_")
+        load_section(WebhookSettings, "CTI_WEBHOOKS_")
         load_scoresheets(load_section(RecordingSettings, "CTI_RECORDINGS_").scoresheets_file)
         return settings
     except SettingsError as exc:
@@ -527,12 +529,14 @@ def _shop_write(
     from cti.orders.service import describe
     from cti.shops.schemas import ShopIn
     from cti.shops.service import get_shop, put_shop, shop_out
+    from cti.webhooks.config import WebhookSettings
 
     try:
         data = ShopIn.model_validate({k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
         typer.echo(f"cti: {describe(exc)}", err=True)
         raise typer.Exit(2) from None
+    allow_private = load_section(WebhookSettings, "CTI_WEBHOOKS_").allow_private
 
     async def write(session: AsyncSession) -> dict[str, Any]:
         exists = await get_shop(session, shop) is not None
@@ -543,7 +547,14 @@ def _shop_write(
                 else f"no shop {shop!r}; add it with cti shop add {shop}"
             )
         now = SYSTEM_CLOCK.now()
-        written = await put_shop(session, shop=shop, data=data, may_create=create, now=now)
+        written = await put_shop(
+            session,
+            shop=shop,
+            data=data,
+            may_create=create,
+            allow_private_webhooks=allow_private,
+            now=now,
+        )
         return {**shop_out(written.shop, now).model_dump(mode="json"), "secret": written.secret}
 
     try:
@@ -559,57 +570,44 @@ def _echo_shop(fields: dict[str, Any]) -> None:
             typer.echo(f"{name}\t{'-' if value is None else value}")
 
 
-@shop_app.command("add")
-def shop_add(
-    shop: ShopArg,
-    name: NameOpt = None,
-    webhook_url: WebhookOpt = None,
-    window_start: WindowStartOpt = None,
-    window_end: WindowEndOpt = None,
-    timezone: TimezoneOpt = None,
-    max_concurrent: ConcurrentOpt = None,
-    caller_id: CallerIdOpt = None,
-    env_file: EnvFile = None,
-) -> None:
-    """Add a shop and print its webhook signing secret, once."""
-    given = {
-        "name": name,
-        "webhook_url": webhook_url,
-        "window_start": window_start,
-        "window_end": window_end,
-        "timezone": timezone,
-        "max_concurrent": max_concurrent,
-        "caller_id": caller_id,
-    }
-    fields = _shop_write(_settings(env_file), shop, given, create=True)
-    _echo_shop(fields)
-    typer.echo(f"secret\t{fields['secret']}")
-    typer.echo("(the secret is shown this once; keep it in the shop backend)", err=True)
+def _shop_command(*, create: bool) -> Callable[..., None]:
+    """``cti shop add`` (``create``) or ``cti shop set``: the same options, one list."""
+
+    def command(
+        shop: ShopArg,
+        name: NameOpt = None,
+        webhook_url: WebhookOpt = None,
+        window_start: WindowStartOpt = None,
+        window_end: WindowEndOpt = None,
+        timezone: TimezoneOpt = None,
+        max_concurrent: ConcurrentOpt = None,
+        caller_id: CallerIdOpt = None,
+        env_file: EnvFile = None,
+    ) -> None:
+        given = {
+            "name": name,
+            "webhook_url": webhook_url,
+            "window_start": window_start,
+            "window_end": window_end,
+            "timezone": timezone,
+            "max_concurrent": max_concurrent,
+            "caller_id": caller_id,
+        }
+        fields = _shop_write(_settings(env_file), shop, given, create=create)
+        _echo_shop(fields)
+        if create:
+            typer.echo(f"secret\t{fields['secret']}")
+            typer.echo("(the secret is shown this once; keep it in the shop backend)", err=True)
+
+    return command
 
 
-@shop_app.command("set")
-def shop_set(
-    shop: ShopArg,
-    name: NameOpt = None,
-    webhook_url: WebhookOpt = None,
-    window_start: WindowStartOpt = None,
-    window_end: WindowEndOpt = None,
-    timezone: TimezoneOpt = None,
-    max_concurrent: ConcurrentOpt = None,
-    caller_id: CallerIdOpt = None,
-    env_file: EnvFile = None,
-) -> None:
-    """Change the settings given; the others keep their value."""
-    given = {
-        "name": name,
-        "webhook_url": webhook_url,
-        "window_start": window_start,
-        "window_end": window_end,
-        "timezone": timezone,
-        "max_concurrent": max_concurrent,
-        "caller_id": caller_id,
-    }
-    _echo_shop(_shop_write(_settings(env_file), shop, given, create=False))
+shop_app.command("add", help="Add a shop and print its webhook signing secret, once.")(
+    _shop_command(create=True)
+)
+shop_app.command("set", help="Change the settings given; the others keep their value.")(
+    _shop_command(create=False)
+)
 
 
 @shop_app.command("show")

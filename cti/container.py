@@ -27,7 +27,7 @@ from cti.clicktocall.service import ClickToCall
 from cti.clock import SYSTEM_CLOCK, Clock
 from cti.confirmations import subscribers as confirmations_subscribers
 from cti.confirmations.config import ConfirmationSettings
-from cti.confirmations.dialler import Dialler, DiallingSettings
+from cti.confirmations.dialler import Dialler
 from cti.confirmations.results import notify_shop
 from cti.customers import subscribers as customers_subscribers
 from cti.customers.phones import PhoneNormalizer
@@ -162,7 +162,7 @@ class Container:
         self.agents = AgentService(self.agent_states, lambda: self.ami, agent_settings)
         self.dialler = Dialler(
             self.session_maker,
-            load_section(DiallingSettings, "CTI_CONFIRM_"),
+            self.confirmation_settings,
             clock=clock,
             ami=lambda: self.ami,
             live_call=self.tracker.live_call,
@@ -225,7 +225,7 @@ class Container:
         screenpop_subscribers.register(self.bus, self.screenpop)
         acd_subscribers.register(self.bus, self.pipeline.annotate)
         tickets_subscribers.register(self.bus, self.spool, self.jobs, self.phones, self.clock)
-        confirmations_subscribers.register(self.bus, self.jobs, self.dialler)
+        confirmations_subscribers.register(self.bus, self.jobs, self.dialler, self.clock)
         clicktocall_subscribers.register(
             self.bus, self.spool, self.jobs, self.click_settings, self.clock
         )
@@ -263,4 +263,5 @@ class Container:
             recording_pauses=self.recording_pauses,
             confirmations=self.confirmation_settings,
             click_to_call=self.click_to_call,
+            webhooks=self.webhook_settings,
         )

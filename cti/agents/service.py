@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,21 +33,14 @@ from cti.agents.schemas import (
 from cti.agents.state import AgentStateTracker, AgentStatus
 from cti.ami.actions import ActionSender, queue_add, queue_pause, queue_remove
 from cti.ami.codec import AmiMessage
-from cti.ami.protocol import (
-    AmiActionError,
-    AmiActionTimeout,
-    AmiConnectionLost,
-    AmiNotConnected,
+from cti.ami.failures import (
+    AsteriskFailed,
+    AsteriskTimeout,
+    AsteriskUnavailable,
+    connected_sender,
+    run_action,
 )
-from cti.errors import (
-    Conflict,
-    DomainError,
-    InvalidInput,
-    NotFound,
-    Unavailable,
-    UpstreamFailed,
-    UpstreamTimeout,
-)
+from cti.errors import Conflict, DomainError, InvalidInput, NotFound
 
 __all__ = [
     "AgentConflict",
@@ -75,18 +67,6 @@ class AgentInputError(AgentError, InvalidInput):
 
 
 class AgentConflict(AgentError, Conflict):
-    pass
-
-
-class AsteriskFailed(AgentError, UpstreamFailed):
-    """Asterisk answered the action with an error (its message is kept)."""
-
-
-class AsteriskUnavailable(AgentError, Unavailable):
-    pass
-
-
-class AsteriskTimeout(AgentError, UpstreamTimeout):
     pass
 
 
@@ -279,15 +259,7 @@ class AgentService:
         return row
 
     def _sender(self) -> ActionSender:
-        ami = self._ami()
-        if ami is None:
-            raise AsteriskUnavailable(
-                "AMI is disabled (CTI_AMI_ENABLED=false): cannot reach Asterisk"
-            )
-        if not getattr(ami, "logged_in", False):
-            why = getattr(ami, "last_error", None) or "not logged in yet"
-            raise AsteriskUnavailable(f"not connected to Asterisk (AMI): {why}; try again shortly")
-        return cast(ActionSender, ami)
+        return connected_sender(self._ami())
 
     async def _send(
         self,
@@ -299,24 +271,11 @@ class AgentService:
         """Run one action; an error answer containing ``already`` counts as success."""
         done_note = f" (done before it: {', '.join(done)})" if done else ""
         try:
-            await send()
-        except AmiActionError as exc:
-            message = _asterisk_message(exc.response)
-            if already is not None and already in message:
+            await run_action(send, what=str(step), note=done_note)
+        except AsteriskFailed as exc:
+            if already is not None and already in exc.asterisk:
                 return
-            raise AsteriskFailed(
-                f"Asterisk refused {step}: {message}{done_note}",
-                details={"asterisk": message},
-            ) from None
-        except AmiNotConnected as exc:
-            raise AsteriskUnavailable(f"not connected to Asterisk: {exc}{done_note}") from None
-        except AmiConnectionLost:
-            raise AsteriskUnavailable(
-                f"the connection to Asterisk was lost before it answered {step}; "
-                f"whether it was done is unknown{done_note}"
-            ) from None
-        except AmiActionTimeout as exc:
-            raise AsteriskTimeout(f"{exc}{done_note}") from None
+            raise
         except ValueError as exc:
             raise AgentInputError(str(exc)) from None
 
@@ -330,7 +289,3 @@ class AgentService:
                     f"(Asterisk: {_NOT_FOUND})"
                 ) from None
             raise
-
-
-def _asterisk_message(response: AmiMessage) -> str:
-    return response.get("Message") or response.get("Response") or "error"

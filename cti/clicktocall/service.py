@@ -19,7 +19,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 import phonenumbers
 from sqlalchemy import select
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cti.agents.models import Agent
 from cti.agents.state import AgentState, AgentStateTracker, DeviceState
 from cti.ami.actions import ActionSender, check_channel, originate
+from cti.ami.failures import connected_sender
 from cti.ami.protocol import AmiActionError, AmiActionTimeout, AmiConnectionLost, AmiNotConnected
 from cti.clicktocall.config import ClickToCallSettings
 from cti.clicktocall.models import AgentCall, AgentCallStatus
@@ -37,7 +37,7 @@ from cti.clock import Clock
 from cti.confirmations.dialler import dial_string, new_channel_id
 from cti.customers.models import CustomerPhone
 from cti.customers.phones import PhoneNormalizer
-from cti.errors import Conflict, InvalidInput, NotFound, Unavailable
+from cti.errors import Conflict, InvalidInput, NotFound
 from cti.shops.models import Shop
 from cti.shops.service import GLOBAL, is_blocked
 from cti.tickets.models import Ticket
@@ -151,10 +151,7 @@ class ClickToCall:
             )
 
     def sender(self) -> ActionSender:
-        ami = self._ami()
-        if ami is None or not getattr(ami, "logged_in", False):
-            raise Unavailable("not connected to Asterisk (AMI); try again shortly")
-        return cast(ActionSender, ami)
+        return connected_sender(self._ami())
 
     async def start(self, plan: CallPlan, requested_by: str) -> AgentCall:
         """Write the call's row, then ring the agent's phone (in the background: the

@@ -41,17 +41,24 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from functools import partial
+from typing import Any, Protocol
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami.actions import ActionSender, originate
-from cti.ami.protocol import AmiActionError, AmiActionTimeout, AmiConnectionLost, AmiNotConnected
+from cti.ami.failures import (
+    AsteriskFailed,
+    AsteriskTimeout,
+    AsteriskUnavailable,
+    connected_sender,
+    run_action,
+)
 from cti.clock import Clock
+from cti.confirmations.config import ConfirmationSettings
 from cti.confirmations.models import (
     FINAL,
     Confirmation,
@@ -61,41 +68,13 @@ from cti.confirmations.models import (
 from cti.confirmations.script import Facts
 from cti.confirmations.window import next_opening
 from cti.jobs.errors import InvalidJob, RetryLater
-from cti.jobs.service import Backoff, enqueue
+from cti.jobs.service import enqueue
 from cti.shops.models import Shop
 from cti.shops.service import is_blocked
 
 log = logging.getLogger(__name__)
 
 DIAL_JOB = "confirmations.dial"
-
-
-class DiallingSettings(BaseSettings):
-    """``CTI_CONFIRM_*``: how confirmation calls are placed."""
-
-    model_config = SettingsConfigDict(env_prefix="CTI_CONFIRM_", extra="ignore")
-
-    dial_template: str = "PJSIP/{national}@cti-trunk"
-    """The channel to dial: ``{national}`` (e.g. 13800138000) or ``{e164}`` (+8613800138000)."""
-    context: str = "cti-confirm"
-    """Where the answered call goes (``dialplans/extensions.conf``)."""
-    ring_timeout_s: float = Field(default=30.0, gt=0, le=120)
-    max_concurrent: int = Field(default=10, ge=1, le=10_000)
-    """Confirmation calls at once, every shop together (each shop has its own limit too)."""
-    retry_base_s: float = Field(default=300.0, gt=0)
-    retry_factor: float = Field(default=2.0, ge=1)
-    retry_max_s: float = Field(default=3600.0, gt=0)
-    """Busy, no answer, failed: attempt n+1 after ``base * factor**(n-1)``, at most ``max``."""
-    capacity_wait_s: float = Field(default=5.0, gt=0, le=300)
-    """How soon a call held back by a concurrency limit is tried again."""
-    digit_timeout_s: float = Field(default=6.0, gt=0, le=30)
-    """How long the customer has to press a key after the menu (it is played twice)."""
-    answered_check_s: float = Field(default=60.0, gt=0, le=3600)
-    """How often an answered call is looked at while it lasts, so that one whose end the
-    service missed (it was down) does not stay ``dialling``."""
-
-    def backoff(self) -> Backoff:
-        return Backoff(self.retry_base_s, self.retry_factor, self.retry_max_s)
 
 
 class DialPayload(BaseModel):
@@ -181,7 +160,7 @@ class Dialler:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        settings: DiallingSettings,
+        settings: ConfirmationSettings,
         *,
         clock: Clock,
         ami: Callable[[], object | None],
@@ -291,10 +270,10 @@ class Dialler:
             )
 
     def _sender(self) -> ActionSender:
-        ami = self._ami()
-        if ami is None or not getattr(ami, "logged_in", False):
-            raise RetryLater("not connected to Asterisk (AMI)", self.settings.capacity_wait_s)
-        return cast(ActionSender, ami)
+        try:
+            return connected_sender(self._ami())
+        except AsteriskUnavailable as exc:
+            raise RetryLater(exc.message, self.settings.capacity_wait_s) from None
 
     async def _claim(self, row: Confirmation, n: int, channel_id: str, now: datetime) -> bool:
         """Take attempt ``n`` for this worker, committed before anything is dialled."""
@@ -322,29 +301,33 @@ class Dialler:
     ) -> tuple[str, int | None]:
         try:
             channel = dial_string(self.settings.dial_template, row.phone)
-            result = await originate(
-                sender,
-                channel,
-                context=self.settings.context,
-                exten="s",
-                caller_id=shop.caller_id,
-                ring_timeout=self.settings.ring_timeout_s,
-                channel_id=channel_id,
-                variables={
-                    "CTI_CONFIRMATION": row.public_id,
-                    "CTI_ORDER_ID": row.order_id,
-                    "CTI_DIRECTION": "outbound",
-                    "CTI_CUSTOMER": row.phone,
-                    "CTI_SHOP": row.shop,
-                },
+            result = await run_action(
+                partial(
+                    originate,
+                    sender,
+                    channel,
+                    context=self.settings.context,
+                    exten="s",
+                    caller_id=shop.caller_id,
+                    ring_timeout=self.settings.ring_timeout_s,
+                    channel_id=channel_id,
+                    variables={
+                        "CTI_CONFIRMATION": row.public_id,
+                        "CTI_ORDER_ID": row.order_id,
+                        "CTI_DIRECTION": "outbound",
+                        "CTI_CUSTOMER": row.phone,
+                        "CTI_SHOP": row.shop,
+                    },
+                ),
+                what=f"the call of {row.public_id}",
             )
         except (ValueError, phonenumbers.NumberParseException) as exc:
             log.error("confirmation %s cannot be dialled: %s", row.public_id, exc)
             return "failed", None
-        except AmiActionError as exc:
-            log.warning("Asterisk refused the call of %s: %s", row.public_id, exc)
+        except AsteriskFailed as exc:
+            log.warning("%s", exc.message)
             return "failed", None
-        except (AmiConnectionLost, AmiNotConnected, AmiActionTimeout) as exc:
+        except (AsteriskUnavailable, AsteriskTimeout) as exc:
             # Whether the phone rings is unknown: the tracker will tell if the call exists.
             log.warning("confirmation %s: outcome of the dialling unknown: %s", row.public_id, exc)
             return "unknown", None

@@ -72,10 +72,14 @@ class Confirmation(Base):
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     idempotency_key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_MAX))
+    """The shop's key; after ``CTI_CONFIRM_IDEMPOTENCY_KEEP_H`` a space and the public id
+    (:mod:`cti.confirmations.keys`), so the shop may use its key again."""
     request_hash: Mapped[str] = mapped_column(String(64))
-    """SHA-256 of the canonical request body: the same key with another body is 409."""
+    """SHA-256 of the canonical request body: the same key with another body is 409
+    ("" once the key is forgotten)."""
     first_response: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    """The body of the first answer, returned again for the same key and body."""
+    """The body of the first answer, returned again for the same key and body ({} once
+    the key is forgotten)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

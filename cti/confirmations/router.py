@@ -69,7 +69,8 @@ ConfirmationId = Annotated[
     "request answers the first response again (201, header `Idempotent-Replayed: true`); "
     "with another request, 409. New requests are `queued` and dialled within the shop's "
     "calling window. A number on the do-not-call list is accepted and final at once "
-    "(`do_not_call`, never dialled; `note` says so).",
+    "(`do_not_call`, never dialled; `note` says so). The order must be the shop's own, "
+    "pushed first (`PUT /api/v1/orders/{order_id}`); otherwise 422, nothing queued.",
     responses=error_responses(400, 409),
 )
 async def confirmation_create(

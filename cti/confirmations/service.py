@@ -34,6 +34,7 @@ from cti.confirmations.schemas import (
     request_hash,
 )
 from cti.errors import Conflict, InvalidInput, NotFound
+from cti.orders.service import get_order
 from cti.shops.service import get_shop, is_blocked
 
 ID_PREFIX = "cfm_"
@@ -138,6 +139,7 @@ async def create_confirmation(
 ) -> Created:
     """Store the request once per ``(shop, Idempotency-Key)``; owns its transactions.
 
+    The order must be the shop's, pushed before (``PUT /api/v1/orders/{id}``).
     A number on the do-not-call list is accepted and final at once (``do_not_call``).
     ``on_created`` runs once per new request, in the transaction that stores it
     (the first dial job, or the shop's webhook for a request final at once).
@@ -168,6 +170,14 @@ async def _insert(session: AsyncSession, want: NewConfirmation, *, now: datetime
         raise InvalidInput(
             f"invalid shop: no shop {want.shop!r} is set up for confirmation calls "
             f"(an operator adds it: cti shop add {want.shop})"
+        )
+    order_id = want.data.order_id
+    if await get_order(session, want.shop, order_id) is None:
+        # The same words whether the order is missing or another shop's: a shop learns
+        # nothing of other shops' orders. 422 and wording as for a ticket's order.
+        raise InvalidInput(
+            f"invalid order_id: no order {order_id!r} of shop {want.shop!r}; "
+            f"push the order first (PUT /api/v1/orders/{order_id})"
         )
     blocked = await is_blocked(session, want.phone, want.shop)
     row = Confirmation(

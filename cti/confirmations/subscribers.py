@@ -1,6 +1,7 @@
 """Confirmation calls hear the tracker: an attempt's call that ends settles the attempt.
 
-Also registers the dialling job's handler with the runner.
+Also registers the dialling job's handler and the daily job that forgets old
+``Idempotency-Key`` s with the runner.
 """
 
 from __future__ import annotations
@@ -8,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from cti.bus import EventBus
+from cti.clock import Clock
 from cti.confirmations.dialler import DIAL_JOB, Dialler
+from cti.confirmations.keys import FORGET_KEYS_JOB, forget_keys_handler
 from cti.jobs.runner import JobRunner
 from cti.tracking.events import CallSummary, DomainEvent, DomainEventType
 
 
-def register(bus: EventBus, runner: JobRunner, dialler: Dialler) -> None:
+def register(bus: EventBus, runner: JobRunner, dialler: Dialler, clock: Clock) -> None:
     def attempt_ended(event: DomainEvent) -> Awaitable[None] | None:
         # Only the end of a call we placed (its Linkedid is our ChannelId) costs a task.
         if event.type is not DomainEventType.ENDED:
@@ -28,3 +31,4 @@ def register(bus: EventBus, runner: JobRunner, dialler: Dialler) -> None:
 
     bus.subscribe(DomainEvent, attempt_ended, name="confirmations.attempt_ended")
     runner.register(DIAL_JOB, dialler.handle)
+    runner.register(FORGET_KEYS_JOB, forget_keys_handler(dialler.settings, clock))

@@ -36,6 +36,7 @@ from cti.recordings.context import RecordingContext
 from cti.recordings.pause import RecordingPauses
 from cti.screenpop.hub import ScreenPopHub
 from cti.settings import Settings
+from cti.webhooks.config import WebhookSettings
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -58,6 +59,7 @@ class HttpServices:
     recording_pauses: RecordingPauses
     confirmations: ConfirmationSettings
     click_to_call: ClickToCall
+    webhooks: WebhookSettings
 
 
 def services_of(conn: HTTPConnection) -> HttpServices:
@@ -79,6 +81,10 @@ def _click_to_call(conn: HTTPConnection) -> ClickToCall:
 
 def _confirmations(conn: HTTPConnection) -> ConfirmationSettings:
     return services_of(conn).confirmations
+
+
+def _webhooks(conn: HTTPConnection) -> WebhookSettings:
+    return services_of(conn).webhooks
 
 
 def _settings(conn: HTTPConnection) -> Settings:
@@ -140,6 +146,7 @@ RecordingsDep = Annotated[RecordingContext, Depends(_recordings)]
 RecordingPausesDep = Annotated[RecordingPauses, Depends(_recording_pauses)]
 ConfirmationSettingsDep = Annotated[ConfirmationSettings, Depends(_confirmations)]
 ClickToCallDep = Annotated[ClickToCall, Depends(_click_to_call)]
+WebhookSettingsDep = Annotated[WebhookSettings, Depends(_webhooks)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -13,16 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from cti.ami.actions import ActionSender, mix_monitor_pause, mix_monitor_resume
-from cti.ami.protocol import (
-    AmiActionError,
-    AmiActionTimeout,
-    AmiConnectionLost,
-    AmiNotConnected,
-)
-from cti.errors import Conflict, NotFound, Unavailable, UpstreamFailed, UpstreamTimeout
+from cti.ami.failures import connected_sender, run_action
+from cti.errors import Conflict, NotFound
 from cti.tracking.events import DomainEvent, DomainEventType
 from cti.tracking.model import LiveCall
 from cti.tracking.values import extension_of, interface_of
@@ -121,27 +116,14 @@ class RecordingPauses:
         return PauseState(linkedid, paused, _utc(now), tuple(channels), changed=True)
 
     def _sender(self) -> ActionSender:
-        ami = self._ami()
-        if ami is None:
-            raise Unavailable("AMI is disabled (CTI_AMI_ENABLED=false): cannot reach Asterisk")
-        if not getattr(ami, "logged_in", False):
-            raise Unavailable("not connected to Asterisk (AMI); try again shortly")
-        return cast(ActionSender, ami)
+        return connected_sender(self._ami())
 
     @staticmethod
     async def _run(action: Any, sender: ActionSender, channel: str, done: list[str]) -> None:
         note = f" (already muted/unmuted: {', '.join(done)})" if done else ""
-        try:
-            await action(sender, channel)
-        except AmiActionError as exc:
-            message = exc.response.get("Message") or ""
-            raise UpstreamFailed(
-                f"Asterisk refused MixMonitorMute on {channel}: {message}{note}"
-            ) from None
-        except (AmiNotConnected, AmiConnectionLost) as exc:
-            raise Unavailable(f"not connected to Asterisk: {exc}{note}") from None
-        except AmiActionTimeout as exc:
-            raise UpstreamTimeout(f"{exc}{note}") from None
+        await run_action(
+            lambda: action(sender, channel), what=f"MixMonitorMute on {channel}", note=note
+        )
 
 
 def _utc(ts: float) -> datetime:

@@ -23,6 +23,7 @@ from cti.http.deps import (
     PhonesDep,
     SessionDep,
     SessionMakerDep,
+    WebhookSettingsDep,
     require_scope,
 )
 from cti.http.errors import error_responses
@@ -100,6 +101,7 @@ async def shop_put(
     who: Originator,
     clock: ClockDep,
     session: SessionDep,
+    webhooks: WebhookSettingsDep,
     response: Response,
 ) -> ShopWritten:
     if not who.may_act_for_shop(shop):
@@ -107,7 +109,12 @@ async def shop_put(
     now = clock.now()
     async with session.begin():
         written = await put_shop(
-            session, shop=shop, data=body, may_create=who.shop is None, now=now
+            session,
+            shop=shop,
+            data=body,
+            may_create=who.shop is None,
+            allow_private_webhooks=webhooks.allow_private,
+            now=now,
         )
     response.status_code = 201 if written.created else 200
     return ShopWritten(**shop_out(written.shop, now).model_dump(), secret=written.secret)

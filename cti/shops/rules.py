@@ -6,7 +6,9 @@ shop's developer understands; the schemas turn that into a 422.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,6 +47,65 @@ def webhook_url(value: str) -> str:
     if port == 0:
         raise ValueError("port 0 is not a port")
     return value
+
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def ip_literal(host: str) -> IpAddress | None:
+    """``host`` as an IP address when it is one, in any spelling a resolver accepts
+    (``127.1``, ``0x7f.0.0.1``, ``2130706433``, ``[::1]``, ``fe80::1%eth0``), else None."""
+    host = host.strip("[]").split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if re.fullmatch(r"[0-9a-fA-FxX.]+", host) and any(c.isdigit() for c in host):
+        try:
+            # inet_aton is a parser (no I/O): the legacy forms getaddrinfo resolves too.
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def non_public(address: IpAddress) -> str | None:
+    """What kind of address a webhook must not be sent to, or None for a public one.
+
+    A shop's URL pointing into our own network would make us its proxy (SSRF): the
+    loopback (our own services), the private ranges, link-local (cloud metadata at
+    169.254.169.254), multicast and the unspecified address.
+    """
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_private or not address.is_global:
+        return "a private address"
+    return None
+
+
+def webhook_host(url: str, *, allow_private: bool) -> None:
+    """Refuse a webhook URL whose host is a non-public IP literal (ValueError says why).
+
+    A host name is checked where it is resolved, before each delivery.
+    """
+    if allow_private:
+        return
+    host = urlsplit(url).hostname or ""
+    address = ip_literal(host)
+    kind = non_public(address) if address is not None else None
+    if kind is not None:
+        raise ValueError(
+            f"must not point to {kind} ({address}): webhooks go to the shop's public "
+            "server (an operator allows private addresses: CTI_WEBHOOKS_ALLOW_PRIVATE=true)"
+        )
 
 
 def hhmm(value: str) -> str:

@@ -50,14 +50,27 @@ async def list_shops(session: AsyncSession) -> list[Shop]:
 
 
 async def put_shop(
-    session: AsyncSession, *, shop: str, data: ShopIn, may_create: bool, now: datetime
+    session: AsyncSession,
+    *,
+    shop: str,
+    data: ShopIn,
+    may_create: bool,
+    allow_private_webhooks: bool,
+    now: datetime,
 ) -> ShopWrite:
     """Create the shop (with a new secret) or change the fields ``data`` sets.
 
     ``may_create`` False (a shop's own token): a shop that does not exist is 404.
+    ``allow_private_webhooks`` False: a webhook URL whose host is a loopback, private,
+    link-local, multicast or unspecified IP is refused (``CTI_WEBHOOKS_ALLOW_PRIVATE``).
     """
     if not rules.SHOP_ID_RE.fullmatch(shop):
         raise InvalidInput(f"invalid shop: {rules.SHOP_ID_HINT}")
+    if data.webhook_url:
+        try:
+            rules.webhook_host(data.webhook_url, allow_private=allow_private_webhooks)
+        except ValueError as exc:
+            raise InvalidInput(f"invalid webhook_url: {exc}") from None
     row = await get_shop(session, shop)
     created = False
     secret: str | None = None

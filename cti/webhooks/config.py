@@ -9,6 +9,10 @@ seconds, at most ``max``: 30 s, 1, 2, 4, 8, 16, 32 minutes, then hourly. With th
 30 attempts every delivery job gets (:data:`cti.webhooks.service.MAX_ATTEMPTS`), a
 shop that is down is tried for about 23 hours (:func:`retry_span`) before the
 delivery is given up.
+``CTI_WEBHOOKS_ALLOW_PRIVATE`` (false): whether a webhook may go to a loopback, private,
+link-local, multicast or unspecified address (a URL with such an IP is refused when a
+shop is set up; a host name resolving to one is refused before each delivery). Only for
+a receiver on the service's own network, such as the tests' on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class WebhookSettings(BaseSettings):
     backoff_base_s: float = Field(default=30.0, gt=0)
     backoff_factor: float = Field(default=2.0, ge=1)
     backoff_max_s: float = Field(default=3600.0, gt=0)
+    allow_private: bool = False
 
     @model_validator(mode="after")
     def _connect_within_total(self) -> WebhookSettings:

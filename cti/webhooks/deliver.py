@@ -9,6 +9,12 @@ last failed attempt marks the delivery failed. What no retry can fix (no such
 shop, no webhook URL, a URL that is not http(s)) marks it failed at once and the
 job dead: ``cti jobs retry <job id>`` sends it again once the shop is fixed.
 
+Before each POST the host is resolved and every address checked: one that is loopback,
+private, link-local, multicast or unspecified makes the attempt a failure (retried as
+usual: the shop may fix its DNS) unless ``CTI_WEBHOOKS_ALLOW_PRIVATE`` is on. The
+connection resolves the name again; a DNS answer that changes in between (rebinding)
+is not caught here, the network's egress rules are the second wall.
+
 Neither the secret, nor the signature, nor the URL (it may carry a token) is
 ever logged or stored with an error.
 """
@@ -17,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,9 +39,10 @@ from cti.jobs.errors import InvalidJob, describe
 from cti.jobs.models import Job
 from cti.jobs.runner import JobHandler
 from cti.shops.models import Shop
+from cti.shops.rules import ip_literal, non_public
 from cti.webhooks.config import WebhookSettings
-from cti.webhooks.models import ERROR_MAX, DeliveryStatus, WebhookAttempt, WebhookDelivery
-from cti.webhooks.service import webhook_key
+from cti.webhooks.models import ERROR_MAX, DeliveryStatus, WebhookDelivery
+from cti.webhooks.service import log_attempt, webhook_key
 from cti.webhooks.signing import sign
 
 log = logging.getLogger(__name__)
@@ -79,6 +88,15 @@ def check_url(url: str | None) -> str | None:
     return None
 
 
+Resolve = Callable[[str, int], Awaitable[list[str]]]
+"""A host name and port to the addresses a connection would try."""
+
+
+async def resolve_host(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
 def signing_secrets(shop: Shop, now: datetime) -> tuple[str, str | None]:
     """The current secret, and the previous one while its rotation grace lasts."""
     previous = shop.previous_secret
@@ -101,11 +119,13 @@ class WebhookSender:
         settings: WebhookSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        resolve: Resolve = resolve_host,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._settings = settings
         self._transport = transport
+        self._resolve = resolve
 
     def handler(self) -> JobHandler:
         return self.deliver
@@ -169,7 +189,9 @@ class WebhookSender:
         timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
         started = self._clock.monotonic()
         status: int | None = None
-        error: str | None = None
+        error = await self._address_refused(url)
+        if error is not None:
+            return Outcome(None, _bounded(error), 0)
         try:
             # trust_env off: no proxy or .netrc credentials picked up from the host's
             # environment; redirects are not followed (a 3xx is not an answer).
@@ -196,6 +218,35 @@ class WebhookSender:
                 error += " (redirects are not followed)"
         return Outcome(status, _bounded(error) if error else None, duration_ms)
 
+    async def _address_refused(self, url: str) -> str | None:
+        """Why the URL's host must not be posted to (a non-public address), or None."""
+        if self._settings.allow_private:
+            return None
+        parsed = httpx.URL(url)
+        literal = ip_literal(parsed.host)
+        if literal is not None:
+            found = [str(literal)]
+        else:
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+            try:
+                async with asyncio.timeout(self._settings.connect_timeout_s):
+                    found = await self._resolve(parsed.host, port)
+            except TimeoutError:
+                wait = self._settings.connect_timeout_s
+                return f"no answer: the webhook host did not resolve within {wait:g} s"
+            except OSError as exc:
+                why = exc.strerror or describe(exc)
+                return f"no answer: the webhook host does not resolve ({why})"
+        for text in found:
+            address = ip_literal(text)
+            kind = non_public(address) if address is not None else "no IP address"
+            if kind is not None:
+                return (
+                    f"refused: the webhook host is {kind} ({text}), not a public server "
+                    "(CTI_WEBHOOKS_ALLOW_PRIVATE=true allows it)"
+                )
+        return None
+
     async def _record(
         self, delivery_id: int, outcome: Outcome, at: datetime, *, final: bool
     ) -> None:
@@ -203,24 +254,12 @@ class WebhookSender:
             delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
             if delivery is None:  # pragma: no cover - the row was just read
                 return
-            delivery.attempts += 1
-            session.add(
-                WebhookAttempt(
-                    delivery_id=delivery_id,
-                    n=delivery.attempts,
-                    at=at,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                    duration_ms=outcome.duration_ms,
-                )
+            log_attempt(
+                session,
+                delivery,
+                at=at,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                final=final,
+                duration_ms=outcome.duration_ms,
             )
-            delivery.last_status = outcome.status_code
-            delivery.last_error = outcome.error
-            if outcome.delivered:
-                delivery.status = DeliveryStatus.DELIVERED.value
-                delivery.delivered_at = at
-            elif final:
-                delivery.status = DeliveryStatus.FAILED.value
-            else:
-                # Pending again when an operator retried a failed delivery's job.
-                delivery.status = DeliveryStatus.PENDING.value

@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from cti.jobs.models import Job, JobStatus
 from cti.jobs.service import enqueue
-from cti.webhooks.models import EVENT_TYPE_MAX, DeliveryStatus, WebhookDelivery
+from cti.webhooks.models import EVENT_TYPE_MAX, DeliveryStatus, WebhookAttempt, WebhookDelivery
 
 WEBHOOK_JOB = "webhooks.deliver"
 MAX_ATTEMPTS = 30
@@ -27,8 +28,12 @@ MAX_ATTEMPTS = 30
 EVENT_TYPE_RE = re.compile(rf"^[a-z][a-z0-9_.]{{0,{EVENT_TYPE_MAX - 1}}}$")
 
 
+WEBHOOK_KEY_PREFIX = "webhook:"
+STRANDED_BATCH = 100
+
+
 def webhook_key(event_id: str) -> str:
-    return f"webhook:{event_id}"
+    return f"{WEBHOOK_KEY_PREFIX}{event_id}"
 
 
 def canonical_json(value: Mapping[str, Any]) -> str:
@@ -114,3 +119,82 @@ async def deliveries_of(session: AsyncSession, *, confirmation_id: int) -> list[
         .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
     )
     return list(found.scalars())
+
+
+def stranded_error(job_id: int) -> str:
+    return (
+        "the service stopped during the last attempt; whether the shop got it is unknown "
+        f"(cti jobs retry {job_id} sends it again)"
+    )
+
+
+async def settle_stranded(session: AsyncSession, *, now: datetime) -> int:
+    """Mark ``failed`` the pending deliveries whose job is dead; how many. Flushes.
+
+    A worker that dies (or hangs past its lease) during a delivery's last attempt
+    leaves the job running; the next lease buries it dead without running it again,
+    and the delivery, whose attempt was never logged, would stay ``pending`` forever.
+    This logs that attempt as interrupted and gives the delivery up like any other
+    last attempt, so the shop's list says so and ``cti jobs retry`` can send it again.
+    """
+    found = await session.execute(
+        select(WebhookDelivery.id, Job.id)
+        .join(Job, Job.key == literal(WEBHOOK_KEY_PREFIX) + WebhookDelivery.event_id)
+        .where(
+            WebhookDelivery.status == DeliveryStatus.PENDING.value,
+            Job.status == JobStatus.DEAD.value,
+        )
+        .order_by(WebhookDelivery.id)
+        .limit(STRANDED_BATCH)
+    )
+    settled = 0
+    for delivery_id, job_id in found.all():
+        # Locked and read again: two instances sweeping at once log the attempt once.
+        delivery = await session.get(
+            WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True
+        )
+        if delivery is None or delivery.status != DeliveryStatus.PENDING.value:
+            continue
+        log_attempt(
+            session, delivery, at=now, status_code=None, error=stranded_error(job_id), final=True
+        )
+        settled += 1
+    await session.flush()
+    return settled
+
+
+def log_attempt(
+    session: AsyncSession,
+    delivery: WebhookDelivery,
+    *,
+    at: datetime,
+    status_code: int | None,
+    error: str | None,
+    final: bool,
+    duration_ms: int = 0,
+) -> None:
+    """Log one attempt on ``delivery`` (locked by the caller) and set its status.
+
+    Delivered without ``error`` and with a status; else failed when ``final``, else
+    pending (again, when an operator retried a failed delivery's job).
+    """
+    delivery.attempts += 1
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id,
+            n=delivery.attempts,
+            at=at,
+            status_code=status_code,
+            error=error,
+            duration_ms=duration_ms,
+        )
+    )
+    delivery.last_status = status_code
+    delivery.last_error = error
+    if error is None and status_code is not None:
+        delivery.status = DeliveryStatus.DELIVERED.value
+        delivery.delivered_at = at
+    elif final:
+        delivery.status = DeliveryStatus.FAILED.value
+    else:
+        delivery.status = DeliveryStatus.PENDING.value

@@ -625,7 +625,8 @@ async def seed(container: Container, client: httpx.AsyncClient) -> Seeded:
         for prefix, key in (("cfm", "seed"), ("cfmdel", "seed-withdraw")):
             r = await client.post(
                 "/api/v1/confirmations",
-                json={**CONFIRMATION, "shop": shop},
+                # Each shop's own order (A-1, B-1), pushed above.
+                json={**CONFIRMATION, "shop": shop, "order_id": f"{shop[-1].upper()}-1"},
                 headers={**admin, "Idempotency-Key": key},
             )
             assert r.status_code == 201, r.text

@@ -34,6 +34,17 @@ async def test_shop_commands(database_url: str, tmp_path: Path) -> None:
     assert window.returncode == 2 and "window" in window.stderr
     ok = await cti(database_url, tmp_path, "shop", "set", "shop-a", "--max-concurrent", "4")
     assert ok.returncode == 0, ok.stderr
+    # A webhook into our own network only with the operator's setting.
+    local = ("shop", "set", "shop-a", "--webhook-url", "http://127.0.0.1:9/hook")
+    refused = await cti(database_url, tmp_path, *local)
+    assert refused.returncode == 2 and "loopback" in refused.stderr, refused.stderr
+    assert "CTI_WEBHOOKS_ALLOW_PRIVATE" in refused.stderr
+    env_file = tmp_path / "cti.env"
+    env_file.write_text("CTI_WEBHOOKS_ALLOW_PRIVATE=true\n")
+    allowed = await cti(database_url, tmp_path, *local, "--env-file", str(env_file))
+    assert allowed.returncode == 0 and "http://127.0.0.1:9/hook" in allowed.stdout, allowed.stderr
+    back = ("shop", "set", "shop-a", "--webhook-url", "https://shop-a.example.com/hook")
+    assert (await cti(database_url, tmp_path, *back)).returncode == 0
     missing = await cti(database_url, tmp_path, "shop", "set", "nope", "--max-concurrent", "4")
     assert missing.returncode == 2 and "cti shop add nope" in missing.stderr
     shown = await cti(database_url, tmp_path, "shop", "show", "shop-a")

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from cti.auth.tokens import create_token
 from cti.confirmations.models import Confirmation, ConfirmationAttempt
 from cti.container import Container
+from cti.jobs.models import Job
 
 
 def request(**over: Any) -> dict[str, Any]:
@@ -27,24 +28,55 @@ def request(**over: Any) -> dict[str, Any]:
     return body
 
 
+ORDER_IDS = ("E20261120001", "O-0", "O-1", "O-2")
+"""The orders the tests ask about; both shops pushed each (shops push orders first)."""
+
+
+async def push_order(
+    client: httpx.AsyncClient, headers: dict[str, str], shop: str, order_id: str
+) -> None:
+    order = {
+        "shop": shop,
+        "customer": {"phone": "13800138000", "name": "张伟"},
+        "amount": "2300.50",
+        "status": "paid",
+        "created_at": "2026-11-20T10:00:00+08:00",
+        "updated_at": "2026-11-20T10:00:00+08:00",
+    }
+    r = await client.put(f"/api/v1/orders/{order_id}", json=order, headers=headers)
+    assert r.status_code in (200, 201), r.text
+
+
 @pytest.fixture
 async def auth(container: Container, client: httpx.AsyncClient) -> dict[str, dict[str, str]]:
-    """Tokens of shop-a, shop-b and an operator; both shops exist."""
+    """Tokens of shop-a, shop-b and an operator; both shops exist and pushed their orders."""
     out = {}
     async with container.sessions() as s, s.begin():
         for name, shop in (("a", "shop-a"), ("b", "shop-b"), ("op", None)):
             issued = await create_token(
-                s, name, ["calls:originate"], None, now=container.clock.now(), shop=shop
+                s,
+                name,
+                ["calls:originate", "orders:write"],
+                None,
+                now=container.clock.now(),
+                shop=shop,
             )
             out[name] = {"Authorization": f"Bearer {issued.token}"}
     for shop in ("shop-a", "shop-b"):
         r = await client.put(f"/api/v1/shops/{shop}", json={}, headers=out["op"])
         assert r.status_code == 201
+        for order_id in ORDER_IDS:
+            await push_order(client, out[shop[-1]], shop, order_id)
     return out
 
 
 def key(k: str, headers: dict[str, str]) -> dict[str, str]:
     return {**headers, "Idempotency-Key": k}
+
+
+async def count_jobs(container: Container) -> int:
+    async with container.sessions() as s:
+        return int(await s.scalar(select(func.count()).select_from(Job)) or 0)
 
 
 async def count(container: Container) -> int:
@@ -162,6 +194,41 @@ async def test_shops_and_tokens_must_agree(
     )
     assert r.status_code == 403
     assert await count(container) == 1
+
+
+async def test_an_order_not_pushed_by_the_shop_is_refused_alike_and_queues_nothing(
+    client: httpx.AsyncClient, auth: Any, container: Container
+) -> None:
+    await push_order(client, auth["b"], "shop-b", "B-ONLY")
+    jobs_before = await count_jobs(container)
+    # shop-b's order, asked for by shop-a; and an order nobody pushed: the same answer.
+    theirs = await client.post(
+        "/api/v1/confirmations", json=request(order_id="B-ONLY"), headers=key("o1", auth["a"])
+    )
+    missing = await client.post(
+        "/api/v1/confirmations", json=request(order_id="NOPE-1"), headers=key("o2", auth["a"])
+    )
+    assert theirs.status_code == missing.status_code == 422, (theirs.text, missing.text)
+    assert theirs.json()["message"] == (
+        "invalid order_id: no order 'B-ONLY' of shop 'shop-a'; "
+        "push the order first (PUT /api/v1/orders/B-ONLY)"
+    )
+    assert missing.json()["message"] == theirs.json()["message"].replace("B-ONLY", "NOPE-1")
+    # An operator naming the wrong shop gets the same.
+    r = await client.post(
+        "/api/v1/confirmations",
+        json=request(order_id="B-ONLY", shop="shop-a"),
+        headers=key("o3", auth["op"]),
+    )
+    assert r.status_code == 422 and "no order 'B-ONLY' of shop 'shop-a'" in r.json()["message"]
+    assert await count(container) == 0
+    assert await count_jobs(container) == jobs_before
+    # The key was not spent: once the order is pushed, the same request goes through.
+    await push_order(client, auth["a"], "shop-a", "B-ONLY")
+    ok = await client.post(
+        "/api/v1/confirmations", json=request(order_id="B-ONLY"), headers=key("o1", auth["a"])
+    )
+    assert ok.status_code == 201 and ok.json()["shop"] == "shop-a"
 
 
 @pytest.mark.parametrize(
@@ -325,3 +392,62 @@ async def test_the_created_hook_runs_once_per_new_request_in_its_transaction(
         container.session_maker, want("d", "+8613900139000"), now=now, on_created=on_created
     )
     assert seen[1:] == [(blocked.body["id"], "do_not_call")]
+
+
+async def test_idempotency_keys_are_forgotten_after_48_hours_and_free_again(
+    client: httpx.AsyncClient, auth: Any, container: Container
+) -> None:
+    from cti.clock import FixedClock
+    from cti.confirmations.keys import (
+        FORGET_KEYS_JOB,
+        forget_keys_handler,
+        schedule_forget_keys,
+    )
+    from cti.jobs.service import list_jobs
+
+    old = await client.post("/api/v1/confirmations", json=request(), headers=key("k", auth["a"]))
+    assert old.status_code == 201
+    created = container.clock.now()
+    settings = container.confirmation_settings
+    assert settings.idempotency_keep_h == 48
+    assert FORGET_KEYS_JOB in container.jobs.kinds
+
+    async def run_purge(hours_later: float) -> None:
+        handler = forget_keys_handler(settings, FixedClock(created + timedelta(hours=hours_later)))
+        async with container.sessions() as s, s.begin():
+            await handler(s, {"day": "2026-11-22"})
+
+    # Within the 48 hours (and the 24 the API promises) the key still answers.
+    await run_purge(47)
+    again = await client.post("/api/v1/confirmations", json=request(), headers=key("k", auth["a"]))
+    assert again.status_code == 201 and again.json()["id"] == old.json()["id"]
+    other = await client.post(
+        "/api/v1/confirmations", json=request(item_count=4), headers=key("k", auth["a"])
+    )
+    assert other.status_code == 409
+    # After them it is forgotten: the shop's key makes a new request.
+    await run_purge(49)
+    await run_purge(50)  # a second run changes nothing
+    async with container.sessions() as s:
+        row = (await s.execute(select(Confirmation))).scalar_one()
+        assert row.idempotency_key == " " + old.json()["id"]
+        assert row.request_hash == "" and row.first_response == {}
+    new = await client.post(
+        "/api/v1/confirmations", json=request(item_count=4), headers=key("k", auth["a"])
+    )
+    assert new.status_code == 201 and new.json()["id"] != old.json()["id"]
+    assert "idempotent-replayed" not in new.headers
+    # The old confirmation is still there as it was.
+    got = await client.get(f"/api/v1/confirmations/{old.json()['id']}", headers=auth["a"])
+    assert got.status_code == 200 and got.json()["facts"]["item_count"] == 3
+    assert await count(container) == 2
+    # One job a day, whoever submits it and how often.
+    later = FixedClock(created + timedelta(days=3))
+    first = await schedule_forget_keys(container.spool, later)
+    second = await schedule_forget_keys(container.spool, later)
+    assert first.created and not second.created and first.job_id == second.job_id
+    async with container.sessions() as s:
+        jobs = await list_jobs(s, kind=FORGET_KEYS_JOB)
+    assert [j.key for j in jobs if j.id == first.job_id] == [
+        f"idempotency-keys:{(created + timedelta(days=3)).date().isoformat()}"
+    ]

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.ami.codec import AmiMessage
 from cti.clock import FixedClock
-from cti.confirmations.dialler import DIAL_JOB, Dialler, DiallingSettings, schedule_attempt
+from cti.confirmations.config import ConfirmationSettings
+from cti.confirmations.dialler import DIAL_JOB, Dialler, schedule_attempt
 from cti.confirmations.models import Confirmation, ConfirmationAttempt, ConfirmationStatus
 from cti.confirmations.results import notify_shop
 from cti.jobs.errors import RetryLater
@@ -66,7 +67,7 @@ def build(
 ) -> tuple[Dialler, JobRunner]:
     dialler = Dialler(
         sessions,
-        DiallingSettings(retry_base_s=60, retry_factor=2, ring_timeout_s=10),
+        ConfirmationSettings(retry_base_s=60, retry_factor=2, ring_timeout_s=10),
         clock=clock,
         ami=lambda: ami,
         live_call=lambda linkedid: None,
@@ -304,7 +305,9 @@ def build_live(
     """A service (process) whose tracker knows the calls in ``live``."""
     dialler = Dialler(
         sessions,
-        DiallingSettings(retry_base_s=60, retry_factor=2, ring_timeout_s=10, answered_check_s=30),
+        ConfirmationSettings(
+            retry_base_s=60, retry_factor=2, ring_timeout_s=10, answered_check_s=30
+        ),
         clock=clock,
         ami=lambda: ami,
         live_call=lambda linkedid: object() if linkedid in live else None,

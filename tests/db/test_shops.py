@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from cti.api import create_http_app
 from cti.auth.tokens import create_token
 from cti.container import Container
 from cti.shops.service import get_shop, is_blocked, signing_secrets
+from cti.webhooks.config import WebhookSettings
 
 
 @pytest.fixture
@@ -192,3 +195,46 @@ async def test_do_not_call_import_reports_bad_lines_by_number(
     async with container.sessions() as s:
         assert await is_blocked(s, "+8613700000001", "shop-a")
         assert not await is_blocked(s, "+8613700000001", "shop-b")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://[::1]/hook",
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://0.0.0.0/hook",
+        "http://224.0.0.1/hook",
+    ],
+)
+async def test_a_webhook_url_into_our_own_network_is_refused(
+    client: httpx.AsyncClient, token: Any, container: Container, url: str
+) -> None:
+    op = await token()
+    r = await client.put("/api/v1/shops/shop-a", json={"webhook_url": url}, headers=op)
+    assert r.status_code == 422, r.text
+    message = r.json()["message"]
+    assert message.startswith("invalid webhook_url: must not point to")
+    assert "CTI_WEBHOOKS_ALLOW_PRIVATE" in message
+    assert (await client.get("/api/v1/shops/shop-a", headers=op)).status_code == 404
+    # Nor does a change to an existing shop slip it in.
+    assert (await client.put("/api/v1/shops/shop-a", json={}, headers=op)).status_code == 201
+    r = await client.put("/api/v1/shops/shop-a", json={"webhook_url": url}, headers=op)
+    assert r.status_code == 422
+    assert (await client.get("/api/v1/shops/shop-a", headers=op)).json()["webhook_url"] is None
+
+
+async def test_an_operator_may_allow_private_webhook_addresses(
+    token: Any, container: Container
+) -> None:
+    services = dataclasses.replace(
+        container.http_services(), webhooks=WebhookSettings(allow_private=True)
+    )
+    transport = httpx.ASGITransport(app=create_http_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://cti.test") as client:
+        url = "http://127.0.0.1:8080/hook"
+        r = await client.put(
+            "/api/v1/shops/shop-a", json={"webhook_url": url}, headers=await token()
+        )
+        assert r.status_code == 201 and r.json()["webhook_url"] == url

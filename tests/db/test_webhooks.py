@@ -28,13 +28,20 @@ from cti.confirmations.models import Confirmation, ConfirmationStatus
 from cti.container import Container
 from cti.jobs.models import Job, JobStatus
 from cti.jobs.runner import JobRunner
+from cti.jobs.service import lease, requeue
 from cti.logging import QUIET_LOGGERS
 from cti.shops.models import Shop
 from cti.webhooks import subscribers as webhooks_subscribers
 from cti.webhooks.config import WebhookSettings
 from cti.webhooks.deliver import WebhookSender
 from cti.webhooks.models import DeliveryStatus, WebhookDelivery
-from cti.webhooks.service import enqueue_event, get_delivery, webhook_key
+from cti.webhooks.service import (
+    WEBHOOK_JOB,
+    enqueue_event,
+    get_delivery,
+    settle_stranded,
+    webhook_key,
+)
 from cti.webhooks.signing import verify
 from tests.db.conftest import free_port
 
@@ -48,7 +55,8 @@ RESULT = {
     "reason": "金额超过两千元",
     "attempts": 1,
 }
-SETTINGS = WebhookSettings(timeout_s=0.3, connect_timeout_s=0.3)
+# The receiver is on 127.0.0.1: allowed here, as in the devstack; refused by default.
+SETTINGS = WebhookSettings(timeout_s=0.3, connect_timeout_s=0.3, allow_private=True)
 
 
 # --- the receiver -----------------------------------------------------------------------
@@ -190,6 +198,27 @@ async def world(sessions: async_sessionmaker[AsyncSession], receiver: Receiver) 
     await w.shop(webhook_url=receiver.url)
     w.confirmation_id = await add_confirmation(sessions, "cf_1", "shop-a")
     return w
+
+
+async def new_event(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    max_attempts: int,
+    confirmation_id: int | None = None,
+) -> str:
+    """A result event for shop-a with few attempts; its event id."""
+    async with sessions() as s, s.begin():
+        delivery = await enqueue_event(
+            s,
+            shop_id="shop-a",
+            event_type="confirmation.finished",
+            confirmation_id=confirmation_id,
+            data=RESULT,
+            now=now,
+            max_attempts=max_attempts,
+        )
+        return delivery.event_id
 
 
 def attempts_of(delivery: WebhookDelivery) -> list[tuple[int, int | None, str | None]]:
@@ -334,17 +363,7 @@ async def test_the_last_failed_attempt_marks_the_delivery_failed(
     world: World, receiver: Receiver, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     receiver.script = [Answer(500)] * 3
-    async with sessions() as s, s.begin():
-        delivery = await enqueue_event(
-            s,
-            shop_id="shop-a",
-            event_type="confirmation.finished",
-            confirmation_id=None,
-            data=RESULT,
-            now=T0,
-            max_attempts=3,
-        )
-        event_id = delivery.event_id
+    event_id = await new_event(sessions, now=T0, max_attempts=3)
     for wait in (0, 30, 60):
         world.clock.advance(wait)
         assert await world.runner.run_once() == 1
@@ -384,6 +403,87 @@ async def test_a_shop_without_a_usable_url_fails_at_once_without_retrying(
     world.clock.advance(86400)
     assert await world.runner.run_once() == 0  # no retry spin
     assert receiver.seen == []
+
+
+def guarded_runner(
+    world: World,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    resolve: Any = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> JobRunner:
+    """A runner whose sender refuses private addresses (the default setting)."""
+    settings = WebhookSettings(timeout_s=0.3, connect_timeout_s=0.3)
+    runner = JobRunner(sessions, clock=world.clock, lease_seconds=30)
+    extra: dict[str, Any] = {} if resolve is None else {"resolve": resolve}
+    sender = WebhookSender(sessions, world.clock, settings, transport=transport, **extra)
+    webhooks_subscribers.register(runner, sender, settings)
+    return runner
+
+
+async def test_a_webhook_to_a_private_address_is_a_failed_attempt_and_retried(
+    world: World, receiver: Receiver, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    runner = guarded_runner(world, sessions)
+    event_id = await world.event()
+    assert await runner.run_once() == 1
+    delivery = await world.delivery(event_id)
+    assert attempts_of(delivery) == [
+        (
+            1,
+            None,
+            "refused: the webhook host is a loopback address (127.0.0.1), not a public "
+            "server (CTI_WEBHOOKS_ALLOW_PRIVATE=true allows it)",
+        )
+    ]
+    assert delivery.status == DeliveryStatus.PENDING.value
+    assert (await world.job(event_id)).status == JobStatus.QUEUED.value  # retried as usual
+    assert receiver.seen == []
+
+
+async def test_a_host_name_resolving_into_our_network_is_refused_before_each_post(
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    answers = {"hooks.shop-a.example": ["203.0.114.7", "10.0.0.8"]}
+    posted: list[httpx.Request] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        assert port == 443
+        return answers[host]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        posted.append(request)
+        return httpx.Response(200)
+
+    runner = guarded_runner(world, sessions, resolve=resolve, transport=httpx.MockTransport(answer))
+    await world.shop(webhook_url="https://hooks.shop-a.example/cti")
+    event_id = await world.event()
+    assert await runner.run_once() == 1
+    [(n, status, error)] = attempts_of(await world.delivery(event_id))
+    assert (n, status) == (1, None) and error is not None
+    assert error.startswith("refused: the webhook host is a private address (10.0.0.8)")
+    assert posted == []
+    # The shop fixes its DNS: the retry goes out.
+    answers["hooks.shop-a.example"] = ["203.0.114.7"]
+    world.clock.advance(30)
+    assert await runner.run_once() == 1
+    delivery = await world.delivery(event_id)
+    assert delivery.status == DeliveryStatus.DELIVERED.value and len(posted) == 1
+
+
+async def test_a_host_name_that_does_not_resolve_is_a_failed_attempt(
+    world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async def resolve(host: str, port: int) -> list[str]:
+        raise OSError(-2, "Name or service not known")
+
+    runner = guarded_runner(world, sessions, resolve=resolve)
+    await world.shop(webhook_url="http://nowhere.shop-a.example/cti")
+    event_id = await world.event()
+    assert await runner.run_once() == 1
+    [(_, _, error)] = attempts_of(await world.delivery(event_id))
+    assert error == "no answer: the webhook host does not resolve (Name or service not known)"
+    assert (await world.job(event_id)).status == JobStatus.QUEUED.value
 
 
 async def test_an_unknown_shop_fails_at_once(world: World, receiver: Receiver) -> None:
@@ -540,3 +640,63 @@ async def test_a_shop_lists_its_confirmations_deliveries_and_nobody_elses(
     assert r.status_code == 200 and len(r.json()["items"]) == 1
     r = await client.get("/api/v1/confirmations/cf%20b/deliveries", headers=tokens["all"])
     assert r.status_code == 422
+
+
+async def test_a_delivery_whose_worker_died_on_its_last_attempt_is_not_left_pending(
+    world: World, receiver: Receiver, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    event_id = await new_event(
+        sessions, now=T0, max_attempts=1, confirmation_id=world.confirmation_id
+    )
+    # A worker takes the last attempt and dies before it logs anything.
+    async with sessions() as s, s.begin():
+        [taken] = await lease(
+            s, owner="dead-worker", now=T0, lease_for=timedelta(seconds=30), kinds={WEBHOOK_JOB}
+        )
+    world.clock.advance(31)
+    assert await world.runner.run_once() == 0  # the lease ran out: buried, not run again
+    assert (await world.job(event_id)).status == JobStatus.DEAD.value
+    assert (await world.delivery(event_id)).status == DeliveryStatus.PENDING.value
+    # The sweep gives it up as a last attempt would, and says how to send it again.
+    async with sessions() as s, s.begin():
+        assert await settle_stranded(s, now=world.clock.now()) == 1
+    async with sessions() as s, s.begin():
+        assert await settle_stranded(s, now=world.clock.now()) == 0
+    delivery = await world.delivery(event_id)
+    assert delivery.status == DeliveryStatus.FAILED.value
+    error = (
+        "the service stopped during the last attempt; whether the shop got it is unknown "
+        f"(cti jobs retry {taken.id} sends it again)"
+    )
+    assert attempts_of(delivery) == [(1, None, error)] and delivery.last_error == error
+    assert receiver.seen == []
+    # And so it does.
+    async with sessions() as s, s.begin():
+        assert await requeue(s, job_id=taken.id, now=world.clock.now()) is not None
+    assert await world.runner.run_once() == 1
+    delivery = await world.delivery(event_id)
+    assert delivery.status == DeliveryStatus.DELIVERED.value
+    assert attempts_of(delivery) == [(1, None, error), (2, 200, None)]
+    assert len(receiver.seen) == 1
+
+
+async def test_the_service_sweeps_stranded_deliveries(container: Container) -> None:
+    from cti.app import settle_stranded_webhooks
+
+    now = container.clock.now()
+    async with container.sessions() as s, s.begin():
+        s.add(Shop(id="shop-a", secret=SECRET, created_at=now, updated_at=now))
+    event_id = await new_event(container.session_maker, now=now, max_attempts=1)
+    async with container.sessions() as s, s.begin():
+        await lease(
+            s, owner="dead-worker", now=now, lease_for=timedelta(seconds=1), kinds={WEBHOOK_JOB}
+        )
+    # The next lease after it ran out buries the job (no worker runs it again).
+    async with container.sessions() as s, s.begin():
+        later = now + timedelta(seconds=2)
+        await lease(s, owner="other", now=later, lease_for=timedelta(1), kinds={WEBHOOK_JOB})
+    await settle_stranded_webhooks(container)
+    async with container.sessions() as s:
+        found = await get_delivery(s, event_id=event_id)
+    assert found is not None and found.status == DeliveryStatus.FAILED.value
+    assert found.last_error is not None and "the service stopped" in found.last_error

@@ -132,6 +132,8 @@ def cti_env(devstack: Devstack, tmp_path: Path) -> dict[str, str]:
             "CTI_RECORDINGS_LOCAL_ROOT": devstack.env["CTI_RECORDINGS_LOCAL_ROOT"],
             "CTI_RECORDINGS_SETTLE_S": "1",
             "CTI_JOBS_POLL_INTERVAL": "0.5",
+            # The tests' webhook receivers listen on 127.0.0.1, refused by default (SSRF).
+            "CTI_WEBHOOKS_ALLOW_PRIVATE": "true",
         }
     )
     return env
@@ -293,15 +295,37 @@ def open_shop(serve: CtiServe, shop: str, webhook_url: str, max_concurrent: int)
     )
     assert r.status_code in (200, 201), r.text
     secret = str(r.json()["secret"])
+    # The shop backend pushes its orders and asks for their confirmation calls.
     token = serve.cti(
-        "token", "create", "--name", shop, "--scope", "calls:originate", "--shop", shop
-    )
+        "token", "create", "--name", shop, "--scope", "calls:originate",
+        "--scope", "orders:write", "--shop", shop,
+    )  # fmt: skip
     return token, secret
 
 
+def push_order(serve: CtiServe, token: str, shop: str, order_id: str, phone: str) -> None:
+    """The shop pushes an order of ``phone``'s customer (a confirmation needs its order)."""
+    order = {
+        "shop": shop,
+        "customer": {"phone": phone, "name": f"顾客{order_id[-2:]}"},
+        "amount": "2300.50",
+        "status": "paid",
+        "created_at": "2026-12-05T10:00:00+08:00",
+        "updated_at": "2026-12-05T10:00:00+08:00",
+    }
+    r = api(serve, "PUT", f"/api/v1/orders/{order_id}", token, json=order)
+    assert r.status_code in (200, 201), r.text
+
+
 def request_confirmation(
-    serve: CtiServe, token: str, order_id: str, phone: str, max_attempts: int = 1
+    serve: CtiServe,
+    token: str,
+    order_id: str,
+    phone: str,
+    max_attempts: int = 1,
+    shop: str = "shop-a",
 ) -> str:
+    push_order(serve, token, shop, order_id, phone)
     body = {
         "order_id": order_id,
         "phone": phone,

@@ -23,6 +23,7 @@ from tests.integration.conftest import (
     Receiver,
     invites,
     open_shop,
+    push_order,
 )
 from tests.integration.conftest import api as _api
 
@@ -51,8 +52,10 @@ def test_confirmation_calls_end_to_end(
     }
     ids: dict[str, str] = {}
     for i, number in enumerate(wanted):
+        order_id = f"E2026120500{i}"
+        push_order(cti_serve, shop, SHOP, order_id, number)  # a confirmation needs its order
         body = {
-            "order_id": f"E2026120500{i}",
+            "order_id": order_id,
             "phone": number,
             "amount": "2300.50",
             "item_count": 3,

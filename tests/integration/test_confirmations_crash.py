@@ -55,7 +55,7 @@ def batch_env(cti_env: dict[str, str], database_url: str) -> None:
 def request_batch(serve: CtiServe, token: str, numbers: list[str]) -> dict[str, str]:
     """POST one confirmation per number (two attempts each); number -> confirmation id."""
     return {
-        number: request_confirmation(serve, token, f"C{number}", number, max_attempts=2)
+        number: request_confirmation(serve, token, f"C{number}", number, max_attempts=2, shop=SHOP)
         for number in numbers
     }
 

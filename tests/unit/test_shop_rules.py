@@ -124,3 +124,54 @@ def test_do_not_call_lines() -> None:
     ):
         with pytest.raises(LineRefused, match=why):
             parse_line(bad, phones)
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://127.0.0.1:8080/hook", "loopback"),
+        ("http://127.1/hook", "loopback"),  # the short spelling a resolver accepts
+        ("http://2130706433/hook", "loopback"),  # 127.0.0.1 as one number
+        ("http://0x7f.0.0.1/hook", "loopback"),
+        ("http://[::1]/hook", "loopback"),
+        ("http://[::ffff:127.0.0.1]/hook", "loopback"),  # IPv4-mapped IPv6
+        ("http://10.0.0.5:8080/hook", "private"),
+        ("https://192.168.1.10/hook", "private"),
+        ("https://172.16.0.1/hook", "private"),
+        ("https://[fd00::1]/hook", "private"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),  # cloud metadata
+        ("http://[fe80::1]/hook", "link-local"),
+        ("http://224.0.0.1/hook", "multicast"),
+        ("http://0.0.0.0/hook", "unspecified"),
+    ],
+)
+def test_webhook_hosts_that_are_not_public_addresses_are_refused(url: str, kind: str) -> None:
+    rules.webhook_url(url)  # a well-formed URL all the same
+    with pytest.raises(ValueError, match=f"must not point to .*{kind}.*CTI_WEBHOOKS_ALLOW_PRIVATE"):
+        rules.webhook_host(url, allow_private=False)
+    rules.webhook_host(url, allow_private=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://shop.example.com/hook",  # a name: checked where it is resolved
+        "https://203.0.114.7/hook",
+        "https://[2001:4860:4860::8888]/hook",
+        "http://localhost.example.com/hook",
+    ],
+)
+def test_public_addresses_and_host_names_pass_the_literal_check(url: str) -> None:
+    rules.webhook_host(url, allow_private=False)
+
+
+def test_ip_literals_in_every_spelling_and_what_kind_they_are() -> None:
+    assert str(rules.ip_literal("127.1")) == "127.0.0.1"
+    assert str(rules.ip_literal("[::1]")) == "::1"
+    assert str(rules.ip_literal("fe80::1%eth0")) == "fe80::1"
+    assert rules.ip_literal("shop.example.com") is None
+    assert rules.ip_literal("deadbeef") is None
+    public = rules.ip_literal("8.8.8.8")
+    assert public is not None and rules.non_public(public) is None
+    cgnat = rules.ip_literal("100.64.0.1")
+    assert cgnat is not None and rules.non_public(cgnat) == "a private address"
