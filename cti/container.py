@@ -149,7 +149,12 @@ class Container:
             if webhook_settings is not None
             else load_section(WebhookSettings, "CTI_WEBHOOKS_")
         )
-        self.webhooks = WebhookSender(self.session_maker, clock, self.webhook_settings)
+        self.webhooks = WebhookSender(
+            self.session_maker,
+            clock,
+            self.webhook_settings,
+            on_failure=self.metrics.webhook_failed,
+        )
 
         self.ami: AmiClient | None = None
         if settings.ami_enabled:

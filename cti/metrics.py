@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# FastAGI answers must come well inside Asterisk's patience: buckets around 1-50 ms.
+AGI_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Metrics:
@@ -16,10 +19,30 @@ class Metrics:
         )
         self.calls_finished = Counter(
             "cti_calls_finished_total",
-            "Finished calls by outcome",
-            ["outcome"],
+            "Finished calls by outcome, queue (empty: none) and direction",
+            ["outcome", "queue", "direction"],
             registry=self.registry,
         )
+        self.ami_reconnects = Counter(
+            "cti_ami_reconnects_total",
+            "Logins to AMI after the first (each one follows a lost connection)",
+            registry=self.registry,
+        )
+        self.agi_seconds = Histogram(
+            "cti_agi_seconds",
+            "FastAGI session time by script, from the connection to the answer sent",
+            ["script"],
+            buckets=AGI_BUCKETS,
+            registry=self.registry,
+        )
+        self.webhook_failures = Counter(
+            "cti_webhook_failures_total",
+            "Webhook attempts that did not deliver, by reason (status: a non-2xx answer; "
+            "error: no answer, a timeout, a refused address; unsendable: no URL or secret)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._logged_in_once = False
         self.calls_active = Gauge("cti_calls_active", "Calls in progress", registry=self.registry)
         self.records_pending = Gauge(
             "cti_call_records_pending",
@@ -57,11 +80,22 @@ class Metrics:
         self.subscriber_failures.labels(subscriber).inc()
 
     def ami_state(self, state: str) -> None:
-        """The AMI client's ``on_state``: 1 in ``logged_in`` (``ConnectionState``), else 0."""
-        self.ami_connected.set(1 if state == "logged_in" else 0)
+        """The AMI client's ``on_state``: 1 in ``logged_in`` (``ConnectionState``), else 0;
+        every login after the first is a reconnect."""
+        logged_in = state == "logged_in"
+        self.ami_connected.set(1 if logged_in else 0)
+        if logged_in:
+            if self._logged_in_once:
+                self.ami_reconnects.inc()
+            self._logged_in_once = True
 
-    def agi_request(self, script: str, outcome: str) -> None:
+    def agi_request(self, script: str, outcome: str, seconds: float | None = None) -> None:
         self.agi_requests.labels(script, outcome).inc()
+        if seconds is not None and script != "unknown":
+            self.agi_seconds.labels(script).observe(seconds)
+
+    def webhook_failed(self, reason: str) -> None:
+        self.webhook_failures.labels(reason).inc()
 
     def agi_refused(self, reason: str) -> None:
         self.agi_refusals.labels(reason).inc()

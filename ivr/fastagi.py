@@ -28,6 +28,7 @@ import contextlib
 import ipaddress
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -189,13 +190,13 @@ async def read_env(
 class AgiCounters(Protocol):
     """Where the server counts what it did (:class:`cti.metrics.Metrics`)."""
 
-    def agi_request(self, script: str, outcome: str) -> None: ...
+    def agi_request(self, script: str, outcome: str, seconds: float | None = None) -> None: ...
 
     def agi_refused(self, reason: str) -> None: ...
 
 
 class _NoCounters:
-    def agi_request(self, script: str, outcome: str) -> None:
+    def agi_request(self, script: str, outcome: str, seconds: float | None = None) -> None:
         return None
 
     def agi_refused(self, reason: str) -> None:
@@ -362,6 +363,7 @@ class FastAgiServer:
             self._tasks.add(task)
         script = "unknown"
         outcome = "failed"
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self._session_timeout):
                 env = await read_env(reader, self._request_timeout, self._command_timeout)
@@ -398,7 +400,7 @@ class FastAgiServer:
             self.failed += 1
             log.exception("FastAGI handler crashed")
         finally:
-            self._counters.agi_request(script, outcome)
+            self._counters.agi_request(script, outcome, time.perf_counter() - started)
             if task is not None:
                 self._tasks.discard(task)
             writer.close()

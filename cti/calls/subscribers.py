@@ -17,6 +17,8 @@ def register(bus: EventBus, writer: CallRecordWriter, metrics: Metrics) -> None:
             summary = event.data.get("summary")
             if isinstance(summary, CallSummary):
                 writer.submit(summary)
-                metrics.calls_finished.labels(summary.outcome.value).inc()
+                metrics.calls_finished.labels(
+                    summary.outcome.value, summary.queue or "", summary.direction
+                ).inc()
 
     bus.subscribe(DomainEvent, record_finished_call, name="calls.record_writer")

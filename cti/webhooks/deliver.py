@@ -120,12 +120,14 @@ class WebhookSender:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         resolve: Resolve = resolve_host,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._settings = settings
         self._transport = transport
         self._resolve = resolve
+        self._on_failure = on_failure or (lambda reason: None)
 
     def handler(self) -> JobHandler:
         return self.deliver
@@ -158,6 +160,7 @@ class WebhookSender:
             reason = "the shop has no signing secret"
         if reason is not None or shop is None or url is None:
             reason = reason or "the shop has no webhook URL"
+            self._on_failure("unsendable")
             await self._record(delivery.id, Outcome(None, reason, 0), now, final=True)
             log.error("webhook %s to shop %s not sent: %s", event_id, delivery.shop, reason)
             raise InvalidJob(f"webhook not sent: {reason}")
@@ -172,6 +175,7 @@ class WebhookSender:
         )
         if outcome.delivered:
             return
+        self._on_failure("status" if outcome.status_code is not None else "error")
         raise DeliveryFailed(outcome.error or "not delivered")
 
     async def _post(

@@ -147,6 +147,8 @@ async def test_a_recording_path_outside_the_root_never_reaches_asterisk_or_the_t
     # The caller's name from agi_calleridname reached the ticket without its controls.
     assert ticket.description.endswith("来电人：Evil[2J NAME")  # type: ignore[attr-defined]
     assert sample(service, "cti_agi_requests_total", script="voicemail", outcome="ok") == 1
+    # Its time is in the latency histogram (a session, not a refused connection).
+    assert sample(service, "cti_agi_seconds_count", script="voicemail") == 1
 
 
 async def test_the_call_s_own_recording_folder_is_still_used(service: Container) -> None:

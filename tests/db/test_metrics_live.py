@@ -40,8 +40,22 @@ async def test_call_gauges_follow_the_calls_without_anyone_asking(container: Con
     assert value("cti_calls_active") == 1  # nobody listed the calls
     for msg in messages[fed:]:
         container.pipeline.on_ami_event(msg)
-    await eventually(lambda: value("cti_calls_finished_total", outcome="answered") == 1)
+    finished = {"outcome": "answered", "queue": "hotline", "direction": "inbound"}
+    await eventually(lambda: value("cti_calls_finished_total", **finished) == 1)
     assert value("cti_calls_active") == 0
     # The writer drains its queue on its own; the gauge shows it without another event.
     await eventually(lambda: container.writer.pending == 0)
     assert value("cti_call_records_pending") == 0
+
+
+async def test_ami_reconnects_are_counted_from_the_second_login(container: Container) -> None:
+    def reconnects() -> float:
+        return container.metrics.registry.get_sample_value("cti_ami_reconnects_total") or 0.0
+
+    metrics = container.metrics
+    for state in ("connecting", "logged_in", "disconnected", "connecting"):
+        metrics.ami_state(state)
+    assert reconnects() == 0  # the first login is no reconnect
+    metrics.ami_state("logged_in")
+    assert reconnects() == 1
+    assert metrics.registry.get_sample_value("cti_ami_connected") == 1

@@ -129,6 +129,8 @@ class World:
     clock: FixedClock
     runner: JobRunner
     confirmation_id: int = 0
+    failures: list[str] = field(default_factory=list)
+    """What the sender counted as failed (``cti_webhook_failures_total`` reasons)."""
 
     async def shop(self, shop_id: str = "shop-a", **fields: Any) -> None:
         async with self.sessions() as s, s.begin():
@@ -193,8 +195,10 @@ async def world(sessions: async_sessionmaker[AsyncSession], receiver: Receiver) 
     clock = FixedClock(T0)
     # The runner's own backoff (10 s) is not the webhooks' (30 s): registration gives it theirs.
     runner = JobRunner(sessions, clock=clock, lease_seconds=30)
-    webhooks_subscribers.register(runner, WebhookSender(sessions, clock, SETTINGS), SETTINGS)
-    w = World(sessions, clock, runner)
+    failures: list[str] = []
+    sender = WebhookSender(sessions, clock, SETTINGS, on_failure=failures.append)
+    webhooks_subscribers.register(runner, sender, SETTINGS)
+    w = World(sessions, clock, runner, failures=failures)
     await w.shop(webhook_url=receiver.url)
     w.confirmation_id = await add_confirmation(sessions, "cf_1", "shop-a")
     return w
@@ -320,6 +324,7 @@ async def test_a_500_is_retried_after_the_webhook_backoff_and_then_delivered(
     assert len(receiver.seen) == 3
     assert {s.headers["x-cti-event-id"] for s in receiver.seen} == {event_id}
     assert (await world.job(event_id)).status == JobStatus.DONE.value
+    assert world.failures == ["status", "status"]  # the two non-2xx answers, for /metrics
 
 
 async def test_a_timeout_is_an_attempt_and_is_retried(world: World, receiver: Receiver) -> None:
