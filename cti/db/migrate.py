@@ -8,13 +8,23 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+PACKAGE = Path(__file__).resolve().parent.parent
+REPO_ROOT = PACKAGE.parent
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: in the package when installed from a wheel (setup.py bundles
+    them as ``cti/_migrations``), else the repository's ``migrations/``."""
+    bundled = PACKAGE / "_migrations"
+    return bundled if (bundled / "env.py").is_file() else REPO_ROOT / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
-    ini = REPO_ROOT / "alembic.ini"
-    cfg = Config(str(ini))
-    cfg.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    # No alembic.ini needed (an installed package has none): the service configures its
+    # own logging, and the rest is set here.
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option("path_separator", "os")
     cfg.attributes["database_url"] = database_url
     cfg.attributes["configure_logging"] = False
     return cfg
