@@ -134,9 +134,11 @@ class Counted:
     def __init__(self) -> None:
         self.requests: list[tuple[str, str]] = []
         self.refused: list[str] = []
+        self.seconds: list[float | None] = []
 
-    def agi_request(self, script: str, outcome: str) -> None:
+    def agi_request(self, script: str, outcome: str, seconds: float | None = None) -> None:
         self.requests.append((script, outcome))
+        self.seconds.append(seconds)
 
     def agi_refused(self, reason: str) -> None:
         self.refused.append(reason)
@@ -247,6 +249,8 @@ async def test_a_peer_outside_the_allowed_networks_is_closed_unheard(
         await srv.stop()
     assert srv.refused == 1 and counted.refused == ["address"]
     assert counted.requests == [("hotline", "ok")]
+    [took] = counted.seconds  # the session's time, for the latency histogram
+    assert took is not None and took > 0
     assert [r.message for r in caplog.records if "refused" in r.message] == [
         "FastAGI: refused connection from 127.0.0.2 (not in the allowed networks)"
     ]
