@@ -54,6 +54,7 @@ def _settings(env_file: Path | None) -> Settings:
     from cti.jobs.config import JobSettings
     from cti.recordings.config import RecordingSettings
     from cti.recordings.scoresheets import load_scoresheets
+    from cti.stats.config import StatsSettings
     from cti.webhooks.config import WebhookSettings
 
     try:
@@ -64,6 +65,7 @@ def _settings(env_file: Path | None) -> Settings:
         load_section(JobSettings, "CTI_JOBS_")
         load_section(ConfirmationSettings, "CTI_CONFIRM_")
         load_section(WebhookSettings, "CTI_WEBHOOKS_")
+        load_section(StatsSettings, "CTI_STATS_")
         load_scoresheets(load_section(RecordingSettings, "CTI_RECORDINGS_").scoresheets_file)
         return settings
     except SettingsError as exc:

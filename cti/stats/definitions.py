@@ -74,7 +74,7 @@ def bucket_key(at: datetime, interval: Interval, tz: ZoneInfo) -> int:
     splits no bucket wrongly; the database computes the same number from the epoch
     and the offset (:func:`offset_segments`).
     """
-    local = int(math.floor(at.timestamp())) + utc_offset(at, tz)
+    local = math.floor(at.timestamp()) + utc_offset(at, tz)
     return local // interval.seconds
 
 
@@ -99,7 +99,9 @@ def buckets(start: datetime, end: datetime, interval: Interval, tz: ZoneInfo) ->
     return list(range(first, last + 1))
 
 
-def offset_segments(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, datetime, int]]:
+def offset_segments(
+    start: datetime, end: datetime, tz: ZoneInfo
+) -> list[tuple[datetime, datetime, int]]:
     """``[start, end)`` cut where the zone's UTC offset changes: (from, to, offset seconds).
 
     Within a segment a bucket is ``(epoch + offset) // width``, which SQL computes
