@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cti.calls.facts import stats_facts
 from cti.calls.models import CallEventRecord, CallRecord
 from cti.calls.service import plain_data, utc
-from cti.stats.facts import stats_facts
 from cti.tracking.events import CallSummary
 
 log = logging.getLogger(__name__)

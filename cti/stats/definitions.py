@@ -8,7 +8,7 @@ made from the sums by :func:`figures`, so history, live figures and CSV cannot
 disagree. README ("Queue statistics") has the table of definitions.
 
 A call counts in the interval it was **offered** in (``offered_at``: queue_log's
-ENTERQUEUE, or the preferred agent's ring, see :mod:`cti.stats.facts`), in the
+ENTERQUEUE, or the preferred agent's ring, see :mod:`cti.calls.facts`), in the
 business time zone. Outbound calls are never queue traffic.
 """
 
