@@ -1017,7 +1017,11 @@ def stats(
         typer.echo(f"cti: {exc.message}", err=True)
         raise typer.Exit(2) from None
     if as_json:
-        typer.echo(json.dumps(body, ensure_ascii=False))
+        # Through the route's response model: the same keys, order and values as the API.
+        from cti.stats.schemas import QueueStatsOut
+
+        out = QueueStatsOut.model_validate(body).model_dump(mode="json", by_alias=True)
+        typer.echo(json.dumps(out, ensure_ascii=False))
         return
     for line in _stats_lines(body):
         typer.echo(line)

@@ -14,6 +14,7 @@ from cti.http.deps import ClockDep, SessionDep, SettingsDep, StatsSettingsDep, r
 from cti.http.errors import error_responses
 from cti.http.routing import AuthFirstRoute
 from cti.stats.definitions import Interval
+from cti.stats.schemas import QueueStatsOut
 from cti.stats.service import StatsRequest, queue_stats, stats_csv
 
 router = APIRouter(
@@ -30,7 +31,9 @@ QueueName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="q
 @router.get(
     "/{name}/stats",
     summary="A queue's statistics per interval (JSON, or CSV with format=csv)",
-    responses={200: {"content": {"text/csv": {}}}},
+    response_model=QueueStatsOut,
+    response_model_by_alias=True,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def queue_statistics(
     _: Reader,
