@@ -22,6 +22,9 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cti.calls.facts import stats_facts
+from cti.tracking.events import CallSummary
+
 __all__ = [
     "AgentCallSums",
     "AgentFigures",
@@ -36,8 +39,10 @@ __all__ = [
     "bucket_key",
     "bucket_start",
     "buckets",
+    "call_row",
     "figures",
     "offset_segments",
+    "period_figures",
     "sums_of",
 ]
 
@@ -161,6 +166,29 @@ class CallRow:
         return self.started_at if self.voicemail else None
 
 
+def call_row(summary: CallSummary, wrapup_s: float | None = None) -> tuple[str | None, CallRow]:
+    """A finished call (not stored yet, e.g. today's in memory) as the figures read it,
+    with the queue it counts in. ``wrapup_s``: the agent's wrap-up, for queue answers."""
+    f = stats_facts(summary)
+
+    def at(ts: float | None) -> datetime | None:
+        return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+    return f.queue, CallRow(
+        offered_at=at(f.offered_at),
+        answered_at=at(f.answered_at),
+        outcome=summary.outcome.value,
+        wait_s=f.wait_s,
+        talk_s=summary.talk_s,
+        wrapup_s=wrapup_s if f.answered_in_queue else None,
+        transfers=f.transfers,
+        voicemail=f.voicemail,
+        started_at=at(summary.started_at),
+        agent=summary.agent,
+        direction=summary.direction,
+    )
+
+
 @dataclass(slots=True)
 class Sums:
     """Additive totals of one bucket; every figure is made of these (:func:`figures`)."""
@@ -230,6 +258,18 @@ def sums_of(
             continue
         add_call(out.setdefault(bucket_key(at, interval, tz), Sums()), row, rules)
     return out
+
+
+def period_figures(
+    rows: Iterable[CallRow], start: datetime, end: datetime, rules: Rules
+) -> IntervalFigures:
+    """The figures of the calls counted in ``[start, end)`` (e.g. today so far)."""
+    s = Sums()
+    for row in rows:
+        at = row.counted_at
+        if at is not None and start <= at < end:
+            add_call(s, row, rules)
+    return figures(s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,10 @@ from cti.stats.definitions import (
     bucket_key,
     bucket_start,
     buckets,
+    call_row,
     figures,
     offset_segments,
+    period_figures,
     sums_of,
 )
 from cti.tracking.events import CallSummary
@@ -33,25 +35,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-def at(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
 def row_of(summary: CallSummary, wrapup_s: float = 0.0) -> tuple[str | None, CallRow]:
-    f = stats_facts(summary)
-    return f.queue, CallRow(
-        offered_at=at(f.offered_at),
-        answered_at=at(f.answered_at),
-        outcome=summary.outcome.value,
-        wait_s=f.wait_s,
-        talk_s=summary.talk_s,
-        wrapup_s=wrapup_s if f.answered_in_queue else None,
-        transfers=f.transfers,
-        voicemail=f.voicemail,
-        started_at=at(summary.started_at),
-        agent=summary.agent,
-        direction=summary.direction,
-    )
+    return call_row(summary, wrapup_s)
 
 
 def total(rows: list[CallRow], rules: Rules = Rules()) -> Sums:
@@ -119,6 +104,16 @@ def test_the_figures_from_the_burst_trace() -> None:
     assert wider.short_abandons == 2
     assert wider.service_level_of_offered == round(4 / 12, 4)
     assert wider.service_level_of_answered == got.service_level_of_answered
+
+
+def test_period_figures_count_only_the_calls_offered_in_the_period() -> None:
+    with (TRACES / "concurrent.ami").open("rb") as fh:
+        rows = [r for _, r in (row_of(s) for s in replay(fh))]
+    offered = sorted(r.offered_at for r in rows if r.offered_at is not None)
+    whole = period_figures(rows, offered[0], offered[-1] + timedelta(seconds=1), Rules())
+    assert whole == figures(total(rows))
+    later = period_figures(rows, offered[1], offered[-1] + timedelta(seconds=1), Rules())
+    assert later.offered == whole.offered - 1
 
 
 def test_no_calls_give_no_ratios() -> None:
