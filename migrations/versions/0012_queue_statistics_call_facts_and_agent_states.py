@@ -37,30 +37,35 @@ def upgrade() -> None:
     with op.batch_alter_table("agent_states", schema=None) as batch_op:
         batch_op.create_index("ix_agent_states_at", ["at"], unique=False)
 
-    with op.batch_alter_table("calls", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("offered_at", cti.db.base.UtcDateTime(timezone=True), nullable=True)
-        )
-        batch_op.add_column(
-            sa.Column("answered_at", cti.db.base.UtcDateTime(timezone=True), nullable=True)
-        )
-        batch_op.add_column(sa.Column("wrapup_s", sa.Float(), nullable=True))
-        batch_op.add_column(
-            sa.Column("transfers", sa.Integer(), server_default="0", nullable=False)
-        )
-        batch_op.add_column(
-            sa.Column("voicemail", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-        batch_op.create_index("ix_calls_queue_offered_at", ["queue", "offered_at"], unique=False)
+    # Plain ALTER TABLE ADD COLUMN on both databases: on SQLite a batch operation that
+    # chose to copy the table would drop "calls", and its ON DELETE CASCADE would empty
+    # call_events on the way.
+    op.add_column(
+        "calls", sa.Column("offered_at", cti.db.base.UtcDateTime(timezone=True), nullable=True)
+    )
+    op.add_column(
+        "calls", sa.Column("answered_at", cti.db.base.UtcDateTime(timezone=True), nullable=True)
+    )
+    op.add_column("calls", sa.Column("wrapup_s", sa.Float(), nullable=True))
+    op.add_column(
+        "calls", sa.Column("transfers", sa.Integer(), server_default="0", nullable=False)
+    )
+    op.add_column(
+        "calls", sa.Column("voicemail", sa.Boolean(), server_default="0", nullable=False)
+    )
+    op.create_index("ix_calls_queue_offered_at", "calls", ["queue", "offered_at"], unique=False)
 
-    # Calls stored before this revision: their timelines tell when they were queued,
-    # answered and transferred (the preferred agent's direct calls stay unoffered: their
-    # queue was not stored).
+    # Calls stored before this revision: their timelines tell when they were queued (the
+    # last time before the answer), answered and transferred. Not recoverable: wrap-up,
+    # voicemail, and the preferred agent's direct calls (their queue was not stored).
     op.execute(
         """
         UPDATE calls SET
           offered_at = (SELECT max(e.at) FROM call_events e
-                        WHERE e.call_id = calls.id AND e.type = 'queued'),
+                        WHERE e.call_id = calls.id AND e.type = 'queued'
+                          AND NOT EXISTS (SELECT 1 FROM call_events a
+                                          WHERE a.call_id = calls.id AND a.type = 'answered'
+                                            AND a.at < e.at)),
           answered_at = (SELECT min(e.at) FROM call_events e
                          WHERE e.call_id = calls.id AND e.type = 'answered'),
           transfers = (SELECT count(*) FROM call_events e
@@ -70,13 +75,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("calls", schema=None) as batch_op:
-        batch_op.drop_index("ix_calls_queue_offered_at")
-        batch_op.drop_column("voicemail")
-        batch_op.drop_column("transfers")
-        batch_op.drop_column("wrapup_s")
-        batch_op.drop_column("answered_at")
-        batch_op.drop_column("offered_at")
+    # Column by column with ALTER TABLE DROP COLUMN (SQLite 3.35+), never a batch copy of
+    # "calls" (see upgrade).
+    op.drop_index("ix_calls_queue_offered_at", table_name="calls")
+    for column in ("voicemail", "transfers", "wrapup_s", "answered_at", "offered_at"):
+        op.execute(f"ALTER TABLE calls DROP COLUMN {column}")
 
     with op.batch_alter_table("agent_states", schema=None) as batch_op:
         batch_op.drop_index("ix_agent_states_at")

@@ -34,6 +34,7 @@ from cti.stats.definitions import CallRow, Interval, sums_of
 from cti.stats.models import AgentStateRecord
 from cti.stats.queries import interval_sums
 from cti.stats.service import StatsRequest, queue_stats
+from cti.tracking.replay import replay
 from tests.groundtruth import same_agent
 from tests.statstruth import queue_figures
 
@@ -318,3 +319,54 @@ async def test_stats_as_csv_and_the_clear_refusals(
         refused = await client.get(url, params=params, headers=auth)
         assert refused.status_code == 422, params
         assert field in refused.text, refused.text
+
+
+async def test_calls_stored_before_the_statistics_columns_get_them_from_their_timeline(
+    database_url: str,
+) -> None:
+    # Revision 0012 backfills offered_at (the last QUEUED before the answer), answered_at
+    # and transfers from call_events: transfer_to_queue is queued, answered, transferred
+    # back into the queue (queued again) and answered again.
+    from alembic import command
+    from sqlalchemy import text
+
+    from cti.calls.writer import to_record
+    from cti.db.migrate import alembic_config, upgrade
+
+    with (TRACES / "transfer_to_queue.ami").open("rb") as fh:
+        (summary,) = list(replay(fh))
+    record = to_record(summary)
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0011")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO calls (id, linkedid, outcome, started_at, ended_at, direction)"
+                    " VALUES (1, :linkedid, 'answered', :started, :ended, 'inbound')"
+                ),
+                {
+                    "linkedid": record.linkedid,
+                    "started": record.started_at,
+                    "ended": record.ended_at,
+                },
+            )
+            for ev in record.events:
+                await conn.execute(
+                    text(
+                        "INSERT INTO call_events (call_id, seq, type, at, data)"
+                        " VALUES (1, :seq, :type, :at, '{}')"
+                    ),
+                    {"seq": ev.seq, "type": ev.type, "at": ev.at},
+                )
+        await asyncio.to_thread(upgrade, database_url, "head")
+        async with session_factory(engine)() as session:
+            got = (await session.execute(select(CallRecord))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert record.transfers == 1 and record.offered_at is not None
+    assert (got.offered_at, got.answered_at, got.transfers) == (
+        record.offered_at,
+        record.answered_at,
+        record.transfers,
+    )
