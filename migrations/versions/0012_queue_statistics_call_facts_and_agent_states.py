@@ -47,12 +47,8 @@ def upgrade() -> None:
         "calls", sa.Column("answered_at", cti.db.base.UtcDateTime(timezone=True), nullable=True)
     )
     op.add_column("calls", sa.Column("wrapup_s", sa.Float(), nullable=True))
-    op.add_column(
-        "calls", sa.Column("transfers", sa.Integer(), server_default="0", nullable=False)
-    )
-    op.add_column(
-        "calls", sa.Column("voicemail", sa.Boolean(), server_default="0", nullable=False)
-    )
+    op.add_column("calls", sa.Column("transfers", sa.Integer(), server_default="0", nullable=False))
+    op.add_column("calls", sa.Column("voicemail", sa.Boolean(), server_default="0", nullable=False))
     op.create_index("ix_calls_queue_offered_at", "calls", ["queue", "offered_at"], unique=False)
 
     # Calls stored before this revision: their timelines tell when they were queued (the
