@@ -370,3 +370,25 @@ async def test_calls_stored_before_the_statistics_columns_get_them_from_their_ti
         record.answered_at,
         record.transfers,
     )
+
+
+async def test_live_traffic_stores_the_same_history_as_a_replayed_trace(
+    container: Container,
+) -> None:
+    # The live path: AMI events through the pipeline, state changes over the bus to the
+    # agent state writer, finished calls to the call record writer (with the wrap-up).
+    from tests.db.test_calls import feed_trace
+
+    trace = TRACES / "agent_states.ami"
+    feed_trace(container, trace.name)
+    await container.writer.flush()
+    await container.agent_state_writer.flush()
+    async with container.sessions() as session:
+        states = (await session.execute(select(AgentStateRecord))).scalars().all()
+        calls = (await session.execute(select(CallRecord))).scalars().all()
+    replayed = read_trace(trace)
+    key = ("interface", "state", "previous", "at", "paused_reason", "queue")
+    assert sorted(tuple(getattr(s, k) for k in key) for s in states) == sorted(
+        tuple(r[k] for k in key) for r in replayed.states
+    )
+    assert [c.wrapup_s for c in calls] == [5.0, 5.0]  # the members' Wrapuptime

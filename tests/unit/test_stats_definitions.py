@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -191,3 +192,22 @@ def test_agent_time_clips_states_to_the_period_and_splits_pauses_by_reason() -> 
         "training": 5 * 60,
     }
     assert agent_time([], s(0), s(60)).occupancy is None
+
+
+def test_a_caller_counts_as_a_voicemail_only_when_the_voicemail_app_ran() -> None:
+    # timeout: the queue lets the caller go and the overflow runs AGI(.../voicemail); in
+    # that recording no AGI app was listening (AGISTATUS FAILURE, for the hotline's AGI
+    # and then the voicemail's): no voicemail.
+    recorded = (TRACES / "timeout.ami").read_bytes()
+    failure = b"Variable: AGISTATUS\r\nValue: FAILURE"
+    assert recorded.count(failure) == 2
+    (failed,) = list(replay(io.BytesIO(recorded)))
+    assert not failed.voicemail
+    # The same call with the voicemail app answering (its AGISTATUS when it returns).
+    head, _, tail = recorded.rpartition(failure)
+    served = head + b"Variable: AGISTATUS\r\nValue: SUCCESS" + tail
+    (call,) = list(replay(io.BytesIO(served)))
+    assert call.voicemail
+    queue, row = row_of(call)
+    got = figures(total([row]))
+    assert (queue, got.offered, got.timeouts, got.voicemails) == ("hotline", 1, 1, 1)
