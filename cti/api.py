@@ -27,6 +27,7 @@ from cti.recordings.router import router as recordings_router
 from cti.screenpop.router import STATIC
 from cti.screenpop.router import router as screenpop_router
 from cti.shops.router import router as shops_router
+from cti.stats.router import router as stats_router
 from cti.tickets.router import router as tickets_router
 from cti.webhooks.router import router as webhooks_router
 
@@ -56,6 +57,7 @@ def create_http_app(services: HttpServices) -> FastAPI:
     app.include_router(recording_pause_router)
     app.include_router(hotlines_router)
     app.include_router(agents_router)
+    app.include_router(stats_router)
     app.include_router(orders_router)
     app.include_router(tickets_router)
     app.include_router(webhooks_router)

@@ -95,6 +95,7 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
         await upgrade_async(settings.effective_database_url)
     container = Container(settings)
     container.writer.start()
+    container.agent_state_writer.start()
     # Jobs run before the AGI listens: a spooled voicemail from the last run is written first.
     container.jobs.start()
     agi_started = ami_started = False
@@ -158,6 +159,7 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
             )
         await container.screenpop.stop()
         await container.writer.stop()
+        await container.agent_state_writer.stop()
         await container.engine.dispose()
 
 

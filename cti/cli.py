@@ -54,6 +54,7 @@ def _settings(env_file: Path | None) -> Settings:
     from cti.jobs.config import JobSettings
     from cti.recordings.config import RecordingSettings
     from cti.recordings.scoresheets import load_scoresheets
+    from cti.stats.config import StatsSettings
     from cti.webhooks.config import WebhookSettings
 
     try:
@@ -64,6 +65,7 @@ def _settings(env_file: Path | None) -> Settings:
         load_section(JobSettings, "CTI_JOBS_")
         load_section(ConfirmationSettings, "CTI_CONFIRM_")
         load_section(WebhookSettings, "CTI_WEBHOOKS_")
+        load_section(StatsSettings, "CTI_STATS_")
         load_scoresheets(load_section(RecordingSettings, "CTI_RECORDINGS_").scoresheets_file)
         return settings
     except SettingsError as exc:
@@ -417,6 +419,15 @@ def record_trace(
 def replay(
     trace: Annotated[Path, typer.Argument(help="a trace written by cti record-trace")],
     json_lines: Annotated[bool, typer.Option("--json", help="one JSON object per call")] = False,
+    store: Annotated[
+        bool,
+        typer.Option(
+            "--store",
+            help="write the finished calls (and agents' state changes) into the configured "
+            "database as call records; storing a trace twice changes nothing",
+        ),
+    ] = False,
+    env_file: EnvFile = None,
 ) -> None:
     """Feed a recorded AMI trace through the parser and tracker; print every ended call."""
     from cti.tracking.replay import run_replay
@@ -424,7 +435,42 @@ def replay(
     if not trace.is_file():
         typer.echo(f"cti: no such trace file {trace}", err=True)
         raise typer.Exit(2)
-    raise typer.Exit(run_replay(trace, sys.stdout, sys.stderr, as_json=json_lines))
+    if not store:
+        raise typer.Exit(run_replay(trace, sys.stdout, sys.stderr, as_json=json_lines))
+    raise typer.Exit(_replay_store(trace, _settings(env_file)))
+
+
+def _replay_store(trace: Path, settings: Settings) -> int:
+    from cti.agents.config import AgentSettings
+    from cti.stats.backfill import read_trace, store_trace
+
+    agent_settings = load_section(AgentSettings, "CTI_AGENT_")
+    try:
+        contents = read_trace(trace, default_wrapup_s=agent_settings.wrapup_s)
+    except OSError as exc:
+        typer.echo(f"cti replay: cannot read {trace}: {exc.strerror or exc}", err=True)
+        return 2
+
+    async def run() -> int:
+        from cti.db.engine import create_engine, session_factory
+        from cti.db.migrate import upgrade_async
+
+        await upgrade_async(settings.effective_database_url)
+        engine = create_engine(settings.effective_database_url)
+        try:
+            return await store_trace(session_factory(engine), contents)
+        finally:
+            await engine.dispose()
+
+    written = asyncio.run(run())
+    typer.echo(
+        f"stored {written} new of {len(contents.calls)} calls from {trace} "
+        f"({len(contents.states)} agent state changes)"
+    )
+    if contents.error is not None:
+        typer.echo(f"cti replay: {trace}: {contents.error} (stored the calls before it)", err=True)
+        return 2
+    return 0
 
 
 @orders_app.command("import")
@@ -901,6 +947,125 @@ def _staffing_lines(answer: dict[str, Any]) -> list[str]:
         )
     if any(row["asa_s"] is None for row in answer["rows"]):
         lines.append("(endless: no more agents than Erlang of traffic, the queue only grows)")
+    return lines
+
+
+# --- statistics -----------------------------------------------------------------------
+
+
+@app.command()
+def stats(
+    queue: Annotated[str, typer.Option("--queue", help="queue name, e.g. hotline")],
+    start: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="ISO date/time; without a time zone it is the business time zone's",
+        ),
+    ],
+    end: Annotated[str, typer.Option("--to", help="end of the period (excluded), as --from")],
+    interval: Annotated[str, typer.Option("--interval", help="15m, 1h or 1d")] = "1h",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print what GET /api/v1/queues/{name}/stats returns")
+    ] = False,
+    env_file: EnvFile = None,
+) -> None:
+    """A queue's statistics per interval: offered, answered, abandoned, SL, ASA, AHT, agents."""
+    import json
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from cti.clock import SYSTEM_CLOCK
+    from cti.errors import InvalidInput
+    from cti.stats.config import StatsSettings
+    from cti.stats.definitions import Interval
+    from cti.stats.service import StatsRequest, queue_stats
+
+    settings = _settings(env_file)
+    tz = ZoneInfo(settings.timezone)
+
+    def instant(value: str, option: str) -> datetime:
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            typer.echo(f"cti: {option} {value!r} is not an ISO date/time", err=True)
+            raise typer.Exit(2) from None
+        return at if at.tzinfo is not None else at.replace(tzinfo=tz)
+
+    try:
+        bucket = Interval(interval)
+    except ValueError:
+        typer.echo("cti: --interval must be 15m, 1h or 1d", err=True)
+        raise typer.Exit(2) from None
+    request = StatsRequest(
+        queue=queue, start=instant(start, "--from"), end=instant(end, "--to"), interval=bucket
+    )
+    stats_settings = load_section(StatsSettings, "CTI_STATS_")
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        return await queue_stats(
+            session,
+            request,
+            settings=stats_settings,
+            timezone=settings.timezone,
+            now=SYSTEM_CLOCK.now(),
+        )
+
+    try:
+        body = _in_transaction(settings, work)
+    except InvalidInput as exc:
+        typer.echo(f"cti: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        # Through the route's response model: the same keys, order and values as the API.
+        from cti.stats.schemas import QueueStatsOut
+
+        out = QueueStatsOut.model_validate(body).model_dump(mode="json", by_alias=True)
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    for line in _stats_lines(body):
+        typer.echo(line)
+
+
+def _stats_lines(body: dict[str, Any]) -> list[str]:
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0%}"
+
+    def sec(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f}s"
+
+    lines = [
+        f"queue {body['queue']} from {body['from']} to {body['to']} ({body['timezone']}); "
+        f"service level within {body['sl_threshold_s']:g} s, short abandon within "
+        f"{body['short_abandon_s']:g} s",
+        f"{'interval':<25} {'offered':>7} {'answ':>5} {'aband':>5} {'short':>5} {'t/o':>4} "
+        f"{'vm':>3} {'xfer':>4} {'rate':>5} {'SL/ans':>6} {'SL/off':>6} {'ASA':>5} "
+        f"{'AHT':>5} {'max':>5}",
+    ]
+    rows = [*body["intervals"], {"start": "total", **body["total"]}]
+    for r in rows:
+        if r is not rows[-1] and not r["offered"] and not r["voicemails"]:
+            continue
+        lines.append(
+            f"{r['start'][:25]:<25} {r['offered']:>7} {r['answered']:>5} {r['abandoned']:>5} "
+            f"{r['short_abandons']:>5} {r['timeouts']:>4} {r['voicemails']:>3} "
+            f"{r['transfers']:>4} {pct(r['answer_rate']):>5} "
+            f"{pct(r['service_level_of_answered']):>6} {pct(r['service_level_of_offered']):>6} "
+            f"{sec(r['asa_s']):>5} {sec(r['aht_s']):>5} {sec(r['longest_wait_s']):>5}"
+        )
+    if body["agents"]:
+        lines.append("")
+        lines.append(
+            f"{'agent':<16} {'calls':>5} {'talk':>7} {'RNA':>4} {'logged in':>9} "
+            f"{'paused':>7} {'occupancy':>9}  pauses"
+        )
+        for a in body["agents"]:
+            pauses = ", ".join(f"{k or '-'} {v:.0f}s" for k, v in a["pause_by_reason"].items())
+            lines.append(
+                f"{a['agent']:<16} {a['calls']:>5} {sec(a['talk_s']):>7} "
+                f"{a['ring_no_answer']:>4} {sec(a['logged_in_s']):>9} {sec(a['paused_s']):>7} "
+                f"{pct(a['occupancy']):>9}  {pauses}"
+            )
     return lines
 
 

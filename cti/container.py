@@ -50,6 +50,9 @@ from cti.screenpop import subscribers as screenpop_subscribers
 from cti.screenpop.hub import ScreenPopHub
 from cti.screenpop.lookup import PopLookup
 from cti.settings import Settings, load_section
+from cti.stats import subscribers as stats_subscribers
+from cti.stats.config import StatsSettings
+from cti.stats.writer import AgentStateWriter
 from cti.tickets import subscribers as tickets_subscribers
 from cti.tracking.tracker import CallTracker
 from cti.webhooks import subscribers as webhooks_subscribers
@@ -81,6 +84,7 @@ class Container:
         recording_settings: RecordingSettings | None = None,
         webhook_settings: WebhookSettings | None = None,
         confirmation_settings: ConfirmationSettings | None = None,
+        stats_settings: StatsSettings | None = None,
     ) -> None:
         acd = acd if acd is not None else load_acd_settings()
         agent_settings = (
@@ -91,6 +95,11 @@ class Container:
         jobs = job_settings if job_settings is not None else load_section(JobSettings, "CTI_JOBS_")
         self.settings = settings
         self.clock = clock
+        self.stats_settings = (
+            stats_settings
+            if stats_settings is not None
+            else load_section(StatsSettings, "CTI_STATS_")
+        )
         self.confirmation_settings = (
             confirmation_settings
             if confirmation_settings is not None
@@ -112,7 +121,8 @@ class Container:
         self.tracker = CallTracker()
         self.agent_states = AgentStateTracker(default_wrapup_s=agent_settings.wrapup_s, clock=clock)
         self.pipeline = EventPipeline(self.tracker, self.agent_states, self.bus, self.metrics)
-        self.writer = CallRecordWriter(self.session_maker)
+        self.writer = CallRecordWriter(self.session_maker, wrapup_of=self.agent_states.wrapup_of)
+        self.agent_state_writer = AgentStateWriter(self.session_maker)
         self.live_calls = LiveCalls(self.tracker, self.metrics.calls_active, self.writer)
         self.hotline = HotlineRouter(
             self.session_maker,
@@ -229,6 +239,9 @@ class Container:
         customers_subscribers.register(self.writer, self.phones)
         screenpop_subscribers.register(self.bus, self.screenpop)
         acd_subscribers.register(self.bus, self.pipeline.annotate)
+        stats_subscribers.register(
+            self.bus, self.agent_state_writer, lambda: self.agent_states.last_timestamp
+        )
         tickets_subscribers.register(self.bus, self.spool, self.jobs, self.phones, self.clock)
         confirmations_subscribers.register(self.bus, self.jobs, self.dialler, self.clock)
         clicktocall_subscribers.register(
@@ -269,4 +282,5 @@ class Container:
             confirmations=self.confirmation_settings,
             click_to_call=self.click_to_call,
             webhooks=self.webhook_settings,
+            stats=self.stats_settings,
         )

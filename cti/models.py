@@ -12,12 +12,14 @@ from cti.jobs.models import Job
 from cti.orders.models import Order
 from cti.recordings.models import Recording, Review
 from cti.shops.models import DoNotCall, Shop
+from cti.stats.models import AgentStateRecord
 from cti.tickets.models import Ticket, TicketEvent
 from cti.webhooks.models import WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "Agent",
     "AgentCall",
+    "AgentStateRecord",
     "ApiToken",
     "Base",
     "CallEventRecord",

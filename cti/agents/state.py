@@ -264,6 +264,14 @@ class AgentStateTracker:
         agent = self._agents.get(interface) or _Agent(interface)
         return self._status(agent, self.asterisk_now() if now is None else now)
 
+    def wrapup_of(self, interface: str) -> float | None:
+        """The wrap-up app_queue holds this agent for after a queue call (None: never seen).
+
+        Call records store it with each answered queue call (AHT's wrap-up part).
+        """
+        agent = self._agents.get(interface)
+        return None if agent is None else self._wrapup_s(agent)
+
     def statuses(self, now: float | None = None) -> list[AgentStatus]:
         """Every interface seen so far, logged in or not, sorted by interface."""
         at = self.asterisk_now() if now is None else now

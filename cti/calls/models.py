@@ -3,7 +3,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cti.db.base import Base, UtcDateTime
@@ -13,6 +23,8 @@ class CallRecord(Base):
     """One finished call, keyed by Asterisk's Linkedid."""
 
     __tablename__ = "calls"
+    # Queue statistics scan one queue's calls by the time they were offered.
+    __table_args__ = (Index("ix_calls_queue_offered_at", "queue", "offered_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     linkedid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -31,6 +43,16 @@ class CallRecord(Base):
     """``inbound`` (the hotline) or ``outbound`` (a confirmation call, an agent's callback)."""
     order_id: Mapped[str | None] = mapped_column(String(64), default=None)
     """The order the call was about, when the dialplan said (``CTI_ORDER_ID``)."""
+    offered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    """When the call was offered to ``queue``: queue_log's ENTERQUEUE (the last one before
+    the answer), or the Dial to the preferred agent the hotline rang outside the queue.
+    None: never offered (hung up in the IVR, an outbound or internal call)."""
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    wrapup_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """The wrap-up app_queue held the answering agent for after the call (its Wrapuptime)."""
+    transfers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    voicemail: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    """The caller reached the voicemail app (queue overflow, closed hours)."""
 
     events: Mapped[list[CallEventRecord]] = relationship(
         back_populates="call",

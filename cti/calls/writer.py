@@ -17,29 +17,42 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cti.calls.facts import stats_facts
 from cti.calls.models import CallEventRecord, CallRecord
 from cti.calls.service import plain_data, utc
 from cti.tracking.events import CallSummary
 
 log = logging.getLogger(__name__)
 
+WrapupOf = Callable[[str], float | None]
+"""The wrap-up seconds app_queue holds an agent (interface) for after a call, if known."""
 
-def to_record(summary: CallSummary) -> CallRecord:
+
+def to_record(summary: CallSummary, wrapup_of: WrapupOf | None = None) -> CallRecord:
+    facts = stats_facts(summary)
+    wrapup_s = None
+    if facts.answered_in_queue and summary.agent and wrapup_of is not None:
+        wrapup_s = wrapup_of(summary.agent)
     record = CallRecord(
         linkedid=summary.linkedid,
         caller_number=summary.caller_number,
         caller_name=summary.caller_name,
         dnis=summary.dnis,
-        queue=summary.queue,
+        queue=facts.queue,
         agent=summary.agent,
         outcome=summary.outcome.value,
         started_at=utc(summary.started_at),
         ended_at=utc(summary.ended_at),
-        wait_s=summary.wait_s,
+        wait_s=facts.wait_s,
         talk_s=summary.talk_s,
         hangup_cause=summary.hangup_cause,
         direction=summary.direction,
         order_id=summary.order_id,
+        offered_at=None if facts.offered_at is None else utc(facts.offered_at),
+        answered_at=None if facts.answered_at is None else utc(facts.answered_at),
+        wrapup_s=wrapup_s,
+        transfers=facts.transfers,
+        voicemail=facts.voicemail,
     )
     record.events = [
         CallEventRecord(seq=i, type=ev.type.value, at=utc(ev.timestamp), data=plain_data(ev.data))
@@ -56,8 +69,12 @@ async def write_batch(
     sessions: async_sessionmaker[AsyncSession],
     batch: Sequence[CallSummary],
     hooks: Sequence[WriteHook] = (),
-) -> None:
-    """Insert calls not yet stored; a retried batch never duplicates a call."""
+    wrapup_of: WrapupOf | None = None,
+) -> int:
+    """Insert calls not yet stored; a retried batch never duplicates a call.
+
+    Returns how many were inserted (``cti replay --store`` run twice inserts none).
+    """
     async with sessions() as session, session.begin():
         ids = [s.linkedid for s in batch]
         existing = set(
@@ -72,9 +89,10 @@ async def write_batch(
             if summary.linkedid in existing or summary.linkedid in seen:
                 continue
             seen.add(summary.linkedid)
-            session.add(to_record(summary))
+            session.add(to_record(summary, wrapup_of))
             for hook in hooks:
                 await hook(session, summary)
+        return len(seen)
 
 
 class CallRecordWriter:
@@ -85,8 +103,10 @@ class CallRecordWriter:
         retry_min: float = 0.2,
         retry_max: float = 10.0,
         hooks: Sequence[WriteHook] = (),
+        wrapup_of: WrapupOf | None = None,
     ) -> None:
         self._sessions = sessions
+        self._wrapup_of = wrapup_of
         self._hooks = tuple(hooks)
         self._pending: deque[CallSummary] = deque()
         self._wakeup = asyncio.Event()
@@ -150,7 +170,7 @@ class CallRecordWriter:
                 await self._wakeup.wait()
             batch = [self._pending[i] for i in range(min(self._batch_size, len(self._pending)))]
             try:
-                await write_batch(self._sessions, batch, self._hooks)
+                await write_batch(self._sessions, batch, self._hooks, self._wrapup_of)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database down, slow, or refusing: keep and retry

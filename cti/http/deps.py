@@ -36,6 +36,7 @@ from cti.recordings.context import RecordingContext
 from cti.recordings.pause import RecordingPauses
 from cti.screenpop.hub import ScreenPopHub
 from cti.settings import Settings
+from cti.stats.config import StatsSettings
 from cti.webhooks.config import WebhookSettings
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -60,6 +61,7 @@ class HttpServices:
     confirmations: ConfirmationSettings
     click_to_call: ClickToCall
     webhooks: WebhookSettings
+    stats: StatsSettings
 
 
 def services_of(conn: HTTPConnection) -> HttpServices:
@@ -85,6 +87,10 @@ def _confirmations(conn: HTTPConnection) -> ConfirmationSettings:
 
 def _webhooks(conn: HTTPConnection) -> WebhookSettings:
     return services_of(conn).webhooks
+
+
+def _stats(conn: HTTPConnection) -> StatsSettings:
+    return services_of(conn).stats
 
 
 def _settings(conn: HTTPConnection) -> Settings:
@@ -147,6 +153,7 @@ RecordingPausesDep = Annotated[RecordingPauses, Depends(_recording_pauses)]
 ConfirmationSettingsDep = Annotated[ConfirmationSettings, Depends(_confirmations)]
 ClickToCallDep = Annotated[ClickToCall, Depends(_click_to_call)]
 WebhookSettingsDep = Annotated[WebhookSettings, Depends(_webhooks)]
+StatsSettingsDep = Annotated[StatsSettings, Depends(_stats)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -80,6 +80,10 @@ class CallSummary:
     """For a click-to-call: how dialling the customer ended (``ANSWER``, ``BUSY``,
     ``NOANSWER``, ``CANCEL``, ``CONGESTION``, ``CHANUNAVAIL``); None when the customer
     was never dialled (the agent did not answer their own phone)."""
+    routed_queue: str | None = None
+    """The queue the hotline dialplan named (``CTI_QUEUE``), asked or not."""
+    voicemail: bool = False
+    """The caller reached the voicemail app (overflow or closed hours)."""
 
     def to_json_dict(self) -> dict[str, Any]:
         return {

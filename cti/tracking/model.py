@@ -114,6 +114,13 @@ class Call:
     ``Dial()`` rings the customer, not an agent."""
     customer_dial: str | None = None
     """DIALSTATUS of the customer's leg of a click-to-call; None until it is known."""
+    routed_queue: str | None = None
+    """``CTI_QUEUE`` on the caller channel: the queue the hotline dialplan serves the call
+    from, also when it rings the preferred agent outside the queue first."""
+    in_voicemail: bool = False
+    """The caller channel is running the hotline's voicemail AGI step."""
+    voicemail: bool = False
+    """The voicemail app took the caller (its AGI ran, it did not fail)."""
 
 
 def snapshot(call: Call) -> LiveCall:

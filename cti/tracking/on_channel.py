@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from cti.tracking import values
@@ -22,6 +23,9 @@ __all__ = [
 ]
 
 _DNIS_VARIABLES = frozenset(("CTI_DNIS", "__CTI_DNIS", "_CTI_DNIS"))
+_VOICEMAIL_AGI = "/voicemail"
+"""The end of the AGI URL of the voicemail app in the hotline dialplan (cti-hotline-overflow)."""
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def on_newchannel(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
@@ -64,6 +68,10 @@ def on_newexten(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainE
         return []
     if call.dnis is None:
         call.dnis = values.dialled_exten(msg.get("Exten"))
+    if msg.get("Application") == "AGI" and (msg.get("AppData") or "").endswith(_VOICEMAIL_AGI):
+        # The hotline's overflow hands the caller to the voicemail app; AGISTATUS tells
+        # whether the app was there (see on_varset).
+        call.in_voicemail = True
     if call.caller_number is None and values.is_unknown_id(msg.get("CallerIDNum")):
         # "<unknown>" in AMI is also how an empty number is shown: the
         # dialplan's NoOp has the raw value.
@@ -135,6 +143,11 @@ def on_varset(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEve
             # MixMonitorStart (next) names only the channel: remember the file for it.
             channel.recording_file = channel.call.recording_file = msg.get("Value") or None
         return []
+    if variable in ("CTI_QUEUE", "AGISTATUS"):
+        channel = calls.channels.get(msg.get("Uniqueid") or "")
+        if channel is not None and channel.uniqueid == channel.call.caller_uid:
+            _caller_variable(channel.call, variable, (msg.get("Value") or "").strip())
+        return []
     if variable in _CALL_FACTS:
         channel = calls.channels.get(msg.get("Uniqueid") or "")
         value = (msg.get("Value") or "").strip()
@@ -149,6 +162,18 @@ def on_varset(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEve
             if dnis:
                 channel.call.dnis = dnis
     return []
+
+
+def _caller_variable(call: Call, variable: str, value: str) -> None:
+    if variable == "CTI_QUEUE":
+        # The dialplan sets it empty, then the AGI's choice, then (sanitized) the queue it
+        # uses: the last non-empty value is the queue of the call.
+        if _QUEUE_NAME.match(value):
+            call.routed_queue = value
+    elif call.in_voicemail:
+        # AGISTATUS after the voicemail step: FAILURE means the app was not reachable.
+        call.in_voicemail = False
+        call.voicemail = call.voicemail or value in ("SUCCESS", "HANGUP")
 
 
 def on_rename(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:

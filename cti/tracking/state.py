@@ -157,6 +157,8 @@ class Calls:
             direction=call.direction,
             callback_agent=call.callback_agent,
             customer_dial=call.customer_dial,
+            routed_queue=call.routed_queue,
+            voicemail=call.voicemail or call.in_voicemail,
         )
         data: dict[str, Any] = {"summary": summary, "outcome": outcome.value}
         if note:

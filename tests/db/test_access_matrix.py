@@ -354,6 +354,16 @@ RULES: dict[str, Rule] = {
         scopes("stats:read"), (Case("/api/v1/calls/{c1001}", ok(200)),)
     ),
     "GET /api/v1/agents": Rule(scopes("stats:read"), (Case("/api/v1/agents", ok(200)),)),
+    "GET /api/v1/queues/{name}/stats": Rule(
+        scopes("stats:read"),
+        (
+            Case(
+                "/api/v1/queues/hotline/stats?from=2026-11-23T00:00:00%2B08:00"
+                "&to=2026-11-24T00:00:00%2B08:00",
+                ok(200),
+            ),
+        ),
+    ),
     "GET /api/v1/agents/{extension}": Rule(
         scopes("stats:read", "agent"),
         (

@@ -1,0 +1,434 @@
+"""Every queue figure, defined once: interval buckets, sums, and the figures made of them.
+
+Pure: values in, values out. The database answers with :class:`Sums` per bucket
+(:mod:`cti.stats.queries`, one ``GROUP BY``); :func:`sums_of` is the same
+aggregation over plain rows, the reference the SQL is tested against and what the
+live "today so far" figures can use on calls held in memory. Every figure is then
+made from the sums by :func:`figures`, so history, live figures and CSV cannot
+disagree. README ("Queue statistics") has the table of definitions.
+
+A call counts in the interval it was **offered** in (``offered_at``: queue_log's
+ENTERQUEUE, or the preferred agent's ring, see :mod:`cti.calls.facts`), in the
+business time zone. Outbound calls are never queue traffic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cti.calls.facts import stats_facts
+from cti.tracking.events import CallSummary
+
+__all__ = [
+    "AgentCallSums",
+    "AgentFigures",
+    "AgentTime",
+    "CallRow",
+    "Interval",
+    "IntervalFigures",
+    "Rules",
+    "StateRow",
+    "Sums",
+    "agent_time",
+    "bucket_key",
+    "bucket_start",
+    "buckets",
+    "call_row",
+    "figures",
+    "offset_segments",
+    "period_figures",
+    "sums_of",
+]
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+class Interval(StrEnum):
+    MIN15 = "15m"
+    HOUR = "1h"
+    DAY = "1d"
+
+    @property
+    def seconds(self) -> int:
+        return {"15m": 900, "1h": 3600, "1d": 86400}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """The two thresholds the figures depend on (``CTI_STATS_*``)."""
+
+    sl_threshold_s: float = 20.0
+    """Service level: answered within this many seconds of being offered (inclusive)."""
+    short_abandon_s: float = 5.0
+    """A caller gone within this many seconds is a short abandon (inclusive)."""
+
+
+# -- buckets -------------------------------------------------------------------------------
+
+
+def bucket_key(at: datetime, interval: Interval, tz: ZoneInfo) -> int:
+    """The interval ``at`` falls in: whole intervals of local wall time since 1970-01-01.
+
+    The local time is ``at`` plus the zone's offset at that instant, so a DST change
+    splits no bucket wrongly; the database computes the same number from the epoch
+    and the offset (:func:`offset_segments`).
+    """
+    local = math.floor(at.timestamp()) + utc_offset(at, tz)
+    return local // interval.seconds
+
+
+def utc_offset(at: datetime, tz: ZoneInfo) -> int:
+    """Seconds the zone's wall clock is ahead of UTC at the instant ``at``."""
+    off = at.astimezone(tz).utcoffset()
+    return 0 if off is None else int(off.total_seconds())
+
+
+def bucket_start(key: int, interval: Interval, tz: ZoneInfo) -> datetime:
+    """The instant (UTC) the bucket ``key`` starts: its local wall time in ``tz``."""
+    local = _EPOCH + timedelta(seconds=key * interval.seconds)
+    return local.replace(tzinfo=tz).astimezone(UTC)
+
+
+def buckets(start: datetime, end: datetime, interval: Interval, tz: ZoneInfo) -> list[int]:
+    """Every bucket overlapping ``[start, end)``, in order."""
+    if end <= start:
+        return []
+    first = bucket_key(start, interval, tz)
+    last = bucket_key(end - timedelta(microseconds=1), interval, tz)
+    return list(range(first, last + 1))
+
+
+def offset_segments(
+    start: datetime, end: datetime, tz: ZoneInfo
+) -> list[tuple[datetime, datetime, int]]:
+    """``[start, end)`` cut where the zone's UTC offset changes: (from, to, offset seconds).
+
+    Within a segment a bucket is ``(epoch + offset) // width``, which SQL computes
+    without time zone support (SQLite has none).
+    """
+
+    def offset(at: datetime) -> int:
+        return utc_offset(at, tz)
+
+    out: list[tuple[datetime, datetime, int]] = []
+    seg_start, seg_off = start, offset(start)
+    step = timedelta(minutes=15)
+    probe = start
+    while probe < end:
+        nxt = min(probe + step, end)
+        if offset(nxt) != seg_off and nxt < end:
+            lo, hi = probe, nxt  # the change lies in (lo, hi]: find it to the second
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                if offset(mid) == seg_off:
+                    lo = mid
+                else:
+                    hi = mid
+            out.append((seg_start, hi, seg_off))
+            seg_start, seg_off = hi, offset(hi)
+        probe = nxt
+    out.append((seg_start, end, seg_off))
+    return out
+
+
+# -- calls -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """The columns of a call record the figures read."""
+
+    offered_at: datetime | None
+    answered_at: datetime | None
+    outcome: str
+    wait_s: float | None
+    talk_s: float | None = None
+    wrapup_s: float | None = None
+    transfers: int = 0
+    voicemail: bool = False
+    started_at: datetime | None = None
+    agent: str | None = None
+    direction: str = "inbound"
+
+    @property
+    def counted_at(self) -> datetime | None:
+        """When the call counts: offered, or (never offered) when it reached voicemail."""
+        if self.direction != "inbound":
+            return None
+        if self.offered_at is not None:
+            return self.offered_at
+        return self.started_at if self.voicemail else None
+
+
+def call_row(summary: CallSummary, wrapup_s: float | None = None) -> tuple[str | None, CallRow]:
+    """A finished call (not stored yet, e.g. today's in memory) as the figures read it,
+    with the queue it counts in. ``wrapup_s``: the agent's wrap-up, for queue answers."""
+    f = stats_facts(summary)
+
+    def at(ts: float | None) -> datetime | None:
+        return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+    return f.queue, CallRow(
+        offered_at=at(f.offered_at),
+        answered_at=at(f.answered_at),
+        outcome=summary.outcome.value,
+        wait_s=f.wait_s,
+        talk_s=summary.talk_s,
+        wrapup_s=wrapup_s if f.answered_in_queue else None,
+        transfers=f.transfers,
+        voicemail=f.voicemail,
+        started_at=at(summary.started_at),
+        agent=summary.agent,
+        direction=summary.direction,
+    )
+
+
+@dataclass(slots=True)
+class Sums:
+    """Additive totals of one bucket; every figure is made of these (:func:`figures`)."""
+
+    offered: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    short_abandons: int = 0
+    timeouts: int = 0
+    voicemails: int = 0
+    transfers: int = 0
+    answered_within: int = 0
+    """Answered with ``wait_s <= sl_threshold_s``."""
+    wait_answered_s: float = 0.0
+    """Sum of the waits of answered calls (ASA's numerator)."""
+    talk_s: float = 0.0
+    wrapup_s: float = 0.0
+    longest_wait_s: float | None = None
+    """Longest wait of any offered call, answered or not."""
+
+    def add(self, other: Sums) -> None:
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "longest_wait_s":
+                if theirs is not None and (mine is None or theirs > mine):
+                    setattr(self, f.name, theirs)
+            else:
+                setattr(self, f.name, mine + theirs)
+
+
+def add_call(s: Sums, row: CallRow, rules: Rules) -> None:
+    """One call's part of its bucket's sums: the definitions, in code."""
+    if row.voicemail:
+        s.voicemails += 1
+    if row.offered_at is None or row.direction != "inbound":
+        return
+    s.offered += 1
+    wait = row.wait_s
+    if wait is not None and (s.longest_wait_s is None or wait > s.longest_wait_s):
+        s.longest_wait_s = wait
+    if row.answered_at is not None:
+        s.answered += 1
+        s.transfers += row.transfers
+        s.wait_answered_s += wait or 0.0
+        s.talk_s += row.talk_s or 0.0
+        s.wrapup_s += row.wrapup_s or 0.0
+        if wait is not None and wait <= rules.sl_threshold_s:
+            s.answered_within += 1
+    elif row.outcome == "timeout":
+        s.timeouts += 1
+    else:
+        # Offered, not answered, not sent away by the queue: the caller hung up
+        # (including a caller gone while the preferred agent's phone rang).
+        s.abandoned += 1
+        if wait is not None and wait <= rules.short_abandon_s:
+            s.short_abandons += 1
+
+
+def sums_of(
+    rows: Iterable[CallRow], interval: Interval, tz: ZoneInfo, rules: Rules
+) -> dict[int, Sums]:
+    """The reference aggregation: :class:`Sums` per bucket key (buckets with calls only)."""
+    out: dict[int, Sums] = {}
+    for row in rows:
+        at = row.counted_at
+        if at is None:
+            continue
+        add_call(out.setdefault(bucket_key(at, interval, tz), Sums()), row, rules)
+    return out
+
+
+def period_figures(
+    rows: Iterable[CallRow], start: datetime, end: datetime, rules: Rules
+) -> IntervalFigures:
+    """The figures of the calls counted in ``[start, end)`` (e.g. today so far)."""
+    s = Sums()
+    for row in rows:
+        at = row.counted_at
+        if at is not None and start <= at < end:
+            add_call(s, row, rules)
+    return figures(s)
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalFigures:
+    offered: int
+    answered: int
+    abandoned: int
+    short_abandons: int
+    timeouts: int
+    voicemails: int
+    transfers: int
+    answer_rate: float | None
+    service_level_of_answered: float | None
+    service_level_of_offered: float | None
+    asa_s: float | None
+    aht_s: float | None
+    longest_wait_s: float | None
+    csat: float | None = None
+    """Customer satisfaction of the interval's calls: filled by the CSAT part (None: none)."""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _ratio(num: float, den: float, digits: int = 4) -> float | None:
+    return None if den <= 0 else round(num / den, digits)
+
+
+def figures(s: Sums) -> IntervalFigures:
+    """The figures of one bucket (or of a whole period: sums add up)."""
+    return IntervalFigures(
+        offered=s.offered,
+        answered=s.answered,
+        abandoned=s.abandoned,
+        short_abandons=s.short_abandons,
+        timeouts=s.timeouts,
+        voicemails=s.voicemails,
+        transfers=s.transfers,
+        answer_rate=_ratio(s.answered, s.offered),
+        service_level_of_answered=_ratio(s.answered_within, s.answered),
+        service_level_of_offered=_ratio(s.answered_within, s.offered - s.short_abandons),
+        asa_s=_ratio(s.wait_answered_s, s.answered, 1),
+        aht_s=_ratio(s.talk_s + s.wrapup_s, s.answered, 1),
+        longest_wait_s=None if s.longest_wait_s is None else round(s.longest_wait_s, 1),
+    )
+
+
+# -- agents ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class AgentCallSums:
+    """An agent's part of the queue's calls in the period."""
+
+    calls: int = 0
+    """Offered calls of the queue this agent answered (the call's first answer)."""
+    talk_s: float = 0.0
+    wrapup_s: float = 0.0
+    ring_no_answer: int = 0
+    """Rings of the queue's calls the agent let go unanswered (queue and preferred-agent rings)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateRow:
+    """The agent entered ``state`` at ``at`` (an ``agent_states`` row)."""
+
+    interface: str
+    state: str
+    at: datetime
+    paused_reason: str = ""
+
+
+@dataclass(slots=True)
+class AgentTime:
+    """Seconds an agent spent in each state within a period."""
+
+    logged_in_s: float = 0.0
+    paused_s: float = 0.0
+    pause_by_reason: dict[str, float] = field(default_factory=dict)
+    on_call_s: float = 0.0
+    wrap_up_s: float = 0.0
+    ringing_s: float = 0.0
+    available_s: float = 0.0
+
+    @property
+    def occupancy(self) -> float | None:
+        """Busy (on a call or in wrap-up) over staffed (logged in and not paused)."""
+        return _ratio(self.on_call_s + self.wrap_up_s, self.logged_in_s - self.paused_s)
+
+
+def agent_time(rows: Sequence[StateRow], start: datetime, end: datetime) -> AgentTime:
+    """Time per state of one agent in ``[start, end)``.
+
+    ``rows`` are the agent's state changes in time order, beginning with the last one
+    before ``start`` if there is one (the state the period opens in); the last state
+    lasts until ``end`` (the caller passes ``min(to, now)``).
+    """
+    out = AgentTime()
+    ordered = sorted(rows, key=lambda r: r.at)
+    for i, row in enumerate(ordered):
+        until = ordered[i + 1].at if i + 1 < len(ordered) else end
+        lo, hi = max(row.at, start), min(until, end)
+        span = (hi - lo).total_seconds()
+        if span <= 0 or row.state == "logged_out":
+            continue
+        out.logged_in_s += span
+        if row.state == "paused":
+            out.paused_s += span
+            reason = row.paused_reason or ""
+            out.pause_by_reason[reason] = out.pause_by_reason.get(reason, 0.0) + span
+        elif row.state == "on_call":
+            out.on_call_s += span
+        elif row.state == "wrap_up":
+            out.wrap_up_s += span
+        elif row.state == "ringing":
+            out.ringing_s += span
+        else:
+            out.available_s += span
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFigures:
+    agent: str
+    calls: int
+    talk_s: float
+    wrapup_s: float
+    ring_no_answer: int
+    logged_in_s: float
+    paused_s: float
+    pause_by_reason: Mapping[str, float]
+    occupancy: float | None
+    csat: float | None = None
+    """The agent's customer satisfaction in the period: filled by the CSAT part."""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "calls": self.calls,
+            "talk_s": round(self.talk_s, 1),
+            "wrapup_s": round(self.wrapup_s, 1),
+            "ring_no_answer": self.ring_no_answer,
+            "logged_in_s": round(self.logged_in_s, 1),
+            "paused_s": round(self.paused_s, 1),
+            "pause_by_reason": {k: round(v, 1) for k, v in sorted(self.pause_by_reason.items())},
+            "occupancy": self.occupancy,
+            "csat": self.csat,
+        }
+
+
+def agent_figures(agent: str, calls: AgentCallSums, time: AgentTime) -> AgentFigures:
+    return AgentFigures(
+        agent=agent,
+        calls=calls.calls,
+        talk_s=calls.talk_s,
+        wrapup_s=calls.wrapup_s,
+        ring_no_answer=calls.ring_no_answer,
+        logged_in_s=time.logged_in_s,
+        paused_s=time.paused_s,
+        pause_by_reason=dict(time.pause_by_reason),
+        occupancy=time.occupancy,
+    )

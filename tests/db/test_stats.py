@@ -1,0 +1,394 @@
+"""Queue statistics from stored call records agree with Asterisk's queue_log.
+
+Every recorded trace with a queue_log is stored the way ``cti replay --store`` stores
+it, into a fresh database (SQLite and PostgreSQL); the statistics then equal what the
+trace's queue_log (and CDR, for the preferred agent's calls) say, and the SQL sums
+equal the pure reference (:func:`cti.stats.definitions.sums_of`) bucket by bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from cti.calls.models import CallRecord
+from cti.container import Container
+from cti.db.engine import create_engine, session_factory
+from cti.stats.backfill import read_trace, store_trace
+from cti.stats.config import StatsSettings
+from cti.stats.definitions import CallRow, Interval, sums_of
+from cti.stats.models import AgentStateRecord
+from cti.stats.queries import interval_sums
+from cti.stats.service import StatsRequest, queue_stats
+from cti.tracking.replay import replay
+from tests.groundtruth import same_agent
+from tests.statstruth import queue_figures
+
+TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
+QUEUE_TRACES = sorted(p for p in TRACES.glob("*.ami") if p.with_suffix(".queue_log").is_file())
+TZ = "Asia/Shanghai"
+NOW = datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def period(trace: Path) -> tuple[datetime, datetime]:
+    """Whole local days around every row of the trace's queue_log."""
+    times = [
+        int(line.split("|")[0])
+        for line in trace.with_suffix(".queue_log").read_text().splitlines()
+        if line
+    ]
+    tz = ZoneInfo(TZ)
+    first = datetime.fromtimestamp(min(times), tz).replace(hour=0, minute=0, second=0)
+    last = datetime.fromtimestamp(max(times), tz).replace(hour=0, minute=0, second=0)
+    return first, last + timedelta(days=1)
+
+
+async def store(database_url: str, trace: Path) -> int:
+    engine = create_engine(database_url)
+    try:
+        return await store_trace(session_factory(engine), read_trace(trace))
+    finally:
+        await engine.dispose()
+
+
+async def stats_of(database_url: str, trace: Path, queue: str, interval: Interval) -> Any:
+    start, end = period(trace)
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            return await queue_stats(
+                session,
+                StatsRequest(queue, start, end, interval),
+                settings=StatsSettings(),
+                timezone=TZ,
+                now=NOW,
+            )
+    finally:
+        await engine.dispose()
+
+
+def agent_row(body: dict[str, Any], member: str) -> dict[str, Any]:
+    rows = [a for a in body["agents"] if same_agent(a["agent"], member)]
+    assert len(rows) == 1, (member, body["agents"])
+    return rows[0]
+
+
+@pytest.mark.parametrize("trace", QUEUE_TRACES, ids=lambda p: p.stem)
+async def test_stats_of_a_stored_trace_equal_its_queue_log(database_url: str, trace: Path) -> None:
+    await store(database_url, trace)
+    truth = queue_figures(trace)
+    assert truth, "a queue_log with calls"
+    for queue, want in truth.items():
+        body = await stats_of(database_url, trace, queue, Interval.DAY)
+        got = body["total"]
+        assert (
+            got["offered"],
+            got["answered"],
+            got["abandoned"],
+            got["short_abandons"],
+            got["timeouts"],
+            got["transfers"],
+        ) == (
+            want.offered,
+            want.answered,
+            want.abandoned,
+            want.short_abandons,
+            want.timeouts,
+            want.transfers,
+        )
+        assert got["voicemails"] == 0  # the traces' voicemail app was never reachable
+        if want.answered:
+            assert got["answer_rate"] == round(want.answered / want.offered, 4)
+        if not want.direct_answered and want.answered:
+            # Waits of calls app_queue answered: queue_log's holdtime, whole seconds.
+            asa = sum(want.waits_answered) / want.answered
+            assert got["asa_s"] == pytest.approx(asa, abs=1)
+            assert got["service_level_of_answered"] == round(
+                want.answered_within / want.answered, 4
+            )
+            assert got["service_level_of_offered"] == round(
+                want.answered_within / (want.offered - want.short_abandons), 4
+            )
+        if want.talks and len(want.talks) == want.answered:
+            # No transfers: AHT is queue_log's talk time plus the agents' wrap-up.
+            wrapup = 5 if trace.stem == "agent_states" else 0
+            aht = sum(t + wrapup for t in want.talks) / want.answered
+            assert got["aht_s"] == pytest.approx(aht, abs=1)
+        if want.longest_wait is not None:
+            assert got["longest_wait_s"] == pytest.approx(want.longest_wait, abs=1)
+        for member, calls in want.agent_calls.items():
+            assert agent_row(body, member)["calls"] == calls
+        for member, missed in want.ring_no_answer.items():
+            assert agent_row(body, member)["ring_no_answer"] == missed
+        # Intervals add up to the total whatever their length.
+        for interval in (Interval.HOUR, Interval.MIN15):
+            finer = await stats_of(database_url, trace, queue, interval)
+            for key in ("offered", "answered", "abandoned", "timeouts", "transfers"):
+                assert sum(i[key] for i in finer["intervals"]) == got[key]
+
+
+@pytest.mark.parametrize("trace", QUEUE_TRACES, ids=lambda p: p.stem)
+async def test_sql_sums_equal_the_pure_reference(database_url: str, trace: Path) -> None:
+    await store(database_url, trace)
+    start, end = period(trace)
+    tz = ZoneInfo(TZ)
+    rules = StatsSettings(sl_threshold_s=10, short_abandon_s=12).rules()
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            records = (await session.execute(select(CallRecord))).scalars().all()
+            rows = [
+                CallRow(
+                    offered_at=r.offered_at,
+                    answered_at=r.answered_at,
+                    outcome=r.outcome,
+                    wait_s=r.wait_s,
+                    talk_s=r.talk_s,
+                    wrapup_s=r.wrapup_s,
+                    transfers=r.transfers,
+                    voicemail=r.voicemail,
+                    started_at=r.started_at,
+                    agent=r.agent,
+                    direction=r.direction,
+                )
+                for r in records
+            ]
+            for queue in {r.queue for r in records if r.queue}:
+                mine = [row for row, r in zip(rows, records, strict=True) if r.queue == queue]
+                for interval in Interval:
+                    sql = await interval_sums(
+                        session,
+                        queue=queue,
+                        start=start,
+                        end=end,
+                        interval=interval,
+                        tz=tz,
+                        rules=rules,
+                    )
+                    ref = sums_of(mine, interval, tz, rules)
+                    assert sql.keys() == ref.keys()
+                    for key, want in ref.items():
+                        got = sql[key]
+                        assert got.longest_wait_s == pytest.approx(want.longest_wait_s)
+                        assert got.wait_answered_s == pytest.approx(want.wait_answered_s)
+                        assert got.talk_s == pytest.approx(want.talk_s)
+                        assert got.wrapup_s == pytest.approx(want.wrapup_s)
+                        got.longest_wait_s = want.longest_wait_s
+                        got.wait_answered_s, got.talk_s = want.wait_answered_s, want.talk_s
+                        got.wrapup_s = want.wrapup_s
+                        assert got == want
+    finally:
+        await engine.dispose()
+
+
+async def test_pause_time_by_reason_and_wrap_up_follow_queue_log(database_url: str) -> None:
+    # agent_states: PAUSE lunch, a second later PAUSE training, a second later UNPAUSE;
+    # two calls with 5 s wrap-up; then the agent is removed (logged out).
+    trace = TRACES / "agent_states.ami"
+    await store(database_url, trace)
+    body = await stats_of(database_url, trace, "hotline", Interval.DAY)
+    agent = agent_row(body, "1001")
+    assert agent["pause_by_reason"] == {
+        "lunch": pytest.approx(1, abs=0.1),
+        "training": pytest.approx(1, abs=0.1),
+    }
+    assert agent["wrapup_s"] == 10.0
+    # ADDMEMBER ... REMOVEMEMBER in queue_log: 1795431427 .. 1795431466.
+    assert agent["logged_in_s"] == pytest.approx(1795431466 - 1795431427, abs=1.5)
+    busy = agent["talk_s"] + agent["wrapup_s"]
+    staffed = agent["logged_in_s"] - agent["paused_s"]
+    assert agent["occupancy"] == pytest.approx(busy / staffed, abs=0.02)
+
+
+async def cti(database_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")}
+    env |= {"CTI_DATABASE_URL": database_url, "CTI_DATA_DIR": str(data_dir)}
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "cti", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+async def counts(database_url: str) -> tuple[int, int]:
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            calls = (await session.execute(select(func.count(CallRecord.id)))).scalar_one()
+            states = (await session.execute(select(func.count(AgentStateRecord.id)))).scalar_one()
+            return calls, states
+    finally:
+        await engine.dispose()
+
+
+async def test_replay_store_twice_gives_the_same_rows_and_cti_stats_prints_the_api_body(
+    database_url: str,
+    tmp_path: Path,
+    container: Container,
+    client: httpx.AsyncClient,
+    make_token: Callable[..., Any],
+) -> None:
+    trace = TRACES / "preferred_agent.ami"
+    first = await cti(database_url, tmp_path, "replay", str(trace), "--store")
+    assert first.returncode == 0, first.stderr
+    assert "stored 2 new of 2 calls" in first.stdout
+    stored = await counts(database_url)
+    again = await cti(database_url, tmp_path, "replay", str(trace), "--store")
+    assert again.returncode == 0 and "stored 0 new of 2 calls" in again.stdout
+    assert await counts(database_url) == stored
+
+    # The container's database is another one: fill it the same way.
+    await store(container.settings.effective_database_url, trace)
+    args = {"from": "2026-11-23T00:00:00+08:00", "to": "2026-11-24T00:00:00+08:00"}
+    auth = {"Authorization": f"Bearer {await make_token('stats:read')}"}
+    api = await client.get("/api/v1/queues/hotline/stats", params=args, headers=auth)
+    assert api.status_code == 200
+    body = api.json()
+    # The preferred agent's call counts for the hotline although queue_log lacks it.
+    assert body["total"]["offered"] == 2 and body["total"]["answered"] == 2
+    printed = await cti(
+        container.settings.effective_database_url,
+        tmp_path,
+        "stats",
+        "--queue",
+        "hotline",
+        "--from",
+        "2026-11-23",
+        "--to",
+        "2026-11-24",
+        "--interval",
+        "1h",
+        "--json",
+    )
+    assert printed.returncode == 0, printed.stderr
+    from_cli = json.loads(printed.stdout)
+    # Agents' open-ended states run until "now", which differs between the two calls.
+    for side in (from_cli, body):
+        for agent in side["agents"]:
+            agent.pop("logged_in_s"), agent.pop("occupancy")
+    assert list(from_cli) == list(body) and from_cli == body
+    assert list(from_cli["intervals"][0]) == list(body["intervals"][0])
+
+
+async def test_stats_as_csv_and_the_clear_refusals(
+    container: Container, client: httpx.AsyncClient, make_token: Callable[..., Any]
+) -> None:
+    await store(container.settings.effective_database_url, TRACES / "burst.ami")
+    auth = {"Authorization": f"Bearer {await make_token('stats:read')}"}
+    day = {"from": "2026-11-23T00:00:00+08:00", "to": "2026-11-24T00:00:00+08:00"}
+    url = "/api/v1/queues/hotline/stats"
+    body = (await client.get(url, params={**day, "interval": "1h"}, headers=auth)).json()
+    assert len(body["intervals"]) == 24
+    assert body["intervals"][0]["start"] == "2026-11-23T00:00:00+08:00"
+    got = await client.get(url, params={**day, "interval": "1h", "format": "csv"}, headers=auth)
+    assert got.status_code == 200 and got.headers["content-type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(got.content.decode("utf-8"))))
+    assert [r["row"] for r in rows] == ["interval"] * 24 + ["total"]
+    assert int(rows[-1]["offered"]) == body["total"]["offered"] == 14
+    assert sum(int(r["offered"]) for r in rows[:-1]) == 14
+    agents = await client.get(url, params={**day, "format": "csv", "part": "agents"}, headers=auth)
+    table = list(csv.DictReader(io.StringIO(agents.text)))
+    assert {r["agent"] for r in table} == {a["agent"] for a in body["agents"]}
+
+    for params, field in (
+        ({**day, "to": day["from"]}, "to"),
+        ({**day, "interval": "5m"}, "interval"),
+        ({"from": "2026-01-01T00:00:00+08:00", "to": "2027-06-01T00:00:00+08:00"}, "to"),
+        ({"from": "2026-01-01T00:00:00+08:00", "to": "2026-03-01T00:00:00+08:00",
+          "interval": "15m"}, "interval"),
+        ({"from": "2026-11-23T00:00:00", "to": day["to"]}, "from"),
+    ):  # fmt: skip
+        refused = await client.get(url, params=params, headers=auth)
+        assert refused.status_code == 422, params
+        assert field in refused.text, refused.text
+
+
+async def test_calls_stored_before_the_statistics_columns_get_them_from_their_timeline(
+    database_url: str,
+) -> None:
+    # Revision 0012 backfills offered_at (the last QUEUED before the answer), answered_at
+    # and transfers from call_events: transfer_to_queue is queued, answered, transferred
+    # back into the queue (queued again) and answered again.
+    from alembic import command
+    from sqlalchemy import text
+
+    from cti.calls.writer import to_record
+    from cti.db.migrate import alembic_config, upgrade
+
+    with (TRACES / "transfer_to_queue.ami").open("rb") as fh:
+        (summary,) = list(replay(fh))
+    record = to_record(summary)
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0011")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO calls (id, linkedid, outcome, started_at, ended_at, direction)"
+                    " VALUES (1, :linkedid, 'answered', :started, :ended, 'inbound')"
+                ),
+                {
+                    "linkedid": record.linkedid,
+                    "started": record.started_at,
+                    "ended": record.ended_at,
+                },
+            )
+            for ev in record.events:
+                await conn.execute(
+                    text(
+                        "INSERT INTO call_events (call_id, seq, type, at, data)"
+                        " VALUES (1, :seq, :type, :at, '{}')"
+                    ),
+                    {"seq": ev.seq, "type": ev.type, "at": ev.at},
+                )
+        await asyncio.to_thread(upgrade, database_url, "head")
+        async with session_factory(engine)() as session:
+            got = (await session.execute(select(CallRecord))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert record.transfers == 1 and record.offered_at is not None
+    assert (got.offered_at, got.answered_at, got.transfers) == (
+        record.offered_at,
+        record.answered_at,
+        record.transfers,
+    )
+
+
+async def test_live_traffic_stores_the_same_history_as_a_replayed_trace(
+    container: Container,
+) -> None:
+    # The live path: AMI events through the pipeline, state changes over the bus to the
+    # agent state writer, finished calls to the call record writer (with the wrap-up).
+    from tests.db.test_calls import feed_trace
+
+    trace = TRACES / "agent_states.ami"
+    feed_trace(container, trace.name)
+    await container.writer.flush()
+    await container.agent_state_writer.flush()
+    async with container.sessions() as session:
+        states = (await session.execute(select(AgentStateRecord))).scalars().all()
+        calls = (await session.execute(select(CallRecord))).scalars().all()
+    replayed = read_trace(trace)
+    key = ("interface", "state", "previous", "at", "paused_reason", "queue")
+    assert sorted(tuple(getattr(s, k) for k in key) for s in states) == sorted(
+        tuple(r[k] for k in key) for r in replayed.states
+    )
+    assert [c.wrapup_s for c in calls] == [5.0, 5.0]  # the members' Wrapuptime
