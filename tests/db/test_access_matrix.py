@@ -364,6 +364,17 @@ RULES: dict[str, Rule] = {
             ),
         ),
     ),
+    # No calls stored on the seeded day: measured, then refused as nothing to size.
+    "GET /api/v1/queues/{name}/staffing": Rule(
+        scopes("stats:read"),
+        (
+            Case(
+                "/api/v1/queues/hotline/staffing?from=2026-11-20T00:00:00%2B08:00"
+                "&to=2026-11-21T00:00:00%2B08:00",
+                ok(422),
+            ),
+        ),
+    ),
     "GET /api/v1/agents/{extension}": Rule(
         scopes("stats:read", "agent"),
         (

@@ -31,6 +31,7 @@ from cti.db.engine import create_engine, session_factory
 from cti.stats.backfill import read_trace, store_trace
 from cti.stats.config import StatsSettings
 from cti.stats.definitions import CallRow, Interval, sums_of
+from cti.stats.erlang import StaffingInput, staffing, staffing_json
 from cti.stats.models import AgentStateRecord
 from cti.stats.queries import interval_sums
 from cti.stats.service import StatsRequest, queue_stats
@@ -392,3 +393,45 @@ async def test_live_traffic_stores_the_same_history_as_a_replayed_trace(
         tuple(r[k] for k in key) for r in replayed.states
     )
     assert [c.wrapup_s for c in calls] == [5.0, 5.0]  # the members' Wrapuptime
+
+
+async def test_staffing_sizes_the_measured_load_with_erlang_c(
+    container: Container, client: httpx.AsyncClient, make_token: Callable[..., Any]
+) -> None:
+    # The burst trace: its day's offered calls and AHT, as /stats measures them, are the
+    # load Erlang C sizes.
+    await store(container.settings.effective_database_url, TRACES / "burst.ami")
+    auth = {"Authorization": f"Bearer {await make_token('stats:read')}"}
+    day = {"from": "2026-11-23T00:00:00+08:00", "to": "2026-11-24T00:00:00+08:00"}
+    measured = (await client.get("/api/v1/queues/hotline/stats", params=day, headers=auth)).json()
+    got = await client.get(
+        "/api/v1/queues/hotline/staffing",
+        params={**day, "target_sl": 0.8, "threshold_s": 20, "shrinkage": 0.3},
+        headers=auth,
+    )
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["measured"]["offered"] == measured["total"]["offered"] == 14
+    assert body["measured"]["aht_s"] == measured["total"]["aht_s"]
+    expected = staffing(
+        StaffingInput(
+            calls_per_hour=14 / 24,
+            aht_s=measured["total"]["aht_s"],
+            target_sl=0.8,
+            threshold_s=20,
+            shrinkage=0.3,
+        )
+    )
+    assert body["agents"] == expected.agents
+    assert body["scheduled_agents"] == expected.scheduled_agents
+    assert {k: v for k, v in body.items() if k not in ("queue", "measured")} == staffing_json(
+        expected
+    )
+
+    # A day without calls has no load to size; out-of-range targets are refused too.
+    empty = {"from": "2026-11-20T00:00:00+08:00", "to": "2026-11-21T00:00:00+08:00"}
+    for params in (empty, {**day, "target_sl": 80}, {**day, "shrinkage": 1}):
+        refused = await client.get("/api/v1/queues/hotline/staffing", params=params, headers=auth)
+        assert refused.status_code == 422, (params, refused.text)
+    nothing = await client.get("/api/v1/queues/hotline/staffing", params=empty, headers=auth)
+    assert "no load to size" in nothing.json()["message"]
