@@ -27,9 +27,16 @@ def agent_hangs_up(devstack: Devstack) -> Iterator[None]:
     stack.reset_logs()
     stack.add_queue_member("1001")
     stack.start_sipp_agent("1001", "agent_hangs_up_4s.xml")
+    # The phone is free (no call of an earlier test still on it) before the caller dials.
+    stack.wait_for(lambda: _member_free("1001"), timeout=60)
     yield
     stack.cleanup()
     stack.devstack("reset-queues")
+
+
+def _member_free(ext: str) -> bool:
+    lines = stack.asterisk_cli("queue show hotline").splitlines()
+    return any(f"(PJSIP/{ext})" in ln and "(Not in use)" in ln for ln in lines)
 
 
 def finished(serve: CtiServe, token: str, number: str) -> list[dict[str, Any]]:
