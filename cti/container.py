@@ -29,6 +29,7 @@ from cti.confirmations import subscribers as confirmations_subscribers
 from cti.confirmations.config import ConfirmationSettings
 from cti.confirmations.dialler import Dialler
 from cti.confirmations.results import notify_shop
+from cti.csat import subscribers as csat_subscribers
 from cti.customers import subscribers as customers_subscribers
 from cti.customers.phones import PhoneNormalizer
 from cti.db.engine import create_engine, session_factory
@@ -59,6 +60,7 @@ from cti.webhooks import subscribers as webhooks_subscribers
 from cti.webhooks.config import WebhookSettings
 from cti.webhooks.deliver import WebhookSender
 from ivr.confirm import confirm_app
+from ivr.csat import csat_app
 from ivr.fastagi import FastAgiServer
 from ivr.hotline import hotline_app
 from ivr.voicemail import voicemail_app
@@ -230,6 +232,7 @@ class Container:
                         self.dialler.record_answer,
                         digit_timeout_s=self.dialler.settings.digit_timeout_s,
                     ),
+                    "csat": csat_app(self.bus.deliver),
                 },
                 self.metrics,
             )
@@ -243,6 +246,7 @@ class Container:
             self.bus, self.agent_state_writer, lambda: self.agent_states.last_timestamp
         )
         tickets_subscribers.register(self.bus, self.spool, self.jobs, self.phones, self.clock)
+        csat_subscribers.register(self.bus, self.spool, self.jobs, self.clock)
         confirmations_subscribers.register(self.bus, self.jobs, self.dialler, self.clock)
         clicktocall_subscribers.register(
             self.bus, self.spool, self.jobs, self.click_settings, self.clock

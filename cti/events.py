@@ -24,3 +24,17 @@ class Voicemail:
     recording_path: str | None
     """Where Asterisk wrote the message (its own file system), with extension."""
     left_message: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallRated:
+    """A caller rated the call (1-5) after the agent hung up (the satisfaction survey)."""
+
+    uniqueid: str
+    """The caller's channel."""
+    linkedid: str
+    """The call."""
+    rating: int
+    agent: str | None
+    """The interface of the agent who took the call (``PJSIP/1001``), as the dialplan said."""
+    queue: str | None

@@ -6,6 +6,7 @@ from cti.auth.models import ApiToken
 from cti.calls.models import CallEventRecord, CallNote, CallRecord
 from cti.clicktocall.models import AgentCall
 from cti.confirmations.models import Confirmation, ConfirmationAttempt
+from cti.csat.models import CsatRating
 from cti.customers.models import Customer, CustomerPhone
 from cti.db.base import Base
 from cti.jobs.models import Job
@@ -27,6 +28,7 @@ __all__ = [
     "CallRecord",
     "Confirmation",
     "ConfirmationAttempt",
+    "CsatRating",
     "Customer",
     "CustomerPhone",
     "DoNotCall",

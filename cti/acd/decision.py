@@ -21,6 +21,9 @@ class RoutingDecision:
     preferred_timeout: int = 8
     queue_timeout: int | None = None
     """Seconds in the queue before the caller is offered voicemail; None: dialplan default."""
+    csat: bool = False
+    """Ask the caller to rate the call after the agent hangs up (the hotline's switch);
+    a fallback decision asks nothing, as when the CTI does not answer at all."""
     reason: str = "default"
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -31,6 +34,7 @@ class RoutingDecision:
             "CTI_QUEUE": self.queue,
             "CTI_PRIORITY": str(self.priority),
             "CTI_REASON": self.reason,
+            "CTI_CSAT": "yes" if self.csat else "no",
         }
         if self.preferred_agent:
             out["CTI_PREFERRED"] = self.preferred_agent

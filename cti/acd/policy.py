@@ -63,6 +63,8 @@ class Hotline:
     """Hours of a make-up working day; None: Monday's."""
     numbers: frozenset[str] = frozenset()
     queue_timeout: int | None = None
+    csat: bool = True
+    """Callers rate the call after the agent hangs up."""
 
     @classmethod
     def from_settings(cls, name: str, s: HotlineSettings) -> Hotline:
@@ -74,6 +76,7 @@ class Hotline:
             workday_hours=parse_ranges(s.workday_hours) if s.workday_hours is not None else None,
             numbers=frozenset(s.numbers),
             queue_timeout=s.queue_timeout,
+            csat=s.csat,
         )
 
 
@@ -239,6 +242,7 @@ def decide(
         preferred_agent=agent,
         preferred_timeout=policy.preferred_timeout,
         queue_timeout=hotline.queue_timeout,
+        csat=hotline.csat,
         reason=reason,
         notes=out,
     )

@@ -31,6 +31,8 @@ class HotlineSettings(BaseModel):
     """Hours of a make-up working day (调休); default: Monday's hours."""
     queue_timeout: int | None = Field(default=None, ge=1, le=3600)
     """Seconds a caller waits in the queue before being offered voicemail."""
+    csat: bool = True
+    """Ask a caller still on the line after the agent hung up to rate the call 1-5."""
 
     @field_validator("hours")
     @classmethod

@@ -16,6 +16,7 @@ from cti.calls.service import (
     save_call_note,
     took_call,
 )
+from cti.csat.service import call_rating
 from cti.errors import NotFound
 from cti.http.deps import (
     ClockDep,
@@ -88,7 +89,8 @@ async def calls_index(
     response_model=CallDetailOut,
     summary="One call with its timeline and recordings",
     description="`recordings`: the catalogued ones in segment order, and those still being "
-    "written (status `recording`: those of a call in progress, or waiting to be catalogued).",
+    "written (status `recording`: those of a call in progress, or waiting to be catalogued). "
+    "`csat`: the caller's rating 1-5 after the agent hung up, or null.",
     responses=error_responses(404),
 )
 async def call_detail(
@@ -105,6 +107,8 @@ async def call_detail(
     found.recordings = await call_recordings(
         session, recordings.key, call_id, found.timeline, live=live is not None
     )
+    # Also while the call is live: the caller may have pressed the key moments ago.
+    found.csat = await call_rating(session, call_id)
     return found
 
 

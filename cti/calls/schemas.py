@@ -67,6 +67,8 @@ class CallDetailOut(CallOut):
     timeline: list[CallEventOut]
     recordings: list[CallRecordingOut] = Field(default_factory=list)
     """Its recordings in segment order (``GET /api/v1/recordings/{id}`` for each)."""
+    csat: int | None = Field(default=None, ge=1, le=5)
+    """The caller's satisfaction rating after the call, 1 (worst) to 5; None: not rated."""
 
 
 class CallPage(BaseModel):

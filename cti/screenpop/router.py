@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -17,7 +18,8 @@ from pydantic import BaseModel
 from cti.agents.state import AgentStateTracker
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
-from cti.calls.service import agent_day
+from cti.calls.service import agent_day, agent_forms
+from cti.csat.service import csat_total
 from cti.errors import TooManyRequests
 from cti.http.deps import (
     AgentStatesDep,
@@ -201,12 +203,22 @@ def agent_state_list(states: AgentStateTracker) -> list[dict[str, Any]]:
 # --- the agent's own figures ----------------------------------------------------------
 
 
+class DeskCsat(BaseModel):
+    """The agent's satisfaction ratings today: how many, their mean, how many of each."""
+
+    count: int
+    average: float | None
+    distribution: dict[str, int]
+    """Rating ("1".."5") -> calls."""
+
+
 class DeskStats(BaseModel):
     extension: str
     day: str
     answered: int
     talk_s: float
     avg_talk_s: float | None
+    csat: DeskCsat
 
 
 AgentPrincipal = Annotated[Principal, Depends(require_scope(Scope.AGENT))]
@@ -215,7 +227,8 @@ AgentPrincipal = Annotated[Principal, Depends(require_scope(Scope.AGENT))]
 @router.get(
     "/api/v1/desk/stats",
     response_model=DeskStats,
-    summary="The calling agent's own answered calls and talk time today (agent token)",
+    summary="The calling agent's own answered calls, talk time and satisfaction ratings today "
+    "(agent token)",
     responses=error_responses(401, 403),
 )
 async def desk_stats(
@@ -223,14 +236,24 @@ async def desk_stats(
 ) -> DeskStats:
     ext = who.agent_extension or ""
     tz = ZoneInfo(settings.timezone)
-    figures = await agent_day(session, extension=ext, day=clock.now().astimezone(tz).date(), tz=tz)
+    day = clock.now().astimezone(tz).date()
+    figures = await agent_day(session, extension=ext, day=day, tz=tz)
     count, talk = figures.answered, figures.talk_s
+    start = datetime.combine(day, time(0), tz)
+    rated = await csat_total(
+        session, since=start, until=start + timedelta(days=1), agents=agent_forms(ext)
+    )
     return DeskStats(
         extension=ext,
         day=figures.day.isoformat(),
         answered=count,
         talk_s=round(talk, 1),
         avg_talk_s=round(talk / count, 1) if count else None,
+        csat=DeskCsat(
+            count=rated.count,
+            average=rated.average,
+            distribution={str(r): n for r, n in rated.distribution.items()},
+        ),
     )
 
 

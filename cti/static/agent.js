@@ -293,6 +293,12 @@
     $("stat-answered").textContent = String(s.answered);
     $("stat-talk").textContent = fmtDur(s.talk_s);
     $("stat-avg").textContent = s.avg_talk_s == null ? "—" : fmtDur(s.avg_talk_s);
+    // Callers' ratings after the call, 5 best; the title shows how many of each.
+    const csat = s.csat || { count: 0, average: null, distribution: {} };
+    $("stat-csat").textContent = csat.average == null ? "—" : `${csat.average.toFixed(2)} 分`;
+    $("stat-csat").title = [5, 4, 3, 2, 1]
+      .map((r) => `${r} 分：${(csat.distribution || {})[String(r)] || 0} 次`).join("，");
+    $("stat-csat-count").textContent = String(csat.count);
   }
   async function loadStats() {
     try { showStats(await api("GET", "/api/v1/desk/stats")); } catch (e) { /* shown on next refresh */ }

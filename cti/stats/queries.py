@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from cti.calls.models import CallEventRecord, CallRecord
+from cti.csat.models import CsatRating
 from cti.stats.definitions import (
     AgentCallSums,
     Interval,
@@ -191,3 +192,16 @@ async def agent_state_rows(
     for rows in out.values():
         rows.sort(key=lambda r: r.at)
     return out
+
+
+async def rated_calls(
+    session: AsyncSession, *, queue: str, start: datetime, end: datetime
+) -> list[tuple[datetime, str | None, int]]:
+    """The queue's calls offered in the period that the caller rated after the call:
+    (offered_at, the call's agent, rating 1..5)."""
+    rows = await session.execute(
+        select(_C.offered_at, _C.agent, CsatRating.rating)
+        .join(CsatRating, CsatRating.linkedid == _C.linkedid)
+        .where(_queue_calls(queue), _C.offered_at >= start, _C.offered_at < end)
+    )
+    return [(at, agent, int(rating)) for at, agent, rating in rows if at is not None]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,11 +26,12 @@ from cti.stats.definitions import (
     Sums,
     agent_figures,
     agent_time,
+    bucket_key,
     bucket_start,
     buckets,
     figures,
 )
-from cti.stats.queries import agent_call_sums, agent_state_rows, interval_sums
+from cti.stats.queries import agent_call_sums, agent_state_rows, interval_sums, rated_calls
 
 __all__ = ["StatsRequest", "queue_stats", "stats_csv"]
 
@@ -102,17 +104,30 @@ async def queue_stats(
                 **figures(part).to_json_dict(),
             }
         )
+    # CSAT: the mean rating of the calls counted here that the caller rated.
+    rated = await rated_calls(session, queue=request.queue, start=start, end=end)
+    by_key: dict[int, list[int]] = defaultdict(list)
+    by_agent: dict[str, list[int]] = defaultdict(list)
+    for at, agent, rating in rated:
+        by_key[bucket_key(at, request.interval, tz)].append(rating)
+        if agent:
+            by_agent[agent].append(rating)
+    for key, row in zip(keys, intervals, strict=True):
+        row["csat"] = _mean(by_key.get(key, []))
     calls = await agent_call_sums(session, queue=request.queue, start=start, end=end)
     states = await agent_state_rows(
         session, queue=request.queue, agents=sorted(calls), start=start, end=end
     )
     until = max(start, min(end, now.astimezone(UTC)))
     agents = [
-        agent_figures(
-            name,
-            calls.get(name, AgentCallSums()),
-            agent_time(states.get(name, []), start, until),
-        ).to_json_dict()
+        {
+            **agent_figures(
+                name,
+                calls.get(name, AgentCallSums()),
+                agent_time(states.get(name, []), start, until),
+            ).to_json_dict(),
+            "csat": _mean(by_agent.get(name, [])),
+        }
         for name in sorted(set(calls) | set(states))
     ]
     return {
@@ -123,7 +138,7 @@ async def queue_stats(
         "timezone": timezone,
         "sl_threshold_s": rules.sl_threshold_s,
         "short_abandon_s": rules.short_abandon_s,
-        "total": figures(total).to_json_dict(),
+        "total": {**figures(total).to_json_dict(), "csat": _mean([r for _, _, r in rated])},
         "intervals": intervals,
         "agents": agents,
     }
@@ -168,3 +183,7 @@ def stats_csv(body: dict[str, Any], part: str = "intervals") -> str:
     total = {"row": "total", "start": body["from"], "end": body["to"], **body["total"]}
     writer.writerow([_cell(total[c]) for c in INTERVAL_COLUMNS])
     return out.getvalue()
+
+
+def _mean(ratings: list[int]) -> float | None:
+    return round(sum(ratings) / len(ratings), 2) if ratings else None

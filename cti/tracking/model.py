@@ -98,6 +98,9 @@ class Call:
     answered_at: float | None = None
     agent: str | None = None
     wait_s: float | None = None
+    talk_ended_at: float | None = None
+    """The agent hung up and the caller stayed on the line (``CTI_TALK_ENDED``, the
+    satisfaction survey): the talk ends here, not when the caller leaves."""
     dial_started: dict[str, float] = field(default_factory=dict)  # dest uniqueid -> DialBegin
     hangup_cause: int | None = None
     recording_file: str | None = None

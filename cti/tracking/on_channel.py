@@ -22,6 +22,8 @@ __all__ = [
     "on_varset",
 ]
 
+TALK_ENDED = "CTI_TALK_ENDED"
+"""Set on the caller's channel when the agent hung up and the caller stays (the survey)."""
 _DNIS_VARIABLES = frozenset(("CTI_DNIS", "__CTI_DNIS", "_CTI_DNIS"))
 _VOICEMAIL_AGI = "/voicemail"
 """The end of the AGI URL of the voicemail app in the hotline dialplan (cti-hotline-overflow)."""
@@ -154,6 +156,13 @@ def on_varset(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEve
         # The same bounds as the order API's ids; anything else is not an order id.
         if channel is not None and 0 < len(value) <= 64 and value.isprintable():
             _CALL_FACTS[variable](channel.call, value)
+        return []
+    if variable == TALK_ENDED:
+        channel = calls.channels.get(msg.get("Uniqueid") or "")
+        if channel is not None and channel.uniqueid == channel.call.caller_uid:
+            call = channel.call
+            if call.answered_at is not None and call.talk_ended_at is None:
+                call.talk_ended_at = ts
         return []
     if variable in _DNIS_VARIABLES:
         channel = calls.channels.get(msg.get("Uniqueid") or "")

@@ -137,7 +137,8 @@ class Calls:
         outcome, wait_s = outcome_of(call, ts)
         talk_s = None
         if call.answered_at is not None:
-            talk_s = max(0.0, ts - call.answered_at)
+            talk_end = ts if call.talk_ended_at is None else min(ts, call.talk_ended_at)
+            talk_s = max(0.0, talk_end - call.answered_at)
         summary = CallSummary(
             linkedid=call.linkedid,
             caller_number=call.caller_number,

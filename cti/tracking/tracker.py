@@ -41,7 +41,8 @@ Caller id as Asterisk holds it (what CDR ``src``/``clid`` and queue_log show):
   ``<<unknown>>`` the literal. Without that step ``<unknown>`` means no number.
 
 ``wait_s`` runs from the join of the queue entry that decided the outcome to
-the answer or the leave; ``talk_s`` from the answer to the end of the call.
+the answer or the leave; ``talk_s`` from the answer to the end of the call, or to
+``CTI_TALK_ENDED`` when the caller stays on after the agent hung up (the survey).
 After a first answer, later queue entries (a transfer back into a queue) show
 up in the timeline only.
 

@@ -24,6 +24,7 @@ from cti.calls.models import CallRecord
 from cti.calls.writer import CallRecordWriter
 from cti.clock import FixedClock
 from cti.container import Container
+from cti.csat.service import record_rating
 from cti.pipeline import EventPipeline
 from cti.tracking.events import CallSummary, Outcome
 from cti.tracking.tracker import CallTracker
@@ -187,6 +188,23 @@ async def test_desk_stats_count_the_agents_answered_calls_of_the_local_day(
     call("d.4", "2026-11-23T10:00:00+08:00", answered, "PJSIP/1002", 99.0)  # another agent
     call("d.5", "2026-11-23T11:00:00+08:00", Outcome.ABANDONED, None, 0.0)
     await container.writer.flush()
+
+    async def rated(linkedid: str, local: str, rating: int, agent: str) -> None:
+        async with container.sessions() as session, session.begin():
+            await record_rating(
+                session,
+                linkedid=linkedid,
+                uniqueid=linkedid,
+                rating=rating,
+                agent=agent,
+                queue="hotline",
+                rated_at=datetime.fromisoformat(local),
+            )
+
+    await rated("d.1", "2026-11-23T00:15:00+08:00", 5, "PJSIP/1001")
+    await rated("d.2", "2026-11-23T23:55:00+08:00", 2, "PJSIP/1001")
+    await rated("d.3", "2026-11-22T23:59:59+08:00", 1, "PJSIP/1001")  # the day before
+    await rated("d.4", "2026-11-23T10:05:00+08:00", 1, "PJSIP/1002")  # another agent
     # 2026-11-23 15:00 UTC is 23:00 in Shanghai, the service's zone: still the 23rd.
     clock = FixedClock(datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
     app = create_http_app(dataclasses.replace(container.http_services(), clock=clock))
@@ -202,6 +220,11 @@ async def test_desk_stats_count_the_agents_answered_calls_of_the_local_day(
             "answered": 2,
             "talk_s": 90.2,
             "avg_talk_s": 45.1,
+            "csat": {
+                "count": 2,
+                "average": 3.5,
+                "distribution": {"1": 0, "2": 1, "3": 0, "4": 0, "5": 1},
+            },
         }
         clock.advance(3600)  # midnight in Shanghai: a new day, nothing answered yet
         r = await client.get("/api/v1/desk/stats", headers={"Authorization": f"Bearer {token}"})

@@ -130,6 +130,7 @@ async def test_tier_and_priority_from_the_database(
     assert variables["CTI_PRIORITY"] == str(priority)
     assert variables["CTI_QUEUE"] == "hotline"
     assert variables["CTI_QUEUE_TIMEOUT"] == "180"
+    assert variables["CTI_CSAT"] == "yes"  # the survey is on unless the hotline says no
 
 
 @pytest.mark.parametrize("caller", ["", "anonymous", "<unknown>", "Restricted", "0000", "10086"])

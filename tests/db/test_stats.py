@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 
 from cti.calls.models import CallRecord
 from cti.container import Container
+from cti.csat.models import CsatRating
 from cti.db.engine import create_engine, session_factory
 from cti.stats.backfill import read_trace, store_trace
 from cti.stats.config import StatsSettings
@@ -435,3 +436,46 @@ async def test_staffing_sizes_the_measured_load_with_erlang_c(
         assert refused.status_code == 422, (params, refused.text)
     nothing = await client.get("/api/v1/queues/hotline/staffing", params=empty, headers=auth)
     assert "no load to size" in nothing.json()["message"]
+
+
+async def test_csat_is_the_mean_rating_of_the_rated_calls(
+    container: Container, client: httpx.AsyncClient, make_token: Callable[..., Any]
+) -> None:
+    await store(container.settings.effective_database_url, TRACES / "burst.ami")
+    async with container.sessions() as s, s.begin():
+        answered = (
+            (
+                await s.execute(
+                    select(CallRecord)
+                    .where(CallRecord.answered_at.is_not(None), CallRecord.queue == "hotline")
+                    .order_by(CallRecord.offered_at)
+                    .limit(2)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for call, rating in zip(answered, (4, 5), strict=True):
+            s.add(
+                CsatRating(
+                    linkedid=call.linkedid,
+                    rating=rating,
+                    agent=call.agent,
+                    queue="hotline",
+                    rated_at=call.ended_at,
+                    uniqueid=call.linkedid,
+                )
+            )
+        agents = {c.agent for c in answered}
+    auth = {"Authorization": f"Bearer {await make_token('stats:read')}"}
+    day = {"from": "2026-11-23T00:00:00+08:00", "to": "2026-11-24T00:00:00+08:00"}
+    body = (await client.get("/api/v1/queues/hotline/stats", params=day, headers=auth)).json()
+    assert body["total"]["csat"] == 4.5
+    assert sorted(i["csat"] for i in body["intervals"] if i["csat"] is not None) in (
+        [4.5],
+        [4.0, 5.0],
+    )
+    rated = {a["agent"]: a["csat"] for a in body["agents"] if a["agent"] in agents}
+    assert set(rated.values()) <= {4.0, 5.0, 4.5} and len(rated) == len(agents)
+    unrated = [a["csat"] for a in body["agents"] if a["agent"] not in agents]
+    assert set(unrated) <= {None}

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cti.acd.availability import DialplanChecksAvailability, NoAgentAvailability
-from cti.acd.decision import Action
+from cti.acd.decision import Action, RoutingDecision
 from cti.acd.hours import parse_range, parse_schedule
 from cti.acd.policy import (
     CalendarDay,
@@ -340,3 +340,29 @@ def test_hotlines_from_json_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_reason_is_safe_for_set_variable() -> None:
     assert safe_reason('fallback: "x"\n\\y') == "fallback: _x___y"
+
+
+# --- satisfaction survey --------------------------------------------------------------------
+
+
+def test_the_survey_is_on_per_hotline_unless_switched_off() -> None:
+    policy = Policy.from_settings(
+        AcdSettings(
+            hotlines={
+                "hotline": HotlineSettings(),
+                "quiet": HotlineSettings(numbers=["4008009999"], queue="quiet", csat=False),
+            }
+        )
+    )
+    assert policy.hotlines["hotline"].csat is True
+    on = _decide(None, hotline=policy.hotlines["hotline"])
+    off = _decide(None, hotline=policy.hotlines["quiet"])
+    assert on.channel_variables()["CTI_CSAT"] == "yes"
+    assert off.channel_variables()["CTI_CSAT"] == "no"
+
+
+def test_a_closed_hotline_or_a_fallback_asks_nothing() -> None:
+    closed = _decide(None, MONDAY_10.replace(hour=8))
+    assert closed.channel_variables()["CTI_CSAT"] == "no"
+    # The decision a failing lookup falls back to does not know the hotline's switch.
+    assert RoutingDecision().channel_variables()["CTI_CSAT"] == "no"

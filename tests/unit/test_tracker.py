@@ -399,3 +399,48 @@ def test_call_facts_of_a_confirmation_call_name_its_order_and_direction() -> Non
     assert facts is not None
     assert (facts.order_id, facts.direction) == ("SO-1", "outbound")
     assert (facts.caller_number, facts.caller_name) == ("13800138000", "张伟")
+
+
+def test_the_talk_ends_when_the_agent_hangs_up_and_the_caller_stays_for_the_survey() -> None:
+    """``CTI_TALK_ENDED`` (the dialplan, before the survey): the survey is not talk time."""
+    msgs = messages("answered.ami")
+    agent_gone = next(
+        i for i, m in enumerate(msgs) if m.get("Event") == "Hangup" and m["Uniqueid"].endswith(".9")
+    )
+    at = float(msgs[agent_gone]["Timestamp"])
+    marker = {
+        "Event": "VarSet",
+        "Uniqueid": "1795430853.8",
+        "Variable": "CTI_TALK_ENDED",
+        "Value": "1",
+        "Timestamp": f"{at:.6f}",
+    }
+    # The caller rates the call for 20 s before hanging up.
+    later = [
+        {**m, "Timestamp": f"{float(m['Timestamp']) + 20:.6f}"} if "Timestamp" in m else m
+        for m in msgs[agent_gone + 1 :]
+    ]
+    (plain,) = summaries(run(CallTracker(), msgs))
+    (surveyed,) = summaries(run(CallTracker(), [*msgs[: agent_gone + 1], marker, *later]))
+    assert surveyed.ended_at == pytest.approx(plain.ended_at + 20)
+    assert surveyed.talk_s is not None and plain.talk_s is not None
+    assert surveyed.talk_s == pytest.approx(at - surveyed.started_at - surveyed.wait_s, abs=1)
+    assert surveyed.talk_s <= plain.talk_s
+    assert (surveyed.outcome, surveyed.agent) == (Outcome.ANSWERED, "PJSIP/1001")
+
+
+def test_the_talk_end_marker_before_an_answer_changes_nothing() -> None:
+    msgs = messages("abandoned.ami")
+    caller = next(m for m in msgs if m.get("Event") == "Newchannel")
+    marker = {"Event": "VarSet", "Uniqueid": caller["Uniqueid"], "Variable": "CTI_TALK_ENDED"}
+    first = next(i for i, m in enumerate(msgs) if m.get("Event") == "Newchannel")
+    with_marker = [*msgs[: first + 1], marker, *msgs[first + 1 :]]
+    (marked,) = summaries(run(CallTracker(), with_marker))
+    (plain,) = summaries(run(CallTracker(), msgs))
+    assert (marked.outcome, marked.talk_s, marked.wait_s, marked.ended_at) == (
+        plain.outcome,
+        plain.talk_s,
+        plain.wait_s,
+        plain.ended_at,
+    )
+    assert marked.outcome is Outcome.ABANDONED and marked.talk_s is None
