@@ -7,6 +7,8 @@ the services they need through :mod:`cti.http.deps`, never this module.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cti.acd import subscribers as acd_subscribers
@@ -39,6 +41,9 @@ from cti.jobs.runner import JobRunner
 from cti.jobs.spool import JobSpool, spool_dir
 from cti.metrics import Metrics
 from cti.pipeline import EventPipeline
+from cti.queues import subscribers as queues_subscribers
+from cti.queues.board import QueueBoard
+from cti.queues.series import WaitingSeries
 from cti.readiness import Readiness
 from cti.recordings import subscribers as recordings_subscribers
 from cti.recordings.config import RecordingSettings
@@ -127,6 +132,15 @@ class Container:
             ),
             clock=self.clock,
             call_facts=self.tracker.call_facts,
+        )
+        # Today's figures come from cti.stats: until wired here, the board says "unknown".
+        self.queue_board = QueueBoard(
+            self.tracker,
+            self.agent_states,
+            WaitingSeries(ZoneInfo(settings.timezone)),
+            clock=clock,
+            configured=[hotline.queue for hotline in acd.hotlines.values()],
+            push=self.screenpop.to_supervisors,
         )
         self.spool = JobSpool(
             spool_dir(settings.data_dir),
@@ -223,6 +237,7 @@ class Container:
         calls_subscribers.register(self.bus, self.writer, self.metrics)
         customers_subscribers.register(self.writer, self.phones)
         screenpop_subscribers.register(self.bus, self.screenpop)
+        queues_subscribers.register(self.bus, self.queue_board)
         acd_subscribers.register(self.bus, self.pipeline.annotate)
         tickets_subscribers.register(self.bus, self.spool, self.jobs, self.phones, self.clock)
         confirmations_subscribers.register(self.bus, self.jobs, self.dialler, self.clock)
@@ -264,4 +279,5 @@ class Container:
             confirmations=self.confirmation_settings,
             click_to_call=self.click_to_call,
             webhooks=self.webhook_settings,
+            queue_board=self.queue_board,
         )
