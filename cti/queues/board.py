@@ -123,8 +123,18 @@ class QueueBoard:
 
     # --- pushes ------------------------------------------------------------------------
 
-    def changed(self, _event: object = None) -> None:
-        """Something may have moved (a bus subscriber): flush soon, at most once a second."""
+    def changed(self, event: object = None) -> None:
+        """Something may have moved (a bus subscriber): flush soon, at most once a second.
+
+        An agent's state change names the queue it happened in: that queue is one of the
+        agent's homes, even if it leaves the queue before anyone asks (logged out there).
+        """
+        interface, queue = getattr(event, "interface", None), getattr(event, "queue", None)
+        if isinstance(interface, str) and isinstance(queue, str) and queue:
+            home = self._homes.get(interface, frozenset())
+            if queue not in home:
+                self._homes[interface] = home | {queue}
+            self._seen.add(queue)
         if self.push is None or self._stopped or self._pending is not None:
             return
         try:
