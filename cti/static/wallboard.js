@@ -13,6 +13,7 @@
   const REASONS = { lunch: "午餐", training: "培训", after_call_work: "话后处理", meeting: "会议", break: "休息" };
   const LONG_WAIT_S = 60; // a caller waiting longer turns the queue red
   const SL_TARGET = 0.8;
+  const AXIS_FONT = '18px "Noto Sans CJK SC", sans-serif'; // read from across the room
   const REFRESH_AFTER_CALL_MS = 3000; // today's figures: at most one fetch per 3 s of call ends
 
   let token = sessionStorage.getItem("cti_wallboard_token") || "";
@@ -23,6 +24,10 @@
   const agents = new Map(); // extension -> {extension, name, state, since, paused_reason, queues}
   let pauseReasons = [];
   let refreshTimer = null;
+  // Asterisk's clock minus the browser's (s): states' "since" are Asterisk times, and the
+  // TV's clock may be off; every live figure carries Asterisk's "at".
+  let asteriskOffset = 0;
+  function asteriskNow() { return Date.now() / 1000 + asteriskOffset; }
 
   // --- helpers ----------------------------------------------------------------------------
   function el(tag, cls, content) {
@@ -34,11 +39,17 @@
   function fmtWait(s) {
     if (s == null) return "—";
     s = Math.max(0, Math.floor(s));
-    return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+    const two = (n) => String(n).padStart(2, "0");
+    const mmss = `${two(Math.floor(s / 60) % 60)}:${two(s % 60)}`;
+    return s >= 3600 ? `${Math.floor(s / 3600)}:${mmss}` : mmss;
   }
   function pct(x) { return x == null ? "—" : `${Math.round(x * 1000) / 10}%`; }
   function epoch(iso) { return iso ? Date.parse(iso) / 1000 : null; }
   function reasonLabel(r) { return r ? (REASONS[r] || r) : ""; }
+  function hhmm(ts) {
+    return new Date(ts * 1000).toLocaleTimeString("zh-CN", { hour12: false, timeZone: TZ, hour: "2-digit", minute: "2-digit" });
+  }
+  function dayStart() { return Date.parse(todayStart()) / 1000; }
   function todayStart() {
     const ymd = new Date().toLocaleDateString("sv-SE", { timeZone: TZ }); // 2026-12-06
     return `${ymd}T00:00:00+08:00`;
@@ -94,6 +105,8 @@
     const q = queueBox(live.queue);
     q.live = live;
     q.receivedAt = Date.now();
+    const at = epoch(live.at);
+    if (at != null) asteriskOffset = at - Date.now() / 1000;
     fig(q, "waiting").textContent = String(live.waiting);
     q.el.dataset.waiting = String(live.waiting);
     const a = live.agents;
@@ -160,13 +173,19 @@
       width: Math.max(300, el.clientWidth || 400),
       height: 220,
       legend: { show: false },
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(yMax, max || 0)] } },
+      scales: {
+        // The business day so far (Beijing time), whatever the samples cover.
+        x: { time: true, range: () => [dayStart(), Math.max(dayStart() + 3600, Date.now() / 1000)] },
+        y: { range: (u, min, max) => [0, Math.max(yMax, max || 0)] },
+      },
       axes: [
-        { stroke: "#c8d0dc", grid: { stroke: "#2a3345" }, ticks: { stroke: "#2a3345" } },
-        { stroke: "#c8d0dc", grid: { stroke: "#2a3345" }, ticks: { stroke: "#2a3345" } },
+        {
+          stroke: "#c8d0dc", font: AXIS_FONT, size: 44, grid: { stroke: "#2a3345" }, ticks: { stroke: "#2a3345" },
+          values: (u, splits) => splits.map(hhmm),
+        },
+        { stroke: "#c8d0dc", font: AXIS_FONT, size: 60, grid: { stroke: "#2a3345" }, ticks: { stroke: "#2a3345" } },
       ],
       series: [{}, { label, stroke: color, width: 3, fill: `${color}33` }],
-      tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1000), TZ),
     };
   }
   function draw(q, which, data, label, color, yMax) {
@@ -231,7 +250,8 @@
     renderAgents();
   }
   function agentState(frame) {
-    const a = agents.get(frame.extension) || { extension: frame.extension, name: frame.member_name || "", queues: "" };
+    const a = agents.get(frame.extension)
+      || { extension: frame.extension, name: frame.member_name || "", queues: frame.queue || "" };
     a.state = frame.state;
     a.since = frame.since;
     a.paused_reason = frame.paused_reason;
@@ -300,7 +320,7 @@
     tickAgents();
   }
   function tickAgents() {
-    const now = Date.now() / 1000;
+    const now = asteriskNow();
     for (const td of $("agents").querySelectorAll("td.since")) {
       const since = Number(td.dataset.since);
       td.textContent = td.dataset.since ? fmtWait(now - since) : "—";
