@@ -6,14 +6,13 @@ wait). A SIPp caller waits; the wallboard in Chromium shows 1 waiting caller. Th
 supervisor clicks 签入 for agent 1001 (a SIPp phone that answers after 2 s): the service
 sends QueueAdd, Asterisk rings the phone, the agent answers, and the board goes back to 0.
 
-Screenshots are kept as test artifacts in ``$CTI_TEST_ARTIFACTS/wallboard/`` when that is
-set (CI), else in the test's ``tmp_path``: ``wallboard-1-waiting.png`` and
+Screenshots are kept as test artifacts in ``$CTI_TEST_ARTIFACTS/test_wallboard/`` when that
+is set (CI), else in the test's ``tmp_path``: ``wallboard-1-waiting.png`` and
 ``wallboard-2-answered.png``.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,6 @@ import pytest
 from tests.integration.conftest import CtiServe
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def artifacts(tmp_path: Path) -> Path:
-    root = os.environ.get("CTI_TEST_ARTIFACTS")
-    folder = Path(root) / "wallboard" if root else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
