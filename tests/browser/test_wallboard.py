@@ -78,6 +78,11 @@ def test_wallboard_shows_a_waiting_caller_until_an_agent_logged_in_from_the_page
         assert page.inner_text(f"{hotline} [data-figure='longest']") == "—"
         assert page.inner_text(f"{hotline} [data-count='on_call']") == "1"
         page.screenshot(path=str(artifacts / "wallboard-2-answered.png"), full_page=True)
+
+        # And logs it out again from the page (the call goes on; the queue loses its agent).
+        page.click("#agents tr[data-extension='1001'] button[data-action='logout']")
+        page.wait_for_selector("#agents tr[data-extension='1001'][data-state='logged_out']")
+        page.wait_for_selector(f"{hotline} [data-count='logged_out']:has-text('1')")
     finally:
         stack._stop(caller)
     assert (artifacts / "wallboard-1-waiting.png").stat().st_size > 0
