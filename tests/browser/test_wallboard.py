@@ -26,12 +26,23 @@ from tests.integration.conftest import CtiServe
 pytestmark = pytest.mark.integration
 
 
+def hang_up_everything() -> None:
+    """End the calls left in Asterisk: SIPp stopped by a signal sends no BYE, and a
+    leftover call would keep 1001's phone busy (no ring) or a caller in the queue for the
+    next test. Browser and integration tests run one at a time (the devstack lock), so
+    every call up now is this test's."""
+    stack.asterisk_cli("channel request hangup all")
+    stack.wait_for(lambda: "0 active calls" in stack.asterisk_cli("core show channels count"))
+
+
 @pytest.fixture
 def empty_hotline_and_phone_1001(shared_asterisk: None) -> Any:
-    """Nobody in the hotline queue; agent 1001's phone (SIPp) ready to answer."""
+    """Nobody in the hotline queue and no call up; agent 1001's phone (SIPp) ready to answer."""
+    hang_up_everything()
     stack.devstack("reset-queues")
     phone = stack.start_sipp_agent("1001", "agent_answer.xml")
     yield
+    hang_up_everything()
     stack._stop(phone)
     stack.remove_queue_member("1001")
 
@@ -76,13 +87,14 @@ def test_wallboard_shows_a_waiting_caller_until_an_agent_logged_in_from_the_page
         page.wait_for_selector(f"{hotline}[data-waiting='0']", timeout=30_000)
         page.wait_for_selector("#agents tr[data-extension='1001'][data-state='on_call']")
         assert page.inner_text(f"{hotline} [data-figure='longest']") == "—"
-        assert page.inner_text(f"{hotline} [data-count='on_call']") == "1"
+        # The queue's counts come in its own (coalesced) frame, the agent's row in another.
+        page.wait_for_selector(f"{hotline} [data-count='on_call']:text-is('1')")
         page.screenshot(path=str(artifacts / "wallboard-2-answered.png"), full_page=True)
 
         # And logs it out again from the page (the call goes on; the queue loses its agent).
         page.click("#agents tr[data-extension='1001'] button[data-action='logout']")
         page.wait_for_selector("#agents tr[data-extension='1001'][data-state='logged_out']")
-        page.wait_for_selector(f"{hotline} [data-count='logged_out']:has-text('1')")
+        page.wait_for_selector(f"{hotline} [data-count='logged_out']:text-is('1')")
     finally:
         stack._stop(caller)
     assert (artifacts / "wallboard-1-waiting.png").stat().st_size > 0
