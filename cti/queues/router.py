@@ -53,7 +53,7 @@ async def queues_index(_: Reader, board: QueueBoardDep) -> QueuePage:
     "/api/v1/queues/{name}",
     response_model=QueueOut,
     summary="One queue now: waiting callers, longest wait, agents by state, today so far",
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, 422),
 )
 async def queue_detail(name: str, _: Reader, board: QueueBoardDep) -> QueueOut:
     if not board.knows(name):
