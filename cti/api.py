@@ -21,6 +21,7 @@ from cti.http.health import router as health_router
 from cti.http.limits import BodyLimit, BodyLimits
 from cti.http.query import reject_repeated_query
 from cti.orders.router import router as orders_router
+from cti.queues.router import router as queues_router
 from cti.recordings.pause_router import router as recording_pause_router
 from cti.recordings.review_router import router as reviews_router
 from cti.recordings.router import router as recordings_router
@@ -58,6 +59,7 @@ def create_http_app(services: HttpServices) -> FastAPI:
     app.include_router(hotlines_router)
     app.include_router(agents_router)
     app.include_router(stats_router)
+    app.include_router(queues_router)
     app.include_router(orders_router)
     app.include_router(tickets_router)
     app.include_router(webhooks_router)

@@ -59,6 +59,9 @@ async def update_recordings_root(container: Container) -> None:
     await asyncio.to_thread(container.recordings_root)
 
 
+QUEUE_SAMPLE_S = 15.0
+"""How often the wallboard's waiting-callers series is sampled (one point a minute kept)."""
+
 RETENTION_START_DELAY_S = 600.0
 """At start the daily jobs (retention, forgetting idempotency keys) wait: catching up
 (spooled and catalog jobs) comes first."""
@@ -118,6 +121,10 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
                 log.exception("%s at start failed; its ticker tries again", what)
         tickers = [
             asyncio.create_task(_every(1.0, container.pipeline.expire_wrapups), name="wrap-up"),
+            # Several samples a minute, the last one kept: no minute missed by timer drift.
+            asyncio.create_task(
+                _every(QUEUE_SAMPLE_S, container.queue_board.sample), name="queue-samples"
+            ),
             asyncio.create_task(
                 _every_async(15.0, lambda: update_job_gauges(container)), name="job-gauges"
             ),
@@ -157,6 +164,7 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
                 "they are written at the next start",
                 container.spool.pending(),
             )
+        container.queue_board.stop()
         await container.screenpop.stop()
         await container.writer.stop()
         await container.agent_state_writer.stop()

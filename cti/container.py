@@ -7,6 +7,8 @@ the services they need through :mod:`cti.http.deps`, never this module.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cti.acd import subscribers as acd_subscribers
@@ -40,6 +42,9 @@ from cti.jobs.runner import JobRunner
 from cti.jobs.spool import JobSpool, spool_dir
 from cti.metrics import Metrics
 from cti.pipeline import EventPipeline
+from cti.queues import subscribers as queues_subscribers
+from cti.queues.board import QueueBoard
+from cti.queues.series import WaitingSeries
 from cti.readiness import Readiness
 from cti.recordings import subscribers as recordings_subscribers
 from cti.recordings.config import RecordingSettings
@@ -53,6 +58,7 @@ from cti.screenpop.lookup import PopLookup
 from cti.settings import Settings, load_section
 from cti.stats import subscribers as stats_subscribers
 from cti.stats.config import StatsSettings
+from cti.stats.today import StatsToday
 from cti.stats.writer import AgentStateWriter
 from cti.tickets import subscribers as tickets_subscribers
 from cti.tracking.tracker import CallTracker
@@ -139,6 +145,18 @@ class Container:
             ),
             clock=self.clock,
             call_facts=self.tracker.call_facts,
+        )
+        # Today's figures come from cti.stats: one definition for history and the wallboard.
+        self.queue_board = QueueBoard(
+            self.tracker,
+            self.agent_states,
+            WaitingSeries(ZoneInfo(settings.timezone)),
+            clock=clock,
+            configured=[hotline.queue for hotline in acd.hotlines.values()],
+            push=self.screenpop.to_supervisors,
+        )
+        self.queue_board.today = StatsToday(
+            self.session_maker, self.stats_settings, settings.timezone, clock
         )
         self.spool = JobSpool(
             spool_dir(settings.data_dir),
@@ -241,6 +259,7 @@ class Container:
         calls_subscribers.register(self.bus, self.writer, self.metrics)
         customers_subscribers.register(self.writer, self.phones)
         screenpop_subscribers.register(self.bus, self.screenpop)
+        queues_subscribers.register(self.bus, self.queue_board)
         acd_subscribers.register(self.bus, self.pipeline.annotate)
         stats_subscribers.register(
             self.bus, self.agent_state_writer, lambda: self.agent_states.last_timestamp
@@ -287,4 +306,5 @@ class Container:
             click_to_call=self.click_to_call,
             webhooks=self.webhook_settings,
             stats=self.stats_settings,
+            queue_board=self.queue_board,
         )

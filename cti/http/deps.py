@@ -31,6 +31,7 @@ from cti.confirmations.config import ConfirmationSettings
 from cti.customers.phones import PhoneNormalizer
 from cti.errors import Forbidden, TooManyRequests, Unauthorized
 from cti.metrics import Metrics
+from cti.queues.board import QueueBoard
 from cti.readiness import Readiness
 from cti.recordings.context import RecordingContext
 from cti.recordings.pause import RecordingPauses
@@ -62,6 +63,7 @@ class HttpServices:
     click_to_call: ClickToCall
     webhooks: WebhookSettings
     stats: StatsSettings
+    queue_board: QueueBoard
 
 
 def services_of(conn: HTTPConnection) -> HttpServices:
@@ -137,6 +139,10 @@ def _screenpop(conn: HTTPConnection) -> ScreenPopHub:
     return services_of(conn).screenpop
 
 
+def _queue_board(conn: HTTPConnection) -> QueueBoard:
+    return services_of(conn).queue_board
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ClockDep = Annotated[Clock, Depends(_clock)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
@@ -148,6 +154,7 @@ AgentServiceDep = Annotated[AgentService, Depends(_agents)]
 AgentStatesDep = Annotated[AgentStateTracker, Depends(_agent_states)]
 HotlineDep = Annotated[HotlineRouter, Depends(_hotline)]
 ScreenPopDep = Annotated[ScreenPopHub, Depends(_screenpop)]
+QueueBoardDep = Annotated[QueueBoard, Depends(_queue_board)]
 RecordingsDep = Annotated[RecordingContext, Depends(_recordings)]
 RecordingPausesDep = Annotated[RecordingPauses, Depends(_recording_pauses)]
 ConfirmationSettingsDep = Annotated[ConfirmationSettings, Depends(_confirmations)]

@@ -195,6 +195,11 @@ class ScreenPopHub:
             self._to_supervisors(payload)
         self._enqueue_now(ext, payload)
 
+    def to_supervisors(self, payload: Payload) -> None:
+        """A frame for every ``WS /ws/supervisor`` (e.g. the queue board's ``queue`` frames)."""
+        if self._supervisors:
+            self._to_supervisors(payload)
+
     def _to_supervisors(self, payload: Payload) -> None:
         text = json.dumps(payload, ensure_ascii=False, default=str)
         for sub in list(self._supervisors):

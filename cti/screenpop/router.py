@@ -25,6 +25,7 @@ from cti.http.deps import (
     AgentStatesDep,
     ClockDep,
     LiveCallsDep,
+    QueueBoardDep,
     ScreenPopDep,
     SessionDep,
     SettingsDep,
@@ -34,6 +35,7 @@ from cti.http.deps import (
 from cti.http.errors import error_responses
 from cti.http.routing import AuthFirstRoute
 from cti.http.websocket import BadFrame, is_ping, receive_client_message
+from cti.queues.schemas import QueueLiveOut
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 AUTH_TIMEOUT_S = 10.0
@@ -168,9 +170,18 @@ async def _pump(ws: WebSocket, queue: asyncio.Queue[str | None]) -> None:
 
 @router.websocket("/ws/supervisor")
 async def ws_supervisor(
-    ws: WebSocket, hub: ScreenPopDep, live_calls: LiveCallsDep, agent_states: AgentStatesDep
+    ws: WebSocket,
+    hub: ScreenPopDep,
+    live_calls: LiveCallsDep,
+    agent_states: AgentStatesDep,
+    board: QueueBoardDep,
 ) -> None:
-    """Live calls and agent states: a snapshot, then every change."""
+    """Live calls, agent states and queues: a snapshot, then every change.
+
+    Frames after the snapshot: ``call``, ``agent_state``, ``queue`` (a queue's waiting
+    callers or agents changed; at most one per queue per second) and ``queue_sample``
+    (the minute's waiting callers, for the day's chart).
+    """
     auth = await _authenticate_ws(ws, Scope.STATS_READ)
     if auth is None:
         return
@@ -180,6 +191,7 @@ async def ws_supervisor(
             "type": "snapshot",
             "calls": [c.model_dump(mode="json") for c in live_calls.all()],
             "agents": agent_state_list(agent_states),
+            "queues": [QueueLiveOut.of(q).model_dump(mode="json") for q in board.all_now()],
         }
         await ws.send_text(json.dumps(snapshot, ensure_ascii=False, default=str))
         await _pump(ws, sub.queue)

@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 
 from cti.tracking.events import DomainEvent, Outcome
 
-__all__ = ["Call", "CallFacts", "CallState", "Channel", "LiveCall", "facts", "snapshot"]
+__all__ = [
+    "Call",
+    "CallFacts",
+    "CallState",
+    "Channel",
+    "LiveCall",
+    "WaitingCaller",
+    "facts",
+    "snapshot",
+]
 
 
 class CallState:
@@ -58,6 +67,16 @@ class CallFacts:
     queue: str | None
     order_id: str | None
     direction: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingCaller:
+    """A caller in a queue now, not yet answered (a wallboard's "waiting")."""
+
+    linkedid: str
+    queue: str
+    joined_at: float
+    """The ``QueueCallerJoin`` Timestamp, on Asterisk's clock."""
 
 
 @dataclass(slots=True)

@@ -61,11 +61,11 @@ from typing import Any
 
 from cti.tracking import dispatch, values
 from cti.tracking.events import DomainEvent, DomainEventType
-from cti.tracking.model import CallFacts, CallState, LiveCall, facts, snapshot
+from cti.tracking.model import CallFacts, CallState, LiveCall, WaitingCaller, facts, snapshot
 from cti.tracking.resync import resync as resync_calls
 from cti.tracking.state import Calls
 
-__all__ = ["CallFacts", "CallState", "CallTracker", "LiveCall"]
+__all__ = ["CallFacts", "CallState", "CallTracker", "LiveCall", "WaitingCaller"]
 
 
 class CallTracker:
@@ -120,6 +120,18 @@ class CallTracker:
     def live_call(self, linkedid: str) -> LiveCall | None:
         call = self._calls.calls.get(linkedid)
         return None if call is None else snapshot(call)
+
+    def waiting_callers(self) -> list[WaitingCaller]:
+        """Callers in a queue right now (joined, not answered, not gone), oldest first.
+
+        Cheap (no timeline copies): a wallboard asks after every event.
+        """
+        waiting = [
+            WaitingCaller(call.linkedid, call.queue, call.joined_at)
+            for call in self._calls.calls.values()
+            if call.in_queue and call.queue and call.joined_at is not None
+        ]
+        return sorted(waiting, key=lambda w: w.joined_at)
 
     def on_a_call(self, interface: str) -> bool:
         """Whether a channel of ``interface`` (``PJSIP/1001``) is up in any live call:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,3 +44,13 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def shared_asterisk(devstack: Any) -> None:
     """The devstack's Asterisk, up (started by the session fixture if needed)."""
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where a test keeps its screenshots: ``$CTI_TEST_ARTIFACTS/<test module>/`` when set
+    (CI uploads that folder), else the test's own ``tmp_path``."""
+    root = os.environ.get("CTI_TEST_ARTIFACTS")
+    folder = Path(root) / request.node.module.__name__.rsplit(".", 1)[-1] if root else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -243,6 +243,7 @@ RULES: dict[str, Rule] = {
     "HEAD /docs": public("/docs"),
     "GET /agent": public("/agent"),
     "GET /qa": public("/qa"),
+    "GET /wallboard": public("/wallboard"),
     "MOUNT /static/{path}": public("/static/agent.js"),
     # Orders: a shop-bound token has its own shop's orders only.
     "PUT /api/v1/orders/{order_id}": Rule(
@@ -374,6 +375,11 @@ RULES: dict[str, Rule] = {
                 ok(422),
             ),
         ),
+    ),
+    # Live queue figures: the configured hotline queue is known before any call.
+    "GET /api/v1/queues": Rule(scopes("stats:read"), (Case("/api/v1/queues", ok(200)),)),
+    "GET /api/v1/queues/{name}": Rule(
+        scopes("stats:read"), (Case("/api/v1/queues/hotline", ok(200)),)
     ),
     "GET /api/v1/agents/{extension}": Rule(
         scopes("stats:read", "agent"),

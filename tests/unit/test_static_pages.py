@@ -49,3 +49,28 @@ def test_the_shared_fetch_wrapper_sends_the_token_in_a_header_only() -> None:
     assert "Authorization: `Bearer ${getToken()}`" in js
     assert "token=" not in js and "?" + "token" not in js
     assert not re.search(r"https?://", js)
+
+
+def test_the_wallboard_loads_the_vendored_chart_library_then_the_shared_script() -> None:
+    html = (STATIC / "wallboard.html").read_text()
+    scripts = re.findall(r'<script src="([^"]+)"></script>', html)
+    assert scripts == [
+        "/static/vendor/uplot/uPlot.iife.min.js",
+        "/static/common.js",
+        "/static/wallboard.js",
+    ]
+    # Vendored with its licence, nothing fetched from elsewhere at run time.
+    assert (STATIC / "vendor" / "uplot" / "LICENSE").read_text().startswith("The MIT License")
+    assert not re.search(r"(?:src|href)=\"https?://", html)
+    assert "<script>" not in html and " style=" not in html  # CSP: no inline script or style
+
+
+def test_the_wallboard_script_uses_the_shared_helpers_and_no_eval() -> None:
+    js = (STATIC / "wallboard.js").read_text()
+    assert "window.CTI.client(() => token)" in js
+    assert "fetch(" not in js and "innerHTML" not in js
+    for name in shared_helpers():
+        n = re.escape(name)
+        assert not re.search(rf"(?:function\s+{n}\s*\(|const\s+{n}\s*=)", js), name
+    vendor = (STATIC / "vendor" / "uplot" / "uPlot.iife.min.js").read_text()
+    assert "eval(" not in vendor and "new Function" not in vendor
