@@ -212,12 +212,7 @@ async def test_today_so_far_is_the_statistics_of_the_business_day(container: Con
     async with container.sessions() as session:
         day = await queue_stats(
             session,
-            StatsRequest(
-                "hotline",
-                evening.replace(hour=0),
-                evening.replace(hour=0) + timedelta(days=1),
-                Interval.DAY,
-            ),
+            StatsRequest("hotline", midnight, midnight + timedelta(days=1), Interval.DAY),
             settings=StatsSettings(),
             timezone="Asia/Shanghai",
             now=evening,
