@@ -42,6 +42,7 @@ from cti.jobs.runner import JobRunner
 from cti.jobs.spool import JobSpool, spool_dir
 from cti.metrics import Metrics
 from cti.pipeline import EventPipeline
+from cti.queues import metrics as queue_metrics
 from cti.queues import subscribers as queues_subscribers
 from cti.queues.board import QueueBoard
 from cti.queues.series import WaitingSeries
@@ -158,6 +159,7 @@ class Container:
         self.queue_board.today = StatsToday(
             self.session_maker, self.stats_settings, settings.timezone, clock
         )
+        queue_metrics.register(self.metrics.registry, self.queue_board.all_now)
         self.spool = JobSpool(
             spool_dir(settings.data_dir),
             self.session_maker,

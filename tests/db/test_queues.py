@@ -56,9 +56,16 @@ async def test_a_caller_waits_then_is_answered(
     assert datetime.fromisoformat(now["oldest_waiting_since"]).timestamp() == pytest.approx(join)
     assert now["longest_wait_s"] >= 0
 
+    def gauge(name: str, **labels: str) -> float | None:
+        return container.metrics.registry.get_sample_value(name, {"queue": "hotline", **labels})
+
+    assert gauge("cti_queue_callers_waiting") == 1  # /metrics says the same
+
     feed(container, msgs[cut:])
     after = (await client.get("/api/v1/queues/hotline", headers=auth)).json()
     assert after["waiting"] == 0 and after["longest_wait_s"] is None
+    assert gauge("cti_queue_callers_waiting") == 0
+    assert gauge("cti_queue_agents", state="available") == after["agents"]["available"] == 1
     # queue_log: 1001 connected, completed the call (no wrap-up for a member added by hand);
     # the AMI recording ends before queue_log's REMOVEMEMBER.
     assert [(m["extension"], m["state"]) for m in after["members"]] == [("1001", "available")]
