@@ -116,6 +116,26 @@ def _scenario(scenario: str) -> str:
     return str(path)
 
 
+def caller_with_patience(seconds: float) -> str:
+    """A caller scenario that hangs up ``seconds`` after Asterisk answers (abandons).
+
+    Made from ``caller_hangup_after_6s.xml``, whose only difference from the others
+    of its kind is that number; returns the path of the scenario, in a cache folder.
+    """
+    ms = round(seconds * 1000)
+    target = MEDIA_DIR.parent / "sipp" / f"caller_hangup_after_{ms}ms.xml"
+    if not target.exists():
+        text = (SIPP_DIR / "caller_hangup_after_6s.xml").read_text(encoding="utf-8")
+        marker = '<recv request="BYE" timeout="6000" ontimeout="hangup"/>'
+        if marker not in text:
+            raise RuntimeError("caller_hangup_after_6s.xml no longer has its BYE timeout")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(text.replace(marker, marker.replace("6000", str(ms))), encoding="utf-8")
+        tmp.replace(target)
+    return str(target)
+
+
 def speech_media() -> Path:
     """The folder holding :data:`SPEECH_FILE`: 7 s of real speech as raw A-law.
 
@@ -319,6 +339,7 @@ __all__ = [
     "CDR_FIELDS",
     "add_queue_member",
     "asterisk_cli",
+    "caller_with_patience",
     "cleanup",
     "devstack",
     "devstack_env",
