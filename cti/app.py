@@ -22,7 +22,7 @@ from cti.confirmations.keys import schedule_forget_keys
 from cti.container import Container
 from cti.db.migrate import upgrade_async
 from cti.http.server import server_config
-from cti.jobs.service import count_jobs
+from cti.jobs.service import count_jobs, oldest_due
 from cti.recordings.retention import schedule_retention
 from cti.settings import Settings
 from cti.webhooks.service import settle_stranded
@@ -51,7 +51,8 @@ async def _every_async(seconds: float, fn: Callable[[], Awaitable[None]]) -> Non
 async def update_job_gauges(container: Container) -> None:
     async with container.sessions() as session:
         counts = await count_jobs(session)
-    container.job_gauges.update(counts, container.spool.pending())
+        due = await oldest_due(session, container.clock.now())
+    container.job_gauges.update(counts, container.spool.pending(), due)
 
 
 async def update_recordings_root(container: Container) -> None:

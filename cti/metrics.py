@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # FastAGI answers must come well inside Asterisk's patience: buckets around 1-50 ms.
@@ -42,6 +45,13 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.ready = Gauge(
+            "cti_ready",
+            "1 when the part is ready, by check (database, ami, recordings: what /readyz "
+            "asks), asked at each scrape",
+            ["check"],
+            registry=self.registry,
+        )
         self._logged_in_once = False
         self.calls_active = Gauge("cti_calls_active", "Calls in progress", registry=self.registry)
         self.records_pending = Gauge(
@@ -75,6 +85,12 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+
+    def readiness(self, checks: Mapping[str, Mapping[str, Any]]) -> None:
+        """Set ``cti_ready`` from :meth:`cti.readiness.Readiness.checks` (``{"database":
+        {"ok": True, ...}, ...}``); a check that is off (AMI disabled) is not exported."""
+        for check, result in checks.items():
+            self.ready.labels(check).set(1 if result["ok"] else 0)
 
     def subscriber_failed(self, subscriber: str) -> None:
         self.subscriber_failures.labels(subscriber).inc()

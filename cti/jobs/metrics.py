@@ -22,16 +22,32 @@ class JobGauges:
             "Jobs kept on local disk until the database answers",
             registry=registry,
         )
+        self.oldest_due = Gauge(
+            "cti_jobs_oldest_due_seconds",
+            "How long the oldest queued job whose time has come has waited past it, by kind "
+            "(0: none due; jobs waiting for a retry are not due)",
+            ["kind"],
+            registry=registry,
+        )
         self._seen: set[str] = set()
 
-    def update(self, counts: Mapping[tuple[str, str], int], spooled: int) -> None:
-        """Set the gauges from :func:`cti.jobs.service.count_jobs` and ``JobSpool.pending()``.
+    def update(
+        self,
+        counts: Mapping[tuple[str, str], int],
+        spooled: int,
+        oldest_due: Mapping[str, float] | None = None,
+    ) -> None:
+        """Set the gauges from :func:`cti.jobs.service.count_jobs`, ``JobSpool.pending()``
+        and :func:`cti.jobs.service.oldest_due`.
 
         Every status of every kind seen so far is set, to 0 when absent, so a
         dashboard sees a queue empty out rather than a stale last value.
         """
+        due = oldest_due or {}
         self._seen.update(kind for kind, _ in counts)
+        self._seen.update(due)
         for kind in self._seen:
             for status in JobStatus:
                 self.jobs.labels(kind, status.value).set(counts.get((kind, status.value), 0))
+            self.oldest_due.labels(kind).set(due.get(kind, 0.0))
         self.spooled.set(spooled)

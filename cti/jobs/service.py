@@ -314,3 +314,18 @@ async def count_jobs(session: AsyncSession) -> dict[tuple[str, str], int]:
         select(Job.kind, Job.status, func.count(Job.id)).group_by(Job.kind, Job.status)
     )
     return {(kind, status): int(n) for kind, status, n in rows}
+
+
+async def oldest_due(session: AsyncSession, now: datetime) -> dict[str, float]:
+    """Per kind, how long the oldest queued job whose time has come has waited past it:
+    the figures for ``cti_jobs_oldest_due_seconds`` (a kind with nothing due is absent).
+
+    Jobs waiting for a retry are not due yet and do not count: a growing figure means the
+    runner is not keeping up (or not running), not that a partner is down.
+    """
+    rows = await session.execute(
+        select(Job.kind, func.min(Job.run_after))
+        .where(Job.status == JobStatus.QUEUED.value, Job.run_after <= now)
+        .group_by(Job.kind)
+    )
+    return {kind: max(0.0, (now - since).total_seconds()) for kind, since in rows}

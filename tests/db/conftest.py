@@ -19,8 +19,13 @@ from cti.settings import Settings
 
 
 @pytest.fixture
-async def container(database_url: str, tmp_path: Path) -> AsyncIterator[Container]:
-    # A recordings root that exists, or /readyz says "not ready" for it.
+async def container(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Container]:
+    # A recordings root that exists, or /readyz says "not ready" for it. It is this test's
+    # own: an exported devstack env would make it the shared Asterisk root's
+    # (CTI_RECORDINGS_LOCAL_ROOT), which a test removing its root would remove.
+    monkeypatch.delenv("CTI_RECORDINGS_LOCAL_ROOT", raising=False)
     (tmp_path / "recordings").mkdir(exist_ok=True)
     settings = Settings(
         data_dir=tmp_path,

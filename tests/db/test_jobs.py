@@ -22,6 +22,7 @@ from cti.jobs.service import (
     get_job,
     lease,
     list_jobs,
+    oldest_due,
     requeue,
 )
 from cti.tickets.callbacks import callback_handler
@@ -84,6 +85,26 @@ async def test_enqueue_is_idempotent_by_key(sessions: async_sessionmaker[AsyncSe
     async with sessions() as session:
         assert [j.key for j in await list_jobs(session)] == ["k-1"]
         assert await count_jobs(session) == {("test.echo", "queued"): 1}
+
+
+async def test_oldest_due_counts_only_queued_jobs_whose_time_has_come(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session, session.begin():
+        for key, kind, run_after in [
+            ("late-1", "test.echo", T0),
+            ("late-2", "test.echo", T0 + 2 * MINUTE),
+            ("retry", "test.retry", T0 + 30 * MINUTE),  # waiting for its retry: not due
+        ]:
+            await enqueue(session, kind=kind, key=key, payload={}, now=T0, run_after=run_after)
+        await enqueue(session, kind="test.taken", key="taken", payload={}, now=T0)
+    [taken] = await take(sessions, "w", T0 + MINUTE)  # the oldest of all, running now
+    assert taken.kind == "test.echo" and taken.key == "late-1"
+    async with sessions() as session:
+        assert await oldest_due(session, T0 + 10 * MINUTE) == {
+            "test.echo": 8 * 60.0,
+            "test.taken": 10 * 60.0,
+        }
 
 
 # SQLite serves one process; concurrent leasers are a PostgreSQL matter.

@@ -31,7 +31,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _source_copy(dest: Path) -> Path:
+def source_copy(dest: Path) -> Path:
     """The repository's tracked files (as they are in the working tree), outside it, so the
     build writes nothing into the repository."""
     files = subprocess.run(
@@ -47,7 +47,7 @@ def _source_copy(dest: Path) -> Path:
 
 
 def test_the_wheel_installs_and_serves_on_an_empty_database(tmp_path: Path) -> None:
-    source = _source_copy(tmp_path / "src")
+    source = source_copy(tmp_path / "src")
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
