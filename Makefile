@@ -13,7 +13,7 @@ DEV_LOCK := requirements-dev.lock
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	--group pyproject.toml:build --custom-compile-command "make lock" --quiet
 
-.PHONY: install venv lock system-deps demo test lint typecheck unit integration bench stack-start stack-stop clean
+.PHONY: install venv lock system-deps demo test lint typecheck unit integration bench stack-start stack-stop images clean
 
 venv: $(BIN)/cti
 
@@ -59,6 +59,11 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/replay.py
+
+# The container images (README "Run with containers"); tests/packaging/test_images.py
+# builds them too, and runs them.
+images: system-deps
+	docker/containers/images build
 
 stack-start:
 	$(DEVSTACK) start

@@ -187,11 +187,22 @@ def _track(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
 
 
 def start_sipp_agent(
-    ext: str, scenario: str = "agent_answer.xml", *, log_dir: Path | None = None
+    ext: str,
+    scenario: str = "agent_answer.xml",
+    *,
+    log_dir: Path | None = None,
+    ip: str | None = None,
+    asterisk: str = ASTERISK_SIP,
 ) -> subprocess.Popen[bytes]:
-    """Start a SIPp UAS acting as agent ``ext``'s phone (handles calls forever)."""
+    """Start a SIPp UAS acting as agent ``ext``'s phone (handles calls forever).
+
+    ``ip`` and ``asterisk`` default to the devstack's (another Asterisk: the images' test).
+    """
     return _start_uas(
-        AGENT_IPS[ext], scenario, log_dir or Path(tempfile.mkdtemp(prefix=f"sipp-agent-{ext}-"))
+        ip or AGENT_IPS[ext],
+        scenario,
+        log_dir or Path(tempfile.mkdtemp(prefix=f"sipp-agent-{ext}-")),
+        asterisk,
     )
 
 
@@ -204,7 +215,9 @@ def start_sipp_customers(
     )
 
 
-def _start_uas(ip: str, scenario: str, log_dir: Path) -> subprocess.Popen[bytes]:
+def _start_uas(
+    ip: str, scenario: str, log_dir: Path, asterisk: str = ASTERISK_SIP
+) -> subprocess.Popen[bytes]:
     cmd = [
         "sipp",
         "-sf",
@@ -222,7 +235,7 @@ def _start_uas(ip: str, scenario: str, log_dir: Path) -> subprocess.Popen[bytes]
         str(log_dir / "messages.log"),
         "-error_file",
         str(log_dir / "errors.log"),
-        ASTERISK_SIP,
+        asterisk,
     ]
     proc = _spawn(cmd, log_dir)
     time.sleep(0.3)  # let it bind before Asterisk calls it
@@ -241,6 +254,7 @@ def run_sipp_caller(
     wait: bool = True,
     timeout: float = 180,
     log_dir: Path | None = None,
+    asterisk: str = ASTERISK_SIP,
 ) -> subprocess.CompletedProcess[bytes] | subprocess.Popen[bytes]:
     """Place one call from ``"name" <number>`` to ``dnis``.
 
@@ -276,7 +290,7 @@ def run_sipp_caller(
         "-trace_err",
         "-error_file",
         str(log_dir / "errors.log"),
-        ASTERISK_SIP,
+        asterisk,
     ]
     proc = _spawn(cmd, log_dir)
     if not wait:
