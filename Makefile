@@ -54,8 +54,10 @@ unit: venv
 integration: install
 	$(BIN)/pytest -q tests/integration
 
+# `make demo DEMO_ARGS="--rate 10 --duration 300"`; docker/devstack/demo.py --help
+DEMO_ARGS ?=
 demo: install
-	$(BIN)/python docker/devstack/demo.py
+	$(BIN)/python docker/devstack/demo.py $(DEMO_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/replay.py

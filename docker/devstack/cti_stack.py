@@ -32,6 +32,8 @@ AGENT_IPS: dict[str, str] = {"1001": "127.0.0.11", "1002": "127.0.0.12", "1003":
 CALLER_IPS: tuple[str, ...] = tuple(f"127.0.0.{i}" for i in range(2, 10))
 #: the address of the customers trunk (confirmation calls); see sipp/customer.xml
 CUSTOMERS_IP = "127.0.0.20"
+#: CTI_CONFIRM_DIAL_TEMPLATE that dials the customers trunk
+CONFIRM_DIAL_TEMPLATE = "PJSIP/{national}@customers"
 
 QUEUE_LOG_FIELDS = ("time", "callid", "queue", "agent", "event")
 CDR_FIELDS = (
@@ -76,6 +78,12 @@ def devstack(*args: str, check: bool = True, timeout: float = 900) -> str:
     return res.stdout
 
 
+def devstack_running() -> bool:
+    """``devstack status``: Asterisk and PostgreSQL are both up."""
+    res = subprocess.run([str(DEVSTACK), "status"], capture_output=True, timeout=60, check=False)
+    return res.returncode == 0
+
+
 def devstack_env() -> dict[str, str]:
     """The ``export NAME=value`` lines of ``devstack env`` as a dict."""
     env: dict[str, str] = {}
@@ -100,6 +108,23 @@ def add_queue_member(ext: str, queue: str = "hotline", penalty: int = 0) -> str:
 
 def remove_queue_member(ext: str, queue: str = "hotline") -> str:
     return asterisk_cli(f"queue remove member PJSIP/{ext} from {queue}")
+
+
+def hangup_channels(prefixes: tuple[str, ...]) -> list[str]:
+    """Hang up every channel whose name starts with one of ``prefixes`` (``PJSIP/callers-``).
+
+    A SIPp ended by a signal sends no BYE: its channels would stay up in Asterisk.
+    Returns the channels hung up.
+    """
+    names = [
+        line.split("!", 1)[0]
+        for line in asterisk_cli("core show channels concise").splitlines()
+        if "!" in line
+    ]
+    gone = [name for name in names if name.startswith(prefixes)]
+    for name in gone:
+        asterisk_cli(f"channel request hangup {name}")
+    return gone
 
 
 def reset_logs() -> None:
@@ -169,7 +194,9 @@ def speech_media() -> Path:
 
 
 def _spawn(cmd: list[str], log_dir: Path) -> subprocess.Popen[bytes]:
-    # The child keeps its own copy of the log file descriptor.
+    # The child keeps its own copy of the log file descriptor. Its own process group:
+    # a Ctrl-C in the terminal reaches only the program that started it (the demo),
+    # which then ends it in order (cleanup) instead of all at once.
     with open(log_dir / "stderr.log", "wb") as err:
         proc = subprocess.Popen(
             cmd,
@@ -177,6 +204,7 @@ def _spawn(cmd: list[str], log_dir: Path) -> subprocess.Popen[bytes]:
             stdout=subprocess.DEVNULL,
             stderr=err,
             cwd=speech_media(),
+            process_group=0,
         )
     return _track(proc)
 
@@ -327,6 +355,11 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.25):  # type: i
         time.sleep(interval)
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End one SIPp process started here (by PID): SIGTERM, then SIGKILL after 5 s."""
+    _stop(proc)
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -351,17 +384,22 @@ __all__ = [
     "AGENT_IPS",
     "CALLER_IPS",
     "CDR_FIELDS",
+    "CONFIRM_DIAL_TEMPLATE",
     "add_queue_member",
     "asterisk_cli",
     "caller_with_patience",
     "cleanup",
     "devstack",
     "devstack_env",
+    "devstack_running",
+    "hangup_channels",
     "read_cdr",
     "read_queue_log",
     "remove_queue_member",
     "reset_logs",
     "run_sipp_caller",
     "start_sipp_agent",
+    "start_sipp_customers",
+    "stop",
     "wait_for",
 ]

@@ -12,10 +12,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import cti_api
+import cti_stack
 import httpx
 import pytest
 
@@ -166,7 +169,7 @@ def agent_1001(devstack: Devstack) -> Iterator[None]:
 
 #: Settings that make confirmation calls quick enough for a test.
 CONFIRM_ENV = {
-    "CTI_CONFIRM_DIAL_TEMPLATE": "PJSIP/{national}@customers",
+    "CTI_CONFIRM_DIAL_TEMPLATE": cti_stack.CONFIRM_DIAL_TEMPLATE,
     "CTI_CONFIRM_RING_TIMEOUT_S": "6",
     "CTI_CONFIRM_RETRY_BASE_S": "2",
     "CTI_CONFIRM_RETRY_FACTOR": "1",
@@ -279,22 +282,14 @@ def open_shop(serve: CtiServe, shop: str, webhook_url: str, max_concurrent: int)
     operator = serve.cti(
         "token", "create", "--name", f"ops-{shop}", "--scope", "calls:originate", "--all-shops"
     )
-    r = api(
-        serve,
-        "PUT",
-        f"/api/v1/shops/{shop}",
+    secret = cti_api.open_shop(
+        cti_api.Api(serve.base_url),
         operator,
-        json={
-            "name": "旗舰店",
-            "webhook_url": webhook_url,
-            "window_start": "00:00",
-            "window_end": "23:59",
-            "max_concurrent": max_concurrent,
-            "caller_id": "4008001234",
-        },
+        shop,
+        webhook_url=webhook_url,
+        max_concurrent=max_concurrent,
     )
-    assert r.status_code in (200, 201), r.text
-    secret = str(r.json()["secret"])
+    assert secret is not None, f"shop {shop} existed already"
     # The shop backend pushes its orders and asks for their confirmation calls.
     token = serve.cti(
         "token", "create", "--name", shop, "--scope", "calls:originate",
@@ -305,16 +300,9 @@ def open_shop(serve: CtiServe, shop: str, webhook_url: str, max_concurrent: int)
 
 def push_order(serve: CtiServe, token: str, shop: str, order_id: str, phone: str) -> None:
     """The shop pushes an order of ``phone``'s customer (a confirmation needs its order)."""
-    order = {
-        "shop": shop,
-        "customer": {"phone": phone, "name": f"顾客{order_id[-2:]}"},
-        "amount": "2300.50",
-        "status": "paid",
-        "created_at": "2026-12-05T10:00:00+08:00",
-        "updated_at": "2026-12-05T10:00:00+08:00",
-    }
-    r = api(serve, "PUT", f"/api/v1/orders/{order_id}", token, json=order)
-    assert r.status_code in (200, 201), r.text
+    at = datetime(2026, 12, 5, 10, tzinfo=timezone(timedelta(hours=8)))
+    order = cti_api.order(shop, phone, f"顾客{order_id[-2:]}", amount="2300.50", at=at)
+    cti_api.put_order(cti_api.Api(serve.base_url), token, order_id, order)
 
 
 def request_confirmation(
@@ -326,24 +314,9 @@ def request_confirmation(
     shop: str = "shop-a",
 ) -> str:
     push_order(serve, token, shop, order_id, phone)
-    body = {
-        "order_id": order_id,
-        "phone": phone,
-        "amount": "2300.50",
-        "item_count": 3,
-        "reason": "high_amount",
-        "max_attempts": max_attempts,
-    }
-    r = api(
-        serve,
-        "POST",
-        "/api/v1/confirmations",
-        token,
-        json=body,
-        headers={"Idempotency-Key": f"key-{order_id}"},
+    return cti_api.request_confirmation(
+        cti_api.Api(serve.base_url), token, order_id, phone, max_attempts=max_attempts
     )
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
 
 
 def confirmation(serve: CtiServe, token: str, cid: str) -> dict[str, Any]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
+import cti_api
 import cti_stack as stack
-import httpx
 import pytest
 
 from tests.conftest import Devstack
@@ -30,25 +29,9 @@ def two_agents(devstack: Devstack) -> Iterator[None]:
 def push_order(
     serve: CtiServe, token: str, order_id: str, phone: str, name: str, tier: str | None
 ) -> None:
-    now = datetime.now(UTC).isoformat()
-    customer: dict[str, Any] = {"phone": phone, "name": name}
-    if tier:
-        customer["tier"] = tier
-    r = httpx.put(
-        f"{serve.base_url}/api/v1/orders/{order_id}",
-        headers={"Authorization": f"Bearer {token}"},
-        json={
-            "shop": "demo-shop",
-            "customer": customer,
-            "items": [{"sku": "TEA-1", "name": "龙井茶", "qty": 1, "price": "128.00"}],
-            "amount": "128.00",
-            "status": "paid",
-            "created_at": now,
-            "updated_at": now,
-        },
-        timeout=10,
-    )
-    assert r.status_code in (200, 201), r.text
+    items = [{"sku": "TEA-1", "name": "龙井茶", "qty": 1, "price": "128.00"}]
+    order = cti_api.order(cti_api.DEMO_SHOP, phone, name, amount="128.00", tier=tier, items=items)
+    cti_api.put_order(cti_api.Api(serve.base_url), token, order_id, order)
 
 
 def queue_events(event: str) -> list[list[str]]:
