@@ -32,6 +32,16 @@ RowId = Annotated[int, Ge(1), Le(DB_INT_MAX)]
 Offset = Annotated[int, Ge(0), Le(DB_INT_MAX)]
 """How many rows of a listing to skip."""
 
+_BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
+
+
+def is_public_id(value: str, prefix: str, length: int = 26) -> bool:
+    """``prefix`` and ``length`` lower-case base32 characters: the shape of the public ids
+    we hand out (``cfm_…``, ``rec_…``), checked before any lookup."""
+    body = value[len(prefix) :]
+    return value.startswith(prefix) and len(body) == length and all(c in _BASE32 for c in body)
+
+
 _EXAMPLE_TIME = "2026-11-23T09:00:00+08:00"
 
 # Without this, pydantic reads a number (or a numeric string) as seconds since 1970.

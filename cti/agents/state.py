@@ -121,6 +121,8 @@ _DEVICE_TALKING = frozenset(
     (DeviceState.INUSE, DeviceState.BUSY, DeviceState.RINGINUSE, DeviceState.ONHOLD)
 )
 _DEVICE_GONE = frozenset((DeviceState.INVALID, DeviceState.UNAVAILABLE))
+# A phone busy with something else: no second call on top of it.
+_DEVICE_BUSY = _DEVICE_TALKING | {DeviceState.RINGING}
 
 _MEMBER_EVENTS = frozenset(
     ("QueueMemberAdded", "QueueMemberStatus", "QueueMemberPause", "QueueMemberPenalty")
@@ -255,6 +257,19 @@ class AgentStateTracker:
         return state is AgentState.AVAILABLE and (
             agent.device is None or agent.device in _DEVICE_FREE
         )
+
+    def phone_busy(self, interface: str) -> bool:
+        """Ringing or on a call now, by app_queue's events or the phone's device state."""
+        agent = self._agents.get(interface)
+        if agent is None:
+            return False
+        state, _ = self._state_at(agent, self.asterisk_now())
+        return state in (AgentState.RINGING, AgentState.ON_CALL) or agent.device in _DEVICE_BUSY
+
+    def phone_reachable(self, interface: str) -> bool:
+        """False while Asterisk reports the phone unavailable or invalid (not registered)."""
+        agent = self._agents.get(interface)
+        return agent is None or agent.device not in _DEVICE_GONE
 
     def status(self, interface: str, now: float | None = None) -> AgentStatus:
         """The state of one interface at ``now`` (Asterisk's clock; default: Asterisk now).

@@ -2,16 +2,13 @@
 
 The AMI reader hands finished calls to :meth:`CallRecordWriter.submit`, which
 never blocks and never touches the database. A background task writes them in
-batches; when the database is slow or down the calls stay buffered and are
-written, in order, once it answers again. Nothing is dropped.
+batches (:class:`cti.db.writer.BatchWriter`); when the database is slow or down the
+calls stay buffered and are written, in order, once it answers again. Nothing is dropped.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import select
@@ -20,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cti.calls.facts import stats_facts
 from cti.calls.models import CallEventRecord, CallRecord
 from cti.calls.service import plain_data, utc
+from cti.db.writer import BatchWriter
 from cti.tracking.events import CallSummary
 
 log = logging.getLogger(__name__)
@@ -95,7 +93,7 @@ async def write_batch(
         return len(seen)
 
 
-class CallRecordWriter:
+class CallRecordWriter(BatchWriter[CallSummary]):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -105,26 +103,21 @@ class CallRecordWriter:
         hooks: Sequence[WriteHook] = (),
         wrapup_of: WrapupOf | None = None,
     ) -> None:
+        super().__init__(
+            name="call-record-writer",
+            what="call records",
+            log=log,
+            batch_size=batch_size,
+            retry_min=retry_min,
+            retry_max=retry_max,
+        )
         self._sessions = sessions
         self._wrapup_of = wrapup_of
         self._hooks = tuple(hooks)
-        self._pending: deque[CallSummary] = deque()
-        self._wakeup = asyncio.Event()
-        self._batch_size = batch_size
-        self._retry_min = retry_min
-        self._retry_max = retry_max
-        self._task: asyncio.Task[None] | None = None
-        self.written = 0
-        self.failures = 0
-        self.last_error: str | None = None
 
     def add_hook(self, hook: WriteHook) -> None:
         """Run ``hook`` for every call inserted, in the insert's transaction."""
         self._hooks = (*self._hooks, hook)
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
 
     def pending_call(self, linkedid: str) -> CallSummary | None:
         """A finished call not written yet (None if written or unknown)."""
@@ -135,58 +128,7 @@ class CallRecordWriter:
         return tuple(self._pending)
 
     def submit(self, summary: CallSummary) -> None:
-        self._pending.append(summary)
-        self._wakeup.set()
+        self._add(summary)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="call-record-writer")
-
-    async def stop(self, drain_timeout: float = 10.0) -> None:
-        """Write what is buffered (bounded by ``drain_timeout``), then stop."""
-        if self._task is None:
-            return
-        try:
-            async with asyncio.timeout(drain_timeout):
-                while self._pending and not self._task.done():
-                    self._wakeup.set()
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            log.error("stopping with %d call records not yet written", len(self._pending))
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
-
-    async def flush(self) -> None:
-        while self._pending:
-            self._wakeup.set()
-            await asyncio.sleep(0.02)
-
-    async def _run(self) -> None:
-        delay = self._retry_min
-        while True:
-            if not self._pending:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            batch = [self._pending[i] for i in range(min(self._batch_size, len(self._pending)))]
-            try:
-                await write_batch(self._sessions, batch, self._hooks, self._wrapup_of)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # database down, slow, or refusing: keep and retry
-                self.failures += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"[:300]
-                log.warning(
-                    "call records not written (%d buffered), retrying in %.1fs: %s",
-                    len(self._pending),
-                    delay,
-                    self.last_error,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max)
-                continue
-            delay = self._retry_min
-            self.last_error = None
-            for _ in batch:
-                self._pending.popleft()
-            self.written += len(batch)
+    async def _write(self, batch: Sequence[CallSummary]) -> None:
+        await write_batch(self._sessions, batch, self._hooks, self._wrapup_of)

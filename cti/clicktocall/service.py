@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.agents.models import Agent
-from cti.agents.state import AgentState, AgentStateTracker, DeviceState
+from cti.agents.state import AgentStateTracker
 from cti.ami.actions import ActionSender, check_channel, originate
 from cti.ami.failures import connected_sender
 from cti.ami.protocol import AmiActionError, AmiActionTimeout, AmiConnectionLost, AmiNotConnected
@@ -43,18 +43,6 @@ from cti.shops.service import GLOBAL, is_blocked
 from cti.tickets.models import Ticket
 
 log = logging.getLogger(__name__)
-
-# The agent's phone is busy with something else: no second call on top of it.
-_DEVICE_BUSY = frozenset(
-    (
-        DeviceState.INUSE,
-        DeviceState.BUSY,
-        DeviceState.RINGING,
-        DeviceState.RINGINUSE,
-        DeviceState.ONHOLD,
-    )
-)
-_DEVICE_UNREACHABLE = frozenset((DeviceState.UNAVAILABLE, DeviceState.INVALID))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,14 +126,9 @@ class ClickToCall:
         )
 
     def _check_phone(self, agent: str, interface: str) -> None:
-        status = self._agent_states.status(interface)
-        if (
-            self._on_a_call(interface)
-            or status.state in (AgentState.RINGING, AgentState.ON_CALL)
-            or status.device in _DEVICE_BUSY
-        ):
+        if self._on_a_call(interface) or self._agent_states.phone_busy(interface):
             raise Conflict(f"agent {agent} is on a call; hang up first", code="agent_busy")
-        if status.device in _DEVICE_UNREACHABLE:
+        if not self._agent_states.phone_reachable(interface):
             raise Conflict(
                 f"agent {agent}'s phone ({interface}) is not registered", code="agent_unreachable"
             )

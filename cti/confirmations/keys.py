@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cti.clock import Clock
 from cti.confirmations.config import ConfirmationSettings
 from cti.confirmations.models import Confirmation
+from cti.jobs.daily import submit_daily
 from cti.jobs.errors import InvalidJob
 from cti.jobs.runner import JobHandler
 from cti.jobs.spool import JobSpool, Submitted
@@ -47,17 +48,14 @@ def forget_keys_key(day: date) -> str:
 
 
 async def schedule_forget_keys(spool: JobSpool, clock: Clock, *, delay_s: float = 0.0) -> Submitted:
-    """Submit today's job (once a day by its key, whoever submits it).
-
-    ``delay_s`` makes it due later (at start: the backlog of other jobs first).
-    """
-    now = clock.now()
-    payload = ForgetKeysPayload(day=now.date()).model_dump(mode="json")
-    return await spool.submit(
+    """Submit today's job (once a day by its key, whoever submits it; ``delay_s``: due later)."""
+    return await submit_daily(
+        spool,
+        clock,
         FORGET_KEYS_JOB,
-        payload,
-        forget_keys_key(now.date()),
-        run_after=now + timedelta(seconds=delay_s) if delay_s else None,
+        payload=ForgetKeysPayload,
+        key=forget_keys_key,
+        delay_s=delay_s,
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from cti.bounds import is_public_id
 from cti.confirmations.models import Confirmation, ConfirmationStatus
 from cti.confirmations.schemas import (
     AttemptOut,
@@ -48,12 +49,7 @@ def new_public_id() -> str:
 
 
 def looks_like_id(value: str) -> bool:
-    body = value[len(ID_PREFIX) :]
-    return (
-        value.startswith(ID_PREFIX)
-        and len(body) == 26
-        and all(c in "abcdefghijklmnopqrstuvwxyz234567" for c in body)
-    )
+    return is_public_id(value, ID_PREFIX)
 
 
 def confirmation_out(row: Confirmation) -> ConfirmationOut:

@@ -15,6 +15,8 @@ import os
 import secrets
 from pathlib import Path
 
+from cti.bounds import is_public_id
+
 ID_PREFIX = "rec_"
 KEY_FILE = "recordings.key"
 
@@ -31,12 +33,7 @@ def recording_id(key: bytes, linkedid: str, segment: int) -> str:
 
 def looks_like_id(value: str) -> bool:
     """Cheap shape check before any lookup (the route also bounds the length)."""
-    body = value[len(ID_PREFIX) :]
-    return (
-        value.startswith(ID_PREFIX)
-        and len(body) == 26
-        and all(c in "abcdefghijklmnopqrstuvwxyz234567" for c in body)
-    )
+    return is_public_id(value, ID_PREFIX)
 
 
 def link_signature(key: bytes, public_id: str, expires: int) -> str:

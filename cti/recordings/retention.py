@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.clock import Clock
 from cti.fsutil import fsync_dir
+from cti.jobs.daily import submit_daily
 from cti.jobs.errors import InvalidJob
 from cti.jobs.runner import JobHandler
 from cti.jobs.service import enqueue
@@ -64,13 +65,8 @@ async def schedule_retention(
     """
     if settings.retention_days == 0:
         return None
-    now = clock.now()
-    payload = RetentionPayload(day=now.date()).model_dump(mode="json")
-    return await spool.submit(
-        RETENTION_JOB,
-        payload,
-        retention_key(now.date()),
-        run_after=now + timedelta(seconds=delay_s) if delay_s else None,
+    return await submit_daily(
+        spool, clock, RETENTION_JOB, payload=RetentionPayload, key=retention_key, delay_s=delay_s
     )
 
 

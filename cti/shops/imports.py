@@ -10,14 +10,13 @@ per batch.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.clock import SYSTEM_CLOCK, Clock
 from cti.customers.phones import PhoneNormalizer
-from cti.orders.imports import MAX_REPORTED_REJECTS, not_stored_reason
+from cti.orders.imports import LineImport, not_stored_reason
 from cti.orders.schemas import RejectedLine
 from cti.orders.service import describe
 from cti.shops.schemas import Reason
@@ -77,7 +76,9 @@ def parse_line(raw: str, phones: PhoneNormalizer) -> tuple[str, str] | None:
     return e164, reason
 
 
-class DoNotCallImport:
+class DoNotCallImport(LineImport[tuple[str, str], DoNotCallReport]):
+    """Do-not-call numbers, one a line."""
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -88,20 +89,10 @@ class DoNotCallImport:
         batch_size: int = BATCH_SIZE,
     ) -> None:
         """``shop``: whose entries the lines become ("" for every shop)."""
-        self.sessions = sessions
+        super().__init__(sessions, DoNotCallReport(), batch_size)
         self.phones = phones
         self.shop = shop
         self.clock = clock
-        self.batch_size = batch_size
-        self.report = DoNotCallReport()
-        self._batch: list[tuple[int, tuple[str, str]]] = []
-
-    def reject(self, lineno: int, reason: str) -> None:
-        self.report.rejected += 1
-        if len(self.report.rejected_lines) < MAX_REPORTED_REJECTS:
-            self.report.rejected_lines.append(RejectedLine(line=lineno, reason=reason))
-        else:
-            self.report.rejected_lines_truncated = True
 
     async def feed(self, lineno: int, raw: bytes | None) -> None:
         if raw is None:
@@ -123,38 +114,17 @@ class DoNotCallImport:
         if entry is None:
             return
         self.report.lines += 1
-        self._batch.append((lineno, entry))
-        if len(self._batch) >= self.batch_size:
-            await self.flush()
+        await self.add(lineno, entry)
 
-    async def flush(self) -> None:
-        batch, self._batch = self._batch, []
-        if not batch:
-            return
-        try:
-            async with self.sessions() as session, session.begin():
-                await put_do_not_call_many(
-                    session, [e for _, e in batch], shop=self.shop, now=self.clock.now()
-                )
-        except Exception as exc:
-            if len(batch) == 1:
-                self.reject(batch[0][0], not_stored_reason(exc))
-                cause = getattr(exc, "orig", None) or exc
-                log.warning(
-                    "do-not-call import: line %d not stored: %s",
-                    batch[0][0],
-                    type(cause).__name__,
-                )
-            else:
-                for item in batch:
-                    self._batch = [item]
-                    await self.flush()
-            return
-        self.report.imported += len(batch)
+    async def write(self, session: AsyncSession, items: list[tuple[str, str]]) -> int:
+        await put_do_not_call_many(session, items, shop=self.shop, now=self.clock.now())
+        return len(items)
 
-    async def run(self, lines: AsyncIterable[tuple[int, bytes | None]]) -> DoNotCallReport:
-        async for lineno, raw in lines:
-            await self.feed(lineno, raw)
-        await self.flush()
-        self.report.rejected_lines.sort(key=lambda r: r.line)
-        return self.report
+    def not_stored(self, lineno: int, exc: Exception) -> None:
+        self.reject(lineno, not_stored_reason(exc))
+        cause = getattr(exc, "orig", None) or exc
+        log.warning(
+            "do-not-call import: line %d not stored: %s",
+            lineno,
+            type(cause).__name__,
+        )

@@ -23,10 +23,7 @@
     transferred: "已转接", wrong_number: "打错电话", other: "其他",
   };
 
-  let token = sessionStorage.getItem("cti_token") || "";
   let extension = "";
-  let ws = null;
-  let retry = 0;
   let current = null; // {call_id, customer, orders, caller}
 
   function fmtDur(s) {
@@ -39,66 +36,38 @@
     list.appendChild(item);
   }
 
-  const api = window.CTI.client(() => token);
-
   // --- login ------------------------------------------------------------------------------
-  async function login(candidate) {
-    token = candidate;
-    const stats = await api("GET", "/api/v1/desk/stats");
-    extension = stats.extension;
-    sessionStorage.setItem("cti_token", token);
-    $("login-box").hidden = true;
-    $("desk").hidden = false;
-    $("logout").hidden = false;
-    text($("who"), `坐席 ${extension}`);
-    showStats(stats);
-    loadCallbacks();
-    connect();
-  }
-
-  $("login-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    $("login-error").textContent = "";
-    try {
-      await login($("token").value.trim());
-    } catch (e) {
-      token = "";
-      $("login-error").textContent = `登录失败：${e.message}`;
-    }
-  });
-
-  $("logout").addEventListener("click", () => {
-    sessionStorage.removeItem("cti_token");
-    sessionStorage.removeItem("cti_last_id");
-    if (ws) ws.close();
-    location.reload();
+  const { api, token, resume } = window.CTI.tokenLogin({
+    key: "cti_token",
+    main: "desk",
+    check: async () => {
+      const stats = await api("GET", "/api/v1/desk/stats");
+      extension = stats.extension;
+      return stats;
+    },
+    enter: (stats) => {
+      text($("who"), `坐席 ${extension}`);
+      showStats(stats);
+      loadCallbacks();
+      socket.connect();
+    },
+    forget: ["cti_last_id"],
+    leave: () => socket.close(),
   });
 
   // --- WebSocket with resume ------------------------------------------------------------
-  function connect() {
-    const proto = location.protocol === "https:" ? "wss" : "ws";
-    // The token goes in the first message, never in the URL (URLs end up in logs).
-    const hello = { token };
-    const last = Number(sessionStorage.getItem("cti_last_id"));
-    if (Number.isSafeInteger(last) && last > 0) hello.last_event_id = last;
-    ws = new WebSocket(`${proto}://${location.host}/ws/agent`);
-    ws.onopen = () => { retry = 0; ws.send(JSON.stringify(hello)); };
-    ws.onmessage = (msg) => {
-      const frame = JSON.parse(msg.data);
+  const socket = window.CTI.liveSocket("/ws/agent", {
+    hello: () => {
+      const hello = { token: token() };
+      const last = Number(sessionStorage.getItem("cti_last_id"));
+      if (Number.isSafeInteger(last) && last > 0) hello.last_event_id = last;
+      return hello;
+    },
+    onFrame: (frame) => {
       if (typeof frame.id === "number") sessionStorage.setItem("cti_last_id", String(frame.id));
       handle(frame);
-    };
-    ws.onclose = (ev) => {
-      $("conn").className = "conn off";
-      if (ev.code === 4401 || ev.code === 4403) {
-        $("conn").textContent = "令牌无效";
-        return;
-      }
-      $("conn").textContent = "重连中…";
-      retry = Math.min(retry + 1, 6);
-      setTimeout(connect, 250 * 2 ** retry);
-    };
-  }
+    },
+  });
 
   function handle(frame) {
     switch (frame.type) {
@@ -333,5 +302,5 @@
   }
   $("callbacks-refresh").addEventListener("click", loadCallbacks);
 
-  if (token) login(token).catch(() => { sessionStorage.removeItem("cti_token"); token = ""; });
+  resume();
 })();

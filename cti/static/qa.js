@@ -3,12 +3,10 @@
 // Every value from the server is put on the page with textContent, never as HTML.
 (() => {
   "use strict";
-  const { $, text, fmtTime } = window.CTI; // common.js
-  const TZ = "Asia/Shanghai"; // the centre works on Beijing time, whatever the PC says
+  const { TZ, $, el, text, fmtTime } = window.CTI; // common.js
   const DIRECTIONS = { inbound: "呼入", outbound: "外呼" };
   const STATUS = { available: "可回放", deleted: "已删除", missing: "文件缺失" };
 
-  let token = sessionStorage.getItem("cti_qa_token") || "";
   let sheets = [];
   let current = null; // the recording shown: its detail
   let linkRetried = false;
@@ -26,45 +24,21 @@
     s = Math.max(0, Math.floor(s || 0));
     return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
   }
-  function el(tag, cls, content) {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (content != null) node.textContent = String(content);
-    return node;
-  }
   // A datetime-local value is Beijing time (no daylight saving): "2026-11-23T09:00".
   function beijing(value) { return value ? `${value}:00+08:00` : ""; }
 
-  const api = window.CTI.client(() => token);
-
   // --- login ------------------------------------------------------------------------------
-  async function login(candidate) {
-    token = candidate;
-    sheets = (await api("GET", "/api/v1/qa/scoresheets")).sheets;
-    sessionStorage.setItem("cti_qa_token", token);
-    $("login-box").hidden = true;
-    $("qa").hidden = false;
-    $("logout").hidden = false;
-    $("who").textContent = "已登录";
-    fillSheets();
-    document.body.dataset.loggedIn = "1";
-    await search();
-  }
-
-  $("login-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    $("login-error").textContent = "";
-    try {
-      await login($("token").value.trim());
-    } catch (e) {
-      token = "";
-      $("login-error").textContent = `登录失败：${e.message}`;
-    }
-  });
-
-  $("logout").addEventListener("click", () => {
-    sessionStorage.removeItem("cti_qa_token");
-    location.reload();
+  const { api, resume } = window.CTI.tokenLogin({
+    key: "cti_qa_token",
+    main: "qa",
+    check: async () => (await api("GET", "/api/v1/qa/scoresheets")).sheets,
+    enter: async (scoresheets) => {
+      sheets = scoresheets;
+      $("who").textContent = "已登录";
+      fillSheets();
+      document.body.dataset.loggedIn = "1";
+      await search();
+    },
   });
 
   // --- search -----------------------------------------------------------------------------
@@ -471,5 +445,5 @@
   }
 
   // --- start ------------------------------------------------------------------------------
-  if (token) login(token).catch(() => { token = ""; sessionStorage.removeItem("cti_qa_token"); });
+  resume();
 })();

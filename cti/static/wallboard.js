@@ -4,8 +4,7 @@
 // Every value from the server is put on the page with textContent, never as HTML.
 (() => {
   "use strict";
-  const { $, text } = window.CTI; // common.js
-  const TZ = "Asia/Shanghai";
+  const { TZ, $, el, text } = window.CTI; // common.js
   const STATES = {
     available: "空闲", ringing: "振铃", on_call: "通话中", wrap_up: "话后处理",
     paused: "小休", logged_out: "未签入",
@@ -16,10 +15,6 @@
   const AXIS_FONT = '18px "Noto Sans CJK SC", sans-serif'; // read from across the room
   const REFRESH_AFTER_CALL_MS = 3000; // today's figures: at most one fetch per 3 s of call ends
 
-  let token = sessionStorage.getItem("cti_wallboard_token") || "";
-  let ws = null;
-  let retry = 0;
-  const api = window.CTI.client(() => token);
   const queues = new Map(); // name -> {el, live, receivedAt, charts, series}
   const agents = new Map(); // extension -> {extension, name, state, since, paused_reason, queues}
   let pauseReasons = [];
@@ -30,12 +25,6 @@
   function asteriskNow() { return Date.now() / 1000 + asteriskOffset; }
 
   // --- helpers ----------------------------------------------------------------------------
-  function el(tag, cls, content) {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (content != null) node.textContent = String(content);
-    return node;
-  }
   function fmtWait(s) {
     if (s == null) return "—";
     s = Math.max(0, Math.floor(s));
@@ -56,32 +45,16 @@
   }
 
   // --- login ------------------------------------------------------------------------------
-  async function login(candidate) {
-    token = candidate;
-    const page = await api("GET", "/api/v1/queues");
-    sessionStorage.setItem("cti_wallboard_token", token);
-    $("login-box").hidden = true;
-    $("board").hidden = false;
-    $("logout").hidden = false;
-    for (const q of page.items) showQueue(q);
-    await loadAgents();
-    for (const name of queues.keys()) loadServiceLevel(name);
-    connect();
-  }
-
-  $("login-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    $("login-error").textContent = "";
-    try {
-      await login($("token").value.trim());
-    } catch (e) {
-      token = "";
-      $("login-error").textContent = `登录失败：${e.message}`;
-    }
-  });
-  $("logout").addEventListener("click", () => {
-    sessionStorage.removeItem("cti_wallboard_token");
-    location.reload();
+  const { api, token, resume } = window.CTI.tokenLogin({
+    key: "cti_wallboard_token",
+    main: "board",
+    check: () => api("GET", "/api/v1/queues"),
+    enter: async (page) => {
+      for (const q of page.items) showQueue(q);
+      await loadAgents();
+      for (const name of queues.keys()) loadServiceLevel(name);
+      socket.connect();
+    },
   });
   $("ops-toggle").addEventListener("click", () => {
     document.body.dataset.ops = document.body.dataset.ops === "1" ? "0" : "1";
@@ -328,24 +301,11 @@
   }
 
   // --- WebSocket ----------------------------------------------------------------------------
-  function connect() {
-    const proto = location.protocol === "https:" ? "wss" : "ws";
-    ws = new WebSocket(`${proto}://${location.host}/ws/supervisor`);
-    // The token goes in the first message, never in the URL (URLs end up in logs).
-    ws.onopen = () => { retry = 0; ws.send(JSON.stringify({ token })); };
-    ws.onmessage = (msg) => handle(JSON.parse(msg.data));
-    ws.onclose = (ev) => {
-      $("conn").className = "conn off";
-      document.body.dataset.wsReady = "0";
-      if (ev.code === 4401 || ev.code === 4403) {
-        $("conn").textContent = "令牌无效";
-        return;
-      }
-      $("conn").textContent = "重连中…";
-      retry = Math.min(retry + 1, 6);
-      setTimeout(connect, 250 * 2 ** retry);
-    };
-  }
+  const socket = window.CTI.liveSocket("/ws/supervisor", {
+    hello: () => ({ token: token() }),
+    onFrame: handle,
+    onClose: () => { document.body.dataset.wsReady = "0"; },
+  });
   function handle(frame) {
     switch (frame.type) {
       case "snapshot":
@@ -387,5 +347,5 @@
     }
   });
 
-  if (token) login(token).catch(() => { sessionStorage.removeItem("cti_wallboard_token"); token = ""; });
+  resume();
 })();

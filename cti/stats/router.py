@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -35,6 +37,29 @@ router = APIRouter(
 Reader = Annotated[Principal, Depends(require_scope(Scope.STATS_READ))]
 QueueName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="queue name")]
 
+Measure = Callable[[str, datetime, datetime, Interval], Awaitable[dict[str, Any]]]
+"""A queue's statistics body from ``start`` to ``end`` per ``interval`` (:func:`queue_stats`)."""
+
+
+def _measure(
+    session: SessionDep, settings: SettingsDep, stats: StatsSettingsDep, clock: ClockDep
+) -> Measure:
+    async def measure(
+        name: str, start: datetime, end: datetime, interval: Interval
+    ) -> dict[str, Any]:
+        return await queue_stats(
+            session,
+            StatsRequest(queue=name, start=start, end=end, interval=interval),
+            settings=stats,
+            timezone=settings.timezone,
+            now=clock.now(),
+        )
+
+    return measure
+
+
+MeasureDep = Annotated[Measure, Depends(_measure)]
+
 
 @router.get(
     "/{name}/stats",
@@ -46,10 +71,7 @@ QueueName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="q
 async def queue_statistics(
     _: Reader,
     name: QueueName,
-    session: SessionDep,
-    settings: SettingsDep,
-    stats: StatsSettingsDep,
-    clock: ClockDep,
+    measure: MeasureDep,
     start: Annotated[
         Timestamp, Query(alias="from", description="first instant, with its time zone")
     ],
@@ -64,13 +86,7 @@ async def queue_statistics(
         Literal["intervals", "agents"], Query(description="CSV only: which table")
     ] = "intervals",
 ) -> Any:
-    body = await queue_stats(
-        session,
-        StatsRequest(queue=name, start=start, end=end, interval=interval),
-        settings=stats,
-        timezone=settings.timezone,
-        now=clock.now(),
-    )
+    body = await measure(name, start, end, interval)
     if format == "csv":
         filename = f"{name}-stats-{part}.csv"
         return Response(
@@ -94,10 +110,7 @@ async def queue_statistics(
 async def queue_staffing(
     _: Reader,
     name: QueueName,
-    session: SessionDep,
-    settings: SettingsDep,
-    stats: StatsSettingsDep,
-    clock: ClockDep,
+    measure: MeasureDep,
     start: Annotated[
         Timestamp, Query(alias="from", description="first instant of the measured period")
     ],
@@ -107,13 +120,7 @@ async def queue_staffing(
     max_occupancy: Annotated[float, Query(gt=0, le=1)] = DEFAULT_MAX_OCCUPANCY,
     shrinkage: Annotated[float, Query(ge=0, lt=1)] = DEFAULT_SHRINKAGE,
 ) -> dict[str, Any]:
-    measured = await queue_stats(
-        session,
-        StatsRequest(queue=name, start=start, end=end, interval=Interval.DAY),
-        settings=stats,
-        timezone=settings.timezone,
-        now=clock.now(),
-    )
+    measured = await measure(name, start, end, Interval.DAY)
     total = measured["total"]
     hours = (end - start).total_seconds() / 3600
     if not total["offered"] or total["aht_s"] is None:

@@ -1,17 +1,14 @@
 """Durable agent state history: every :class:`AgentStateChanged` becomes a row.
 
-Like :class:`cti.calls.writer.CallRecordWriter`: :meth:`AgentStateWriter.submit`
-never blocks; a background task writes in batches and keeps the rows (in order)
-while the database is down. A row already stored (a replayed trace, a retried batch)
-is skipped by the table's unique key.
+A :class:`cti.db.writer.BatchWriter`, like :class:`cti.calls.writer.CallRecordWriter`:
+:meth:`AgentStateWriter.submit` never blocks; a background task writes in batches and
+keeps the rows (in order) while the database is down. A row already stored (a replayed
+trace, a retried batch) is skipped by the table's unique key.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.agents.state import AgentStateChanged
 from cti.db.batch import dialect_insert
+from cti.db.writer import BatchWriter
 from cti.stats.models import AgentStateRecord
 
 log = logging.getLogger(__name__)
@@ -46,7 +44,7 @@ async def write_states(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
         await session.execute(stmt, list(rows))
 
 
-class AgentStateWriter:
+class AgentStateWriter(BatchWriter[dict[str, Any]]):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -54,71 +52,19 @@ class AgentStateWriter:
         retry_min: float = 0.2,
         retry_max: float = 10.0,
     ) -> None:
+        super().__init__(
+            name="agent-state-writer",
+            what="agent state rows",
+            log=log,
+            batch_size=batch_size,
+            retry_min=retry_min,
+            retry_max=retry_max,
+        )
         self._sessions = sessions
-        self._pending: deque[dict[str, Any]] = deque()
-        self._wakeup = asyncio.Event()
-        self._batch_size = batch_size
-        self._retry_min = retry_min
-        self._retry_max = retry_max
-        self._task: asyncio.Task[None] | None = None
-        self.written = 0
-        self.failures = 0
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
 
     def submit(self, event: AgentStateChanged, now: float) -> None:
-        self._pending.append(state_row(event, now))
-        self._wakeup.set()
+        self._add(state_row(event, now))
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="agent-state-writer")
-
-    async def stop(self, drain_timeout: float = 10.0) -> None:
-        if self._task is None:
-            return
-        try:
-            async with asyncio.timeout(drain_timeout):
-                while self._pending and not self._task.done():
-                    self._wakeup.set()
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            log.error("stopping with %d agent state rows not yet written", len(self._pending))
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
-
-    async def flush(self) -> None:
-        while self._pending:
-            self._wakeup.set()
-            await asyncio.sleep(0.02)
-
-    async def _run(self) -> None:
-        delay = self._retry_min
-        while True:
-            if not self._pending:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            batch = [self._pending[i] for i in range(min(self._batch_size, len(self._pending)))]
-            try:
-                async with self._sessions() as session, session.begin():
-                    await write_states(session, batch)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # database down or refusing: keep and retry
-                self.failures += 1
-                log.warning(
-                    "agent states not written (%d buffered), retrying in %.1fs: %s",
-                    len(self._pending),
-                    delay,
-                    f"{type(exc).__name__}: {exc}"[:300],
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max)
-                continue
-            delay = self._retry_min
-            for _ in batch:
-                self._pending.popleft()
-            self.written += len(batch)
+    async def _write(self, batch: Sequence[dict[str, Any]]) -> None:
+        async with self._sessions() as session, session.begin():
+            await write_states(session, batch)

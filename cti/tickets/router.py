@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.auth.scopes import Scope
 from cti.auth.tokens import Principal
@@ -11,6 +12,7 @@ from cti.errors import NotFound
 from cti.http.deps import ClockDep, PhonesDep, SessionDep, require_any
 from cti.http.errors import error_responses
 from cti.http.routing import AuthFirstRoute
+from cti.tickets.models import Ticket
 from cti.tickets.schemas import (
     CommentIn,
     TicketDetailOut,
@@ -55,6 +57,14 @@ def actor(principal: Principal) -> str:
     if principal.has(Scope.AGENT) and principal.agent_extension:
         return f"agent {principal.agent_extension}"
     return principal.name
+
+
+async def _visible_ticket(session: AsyncSession, ticket_id: int, who: Principal) -> Ticket:
+    """The ticket, if this token may see it (404 otherwise: another agent's is not there)."""
+    ticket = await get_ticket(session, ticket_id, visible_to=mine(who))
+    if ticket is None:
+        raise NotFound(f"no ticket {ticket_id}")
+    return ticket
 
 
 def _out(ticket: object) -> TicketOut:
@@ -142,9 +152,7 @@ async def callbacks(
     responses=_MISSING,
 )
 async def ticket_detail(ticket_id: TicketId, who: Desk, session: SessionDep) -> TicketDetailOut:
-    ticket = await get_ticket(session, ticket_id, visible_to=mine(who))
-    if ticket is None:
-        raise NotFound(f"no ticket {ticket_id}")
+    ticket = await _visible_ticket(session, ticket_id, who)
     return TicketDetailOut.model_validate(ticket)
 
 
@@ -160,9 +168,7 @@ async def ticket_patch(
     ticket_id: TicketId, body: TicketPatch, who: Desk, clock: ClockDep, session: SessionDep
 ) -> TicketDetailOut:
     async with session.begin():
-        ticket = await get_ticket(session, ticket_id, visible_to=mine(who))
-        if ticket is None:
-            raise NotFound(f"no ticket {ticket_id}")
+        ticket = await _visible_ticket(session, ticket_id, who)
         await update_ticket(session, ticket=ticket, patch=body, actor=actor(who), now=clock.now())
     return TicketDetailOut.model_validate(await get_ticket(session, ticket_id))
 
@@ -178,9 +184,7 @@ async def ticket_comment(
     ticket_id: TicketId, body: CommentIn, who: Desk, clock: ClockDep, session: SessionDep
 ) -> TicketEventOut:
     async with session.begin():
-        ticket = await get_ticket(session, ticket_id, visible_to=mine(who))
-        if ticket is None:
-            raise NotFound(f"no ticket {ticket_id}")
+        ticket = await _visible_ticket(session, ticket_id, who)
         ev = await add_comment(
             session, ticket=ticket, body=body.body, actor=actor(who), now=clock.now()
         )

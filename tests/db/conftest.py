@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +16,11 @@ from cti.app import running
 from cti.auth.tokens import create_token
 from cti.container import Container
 from cti.db.engine import create_engine, session_factory
+from cti.jobs.config import JobSettings
 from cti.settings import Settings
+
+UNREACHABLE = "postgresql+asyncpg://cti:secret@127.0.0.1:9/cti"
+"""Nothing listens on the discard port: the driver's connect is refused at once."""
 
 
 @pytest.fixture
@@ -91,3 +96,44 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
         yield session_factory(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def down() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A session factory on a database that cannot be reached."""
+    engine = create_engine(UNREACHABLE)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+def offline(data_dir: Path, database_url: str) -> Container:
+    """The service's parts on ``data_dir`` without Asterisk; nothing started."""
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, ami_enabled=False, agi_enabled=False
+    )
+    return Container(settings, job_settings=JobSettings(db_timeout_s=1.0))
+
+
+@contextlib.asynccontextmanager
+async def restarted_after_outage(
+    data_dir: Path, database_url: str, event: object
+) -> AsyncIterator[Container]:
+    """``event`` reaches the bus while the database is down (the AGI call still ends
+    normally: its job waits in the spool); then the service restarts on the same data
+    dir with the database back and runs its jobs once. Yields the restarted service."""
+    was_down = offline(data_dir, UNREACHABLE)
+    try:
+        await was_down.bus.deliver(event)  # does not raise
+        assert was_down.spool.pending() == 1
+    finally:
+        await was_down.engine.dispose()
+
+    up = offline(data_dir, database_url)
+    try:
+        await up.jobs.run_once()
+        assert up.spool.pending() == 0
+        yield up
+    finally:
+        await up.engine.dispose()

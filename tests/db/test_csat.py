@@ -14,10 +14,9 @@ from cti.container import Container
 from cti.csat.ratings import rating_handler
 from cti.csat.service import call_rating, csat_summary, csat_total, figures, record_rating
 from cti.events import CallRated
-from cti.jobs.config import JobSettings
 from cti.jobs.errors import InvalidJob
-from cti.settings import Settings
 from cti.tracking.events import CallSummary, Outcome
+from tests.db.conftest import restarted_after_outage
 
 RATED = CallRated(
     uniqueid="1795432195.64",
@@ -26,15 +25,7 @@ RATED = CallRated(
     agent="PJSIP/1001",
     queue="hotline",
 )
-UNREACHABLE = "postgresql+asyncpg://cti:cti@127.0.0.1:9/cti"
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-
-
-def offline(data_dir: Path, database_url: str) -> Container:
-    settings = Settings(
-        data_dir=data_dir, database_url=database_url, ami_enabled=False, agi_enabled=False
-    )
-    return Container(settings, job_settings=JobSettings(db_timeout_s=1.0))
 
 
 async def rating_of(container: Container, linkedid: str) -> int | None:
@@ -84,17 +75,8 @@ async def test_a_rating_is_stored_on_the_call_and_shown_with_it(
 async def test_a_rating_survives_a_database_outage_and_a_restart(
     database_url: str, tmp_path: Path
 ) -> None:
-    down = offline(tmp_path, UNREACHABLE)
-    try:
-        await down.bus.deliver(RATED)  # does not raise: the caller hears the thanks
-        assert down.spool.pending() == 1
-    finally:
-        await down.engine.dispose()
-
-    up = offline(tmp_path, database_url)
-    try:
-        await up.jobs.run_once()
-        assert up.spool.pending() == 0
+    # The caller hears the thanks while the database is down.
+    async with restarted_after_outage(tmp_path, database_url, RATED) as up:
         assert await rating_of(up, RATED.linkedid) == 4
         # The same rating delivered again (a retried AGI) is still one; a second survey
         # on the same call does not replace what the caller said first.
@@ -106,8 +88,6 @@ async def test_a_rating_survives_a_database_outage_and_a_restart(
                 session, since=T0 - timedelta(days=3650), until=T0 + timedelta(days=3650)
             )
         assert (total.count, total.average) == (1, 4.0)
-    finally:
-        await up.engine.dispose()
 
 
 def _fields(rated: CallRated) -> dict[str, Any]:

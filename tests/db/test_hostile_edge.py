@@ -385,8 +385,9 @@ async def test_row8_a_token_in_the_url_is_refused(ws_server: str, make_token: An
     async with connect(f"{ws_server}/ws/agent") as ws:
         await ws.send(json.dumps({"token": token}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 15))["type"] == "hello"
-    agent_js = (STATIC / "agent.js").read_text()
-    assert "token=" not in agent_js and "URLSearchParams({ token" not in agent_js
+    for script in ("agent.js", "common.js"):  # the page, and the socket it opens from common.js
+        js = (STATIC / script).read_text()
+        assert "token=" not in js and "URLSearchParams({ token" not in js, script
 
 
 # --- row 9: bad WebSocket frames: a clean close and one log line -----------------------

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.clock import FixedClock
 from cti.customers.phones import PhoneNormalizer
-from cti.db.engine import create_engine, session_factory
 from cti.jobs.models import JobStatus
 from cti.jobs.runner import JobRunner
 from cti.jobs.service import list_jobs
@@ -30,19 +29,6 @@ from cti.tickets.callbacks import CALLBACK_JOB, callback_handler, submit_callbac
 from cti.tickets.schemas import TicketType
 from cti.tickets.service import TicketFilter, list_tickets
 from tests.db.test_callbacks import MESSAGE
-
-# Nothing listens on the discard port: the driver's connect is refused at once.
-UNREACHABLE = "postgresql+asyncpg://cti:secret@127.0.0.1:9/cti"
-
-
-@pytest.fixture
-async def down() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(UNREACHABLE)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
-
 
 SUBMITTED = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.clock import FixedClock
-from cti.db.engine import create_engine, session_factory
 from cti.jobs.errors import RetryLater
 from cti.jobs.models import Job, JobStatus
 from cti.jobs.runner import JobRunner
@@ -20,7 +17,6 @@ from cti.jobs.service import Backoff, enqueue, get_job
 from cti.jobs.spool import JobSpool
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-UNREACHABLE = "postgresql+asyncpg://cti:secret@127.0.0.1:9/cti"
 
 
 async def fetch(sessions: async_sessionmaker[AsyncSession], job_id: int) -> Job:
@@ -63,15 +59,6 @@ async def test_not_yet_puts_the_job_back_without_spending_an_attempt(
     done = await fetch(sessions, job.id)
     assert done.status == JobStatus.DONE.value and done.attempts == 1
     assert len(effects) == 7
-
-
-@pytest.fixture
-async def down() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(UNREACHABLE)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def test_a_job_due_later_keeps_its_time_through_the_spool(

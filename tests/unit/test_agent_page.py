@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-AGENT_JS = Path(__file__).resolve().parents[2] / "cti" / "static" / "agent.js"
+STATIC = Path(__file__).resolve().parents[2] / "cti" / "static"
+AGENT_JS = STATIC / "agent.js"
+COMMON_JS = STATIC / "common.js"
 
 
 def test_row11_the_agent_page_builds_no_css_selector_from_data() -> None:
@@ -24,8 +26,16 @@ def test_row11_the_agent_page_builds_no_css_selector_from_data() -> None:
 
 
 def test_row8_the_agent_page_never_puts_its_token_in_a_url() -> None:
-    """Issue 14, row 8: the token goes in the first WebSocket message."""
+    """Issue 14, row 8: the token goes in the first WebSocket message.
+
+    The page opens its socket through the pages' shared one (common.js), with the token
+    in the hello it sends first; the shared socket's URL is the path alone.
+    """
     js = AGENT_JS.read_text()
-    socket_urls = re.findall(r"new WebSocket\(([^;]*)\)", js)
+    assert "new WebSocket(" not in js
+    assert 'window.CTI.liveSocket("/ws/agent", {' in js
+    assert "const hello = { token: token() };" in js
+    common = COMMON_JS.read_text()
+    socket_urls = re.findall(r"new WebSocket\(([^;]*)\)", common)
     assert socket_urls and all("token" not in url and "?" not in url for url in socket_urls)
-    assert "JSON.stringify(hello)" in js and "const hello = { token }" in js
+    assert "const first = hello();" in common and "ws.send(JSON.stringify(first))" in common

@@ -88,6 +88,21 @@ def test_state_at_each_step_of_the_answered_call() -> None:
     assert not tracker.is_available("PJSIP/1002")
 
 
+def test_phone_busy_while_it_rings_and_talks_and_free_after() -> None:
+    """Click-to-call asks this before ringing an agent: no second call on top of one."""
+    msgs = messages("answered.ami")
+    tracker = frozen_clock()
+    assert not tracker.phone_busy("PJSIP/1001") and tracker.phone_reachable("PJSIP/1001")
+    seen: list[bool] = []
+    for msg in msgs:
+        tracker.feed(msg)
+        if msg.get("Event") in ("AgentCalled", "AgentConnect"):
+            seen.append(tracker.phone_busy("PJSIP/1001"))
+    assert seen == [True, True]
+    assert not tracker.phone_busy("PJSIP/1001")
+    assert tracker.phone_reachable("PJSIP/1001")
+
+
 def test_ring_no_answer_then_caller_abandons_while_ringing_again() -> None:
     msgs = messages("abandoned.ami")
     changes = run(frozen_clock(), msgs)

@@ -24,8 +24,9 @@ from cti.confirmations.script import (
 )
 from ivr.confirm import confirm_app
 from ivr.fastagi import FastAgiServer
+from tests.agi import WAIT, ScriptedChannel, agi_request
+from tests.agi import call as agi_call
 
-WAIT = 10.0
 PUBLIC_ID = "cf_8dK2m"
 UNIQUEID = "1732350000.7"
 FACTS = Facts(Decimal("2300.50"), 3, "high_amount", "SO-2024-0001")
@@ -39,85 +40,20 @@ SAID = [
 ]
 
 
-def headers(uniqueid: str = UNIQUEID) -> bytes:
-    return (
-        "agi_network: yes\n"
-        "agi_network_script: confirm\n"
-        "agi_request: agi://127.0.0.1:4573/confirm\n"
-        "agi_channel: PJSIP/trunk-00000009\n"
-        f"agi_uniqueid: {uniqueid}\n"
-        "agi_callerid: 4008001234\n"
-        "agi_context: cti-confirm\n"
-        "\n"
-    ).encode()
+REQUEST = agi_request(
+    "confirm",
+    channel="PJSIP/trunk-00000009",
+    uniqueid=UNIQUEID,
+    callerid="4008001234",
+    context="cti-confirm",
+)
 
 
 @dataclass
-class Customer:
-    """Asterisk's side of one answered confirmation call.
-
-    ``keys``: what the customer presses when a ``Read`` waits after its prompts
-    (None: nothing). ``barge_in``: a key pressed while that prompt plays.
-    ``hang_up_during``: the customer hangs up while that prompt plays;
-    ``hang_up_after``: right after the first command starting so. A dead channel
-    answers 511.
-    """
+class Customer(ScriptedChannel):
+    """Asterisk's side of one answered confirmation call."""
 
     variables: dict[str, str] = field(default_factory=lambda: {"CTI_CONFIRMATION": PUBLIC_ID})
-    keys: list[str | None] = field(default_factory=list)
-    barge_in: dict[str, str] = field(default_factory=dict)
-    hang_up_during: str | None = None
-    hang_up_after: str | None = None
-    commands: list[str] = field(default_factory=list)
-    played: list[str] = field(default_factory=list)
-    waits: list[str] = field(default_factory=list)
-    """The timeout of every ``Read`` that played all its prompts and waited."""
-    dead: bool = False
-
-    def answer(self, command: str) -> str:
-        self.commands.append(command)
-        if self.dead:
-            return "511 Command Not Permitted on a dead channel or intercept routine"
-        reply = self._reply(command)
-        if self.hang_up_after is not None and command.startswith(self.hang_up_after):
-            self.dead = True
-        return reply
-
-    def _read(self, options: str) -> str:
-        variable, files, maxdigits, _, attempts, timeout = options.split(",")
-        assert (maxdigits, attempts) == ("1", "1")
-        self.variables[variable] = ""
-        for file in files.split("&"):
-            prompt = file.removeprefix("cti/")
-            self.played.append(prompt)
-            if prompt == self.hang_up_during:
-                self.dead = True
-                return "200 result=-1"
-            if key := self.barge_in.get(prompt):
-                self.variables[variable] = key
-                return "200 result=0"
-        self.waits.append(timeout)
-        key = self.keys.pop(0) if self.keys else None
-        self.variables[variable] = "" if key in (None, "#") else str(key)
-        return "200 result=0"
-
-    def _reply(self, command: str) -> str:
-        verb, _, rest = command.partition(" ")
-        if command.startswith("GET VARIABLE "):
-            value = self.variables.get(command.removeprefix("GET VARIABLE "))
-            return "200 result=0" if value is None else f"200 result=1 ({value})"
-        if command.startswith("SET VARIABLE "):
-            name, _, value = command.removeprefix("SET VARIABLE ").partition(" ")
-            self.variables[name] = value.strip('"')
-            return "200 result=1"
-        if command.startswith("STREAM FILE "):
-            self.played.append(rest.split(" ")[1].removeprefix("cti/"))
-            return "200 result=0 endpos=8000"
-        if command.startswith("EXEC Read "):
-            return self._read(command.removeprefix("EXEC Read "))
-        if verb == "VERBOSE":
-            return "200 result=1"
-        return f"510 Invalid or unknown command {verb}"
 
 
 @dataclass
@@ -155,20 +91,8 @@ async def serving(
 
 
 async def call(server: FastAgiServer, customer: Customer) -> Customer:
-    """One call: headers, then answer every command until the app hangs up."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(headers())
-    try:
-        async with asyncio.timeout(WAIT):
-            while line := await reader.readline():
-                writer.write(customer.answer(line.decode().strip()).encode() + b"\n")
-                await writer.drain()
-    finally:
-        writer.close()
-    # The server counts the session once its task has finished.
-    async with asyncio.timeout(WAIT):
-        while server.sessions:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+    """One call: the request, then answer every command until the app hangs up."""
+    await agi_call(server, REQUEST, customer.answer)
     return customer
 
 

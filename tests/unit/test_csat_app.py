@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 import pytest
@@ -10,32 +9,22 @@ import pytest
 from cti.events import CallRated
 from ivr.csat import ASK, GOODBYE, THANKS, csat_app
 from ivr.fastagi import FastAgiServer
+from tests.agi import ScriptedChannel, agi_request, call
 
-WAIT = 10.0
 UNIQUEID = "1795432195.64"
 LINKEDID = "1795432195.64"
-
-
-def headers(uniqueid: str = UNIQUEID) -> bytes:
-    return (
-        "agi_network: yes\n"
-        "agi_network_script: csat\n"
-        "agi_request: agi://127.0.0.1:4573/csat\n"
-        "agi_channel: PJSIP/trunk-00000040\n"
-        f"agi_uniqueid: {uniqueid}\n"
-        "agi_callerid: 13800138000\n"
-        "agi_context: cti-csat\n"
-        "\n"
-    ).encode()
+REQUEST = agi_request(
+    "csat",
+    channel="PJSIP/trunk-00000040",
+    uniqueid=UNIQUEID,
+    callerid="13800138000",
+    context="cti-csat",
+)
 
 
 @dataclass
-class Caller:
-    """Asterisk's side: a caller still on the line after the agent hung up.
-
-    ``keys``: what the caller presses when a ``Read`` has played the question
-    (None: nothing). ``hang_up_during``: the caller hangs up while that prompt plays.
-    """
+class Caller(ScriptedChannel):
+    """Asterisk's side: a caller still on the line after the agent hung up."""
 
     variables: dict[str, str] = field(
         default_factory=lambda: {
@@ -44,42 +33,6 @@ class Caller:
             "CTI_QUEUE": "hotline",
         }
     )
-    keys: list[str | None] = field(default_factory=list)
-    hang_up_during: str | None = None
-    played: list[str] = field(default_factory=list)
-    commands: list[str] = field(default_factory=list)
-    dead: bool = False
-
-    def answer(self, command: str) -> str:
-        self.commands.append(command)
-        if self.dead:
-            return "511 Command Not Permitted on a dead channel or intercept routine"
-        if command.startswith("GET VARIABLE "):
-            value = self.variables.get(command.removeprefix("GET VARIABLE "))
-            return "200 result=0" if value is None else f"200 result=1 ({value})"
-        if command.startswith("STREAM FILE "):
-            return self._play(command.split(" ")[2])
-        if command.startswith("EXEC Read "):
-            variable, files, maxdigits, _, attempts, _timeout = command.removeprefix(
-                "EXEC Read "
-            ).split(",")
-            assert (maxdigits, attempts) == ("1", "1")
-            self.variables[variable] = ""
-            for file in files.split("&"):
-                if self._play(file) != "200 result=0":
-                    return "200 result=-1"
-            key = self.keys.pop(0) if self.keys else None
-            self.variables[variable] = "" if key in (None, "#") else key
-            return "200 result=0"
-        return "510 Invalid or unknown command"
-
-    def _play(self, file: str) -> str:
-        prompt = file.removeprefix("cti/")
-        self.played.append(prompt)
-        if prompt == self.hang_up_during:
-            self.dead = True
-            return "200 result=-1"
-        return "200 result=0"
 
 
 @dataclass
@@ -98,18 +51,7 @@ async def run(caller: Caller, service: Service | None = None) -> Service:
     server = FastAgiServer("127.0.0.1", 0, {"csat": csat_app(service.on_rating)})
     await server.start()
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(headers())
-        try:
-            async with asyncio.timeout(WAIT):
-                while line := await reader.readline():
-                    writer.write(caller.answer(line.decode().strip()).encode() + b"\n")
-                    await writer.drain()
-        finally:
-            writer.close()
-        async with asyncio.timeout(WAIT):
-            while server.sessions:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+        await call(server, REQUEST, caller.answer)
         assert server.failed == 0
     finally:
         await server.stop()
