@@ -1,0 +1,108 @@
+"""Issue 18: the hotline survives its parts failing (``make chaos`` runs them all).
+
+Each test breaks one real part of the devstack in the middle of real calls (SIPp
+callers, SIPp agents' phones, Asterisk 22, PostgreSQL, ``cti serve``) and puts it
+back in a ``finally``, whatever the test found. Run them only while holding the
+devstack's lock (``flock /work/devstack.lock``): they stop what others share.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import cti_stack as stack
+import httpx
+import pytest
+
+from tests.integration.conftest import CtiServe
+
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+
+
+def readiness(serve: CtiServe, token: str) -> dict[str, Any]:
+    """``/readyz`` as an operator with a token sees it: status, and each part's reason."""
+    r = httpx.get(
+        f"{serve.base_url}/readyz", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    body: dict[str, Any] = r.json()
+    assert r.status_code == (200 if body["status"] == "ready" else 503), r.text
+    return body
+
+
+def calls(serve: CtiServe, token: str) -> dict[str, Any]:
+    """One page of ``/api/v1/calls``: finished ``items`` and the ``active`` calls."""
+    r = serve.get("/api/v1/calls", token, limit=200)
+    assert r.status_code == 200, r.text
+    page: dict[str, Any] = r.json()
+    return page
+
+
+def records_of(serve: CtiServe, token: str, number: str) -> list[dict[str, Any]]:
+    return [c for c in calls(serve, token)["items"] if c["caller_number"] == number]
+
+
+def talking(serve: CtiServe, token: str, number: str) -> bool:
+    """``number``'s call is live and an agent has it."""
+    return any(c["caller_number"] == number and c["agent"] for c in calls(serve, token)["active"])
+
+
+def recordings_of(serve: CtiServe, token: str, number: str) -> list[dict[str, Any]]:
+    r = serve.get("/api/v1/recordings", token, caller=number, limit=50)
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+def test_frozen_asterisk_is_detected_by_keepalive_and_its_call_reconciled(
+    cti_serve: CtiServe, agent_1001: None
+) -> None:
+    """AMI half-open: Asterisk stopped with SIGSTOP keeps the TCP connection open and
+    silent. The keep-alive notices within its limit and ``/readyz`` says so. The caller
+    hangs up while Asterisk is frozen; Asterisk, continued, ends the call before the
+    service is back (its reconnect is held back for that), so no event of the end ever
+    reaches it: the resync after the new login reconciles the call, recorded once."""
+    ping_interval, ping_timeout, reconnect = 1, 1, 5
+    cti_serve.env.update(
+        CTI_AMI_PING_INTERVAL=str(ping_interval),
+        CTI_AMI_PING_TIMEOUT=str(ping_timeout),
+        CTI_AMI_RECONNECT_MIN=str(reconnect),
+        CTI_AMI_RECONNECT_MAX=str(reconnect),
+    )
+    cti_serve.start()
+    token = cti_serve.token("stats:read", "recordings:read")
+    number = "13800138101"
+
+    placed = time.monotonic()
+    # Asterisk answers at once, agent 1001 after 2 s; the caller hangs up 6 s after the answer.
+    caller = stack.run_sipp_caller(
+        number, "周杰", scenario="caller_hangup_after_6s.xml", wait=False
+    )
+    stack.wait_for(lambda: talking(cti_serve, token, number), timeout=15, interval=0.1)
+    with stack.asterisk_frozen():
+        # A missed Ping is noticed after at most one interval plus the timeout (the
+        # bound of this wait, with a margin for a loaded machine).
+        down = stack.wait_for(
+            lambda: (body := readiness(cti_serve, token))["status"] == "not ready" and body,
+            timeout=ping_interval + ping_timeout + 3,
+            interval=0.2,
+        )
+        assert down["checks"]["ami"]["ok"] is False
+        assert f"no reply to Ping within {ping_timeout}s" in down["checks"]["ami"]["reason"], down
+        assert down["checks"]["database"]["ok"] is True
+        # The caller's BYE waits in Asterisk's socket; continued, Asterisk answers it at
+        # once, while the service waits out its reconnect delay.
+        time.sleep(max(0.0, placed + 6.6 - time.monotonic()))
+    assert caller.wait(30) == 0, "the caller's BYE was not answered after SIGCONT"
+
+    stack.wait_for(lambda: readiness(cti_serve, token)["status"] == "ready", timeout=30)
+    [record] = stack.wait_for(lambda: records_of(cti_serve, token, number), timeout=30)
+    assert record["outcome"] == "answered" and record["agent"] == "PJSIP/1001", record
+    assert record["caller_name"] == "周杰"
+    ended = cti_serve.get(f"/api/v1/calls/{record['id']}", token).json()["timeline"][-1]
+    assert ended["type"] == "ended" and "resync" in ended["data"]["note"], ended
+    assert calls(cti_serve, token)["active"] == []
+    # Its recording (Asterisk closed it at the hang-up) is catalogued, once.
+    [rec] = stack.wait_for(lambda: recordings_of(cti_serve, token, number), timeout=30)
+    assert rec["call_id"] == record["linkedid"]
+    assert [c["id"] for c in records_of(cti_serve, token, number)] == [record["id"]]
