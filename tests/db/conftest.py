@@ -18,6 +18,14 @@ from cti.db.engine import create_engine, session_factory
 from cti.settings import Settings
 
 
+@pytest.fixture(autouse=True)
+def _no_devstack_recordings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``eval "$(devstack env)"`` exports CTI_RECORDINGS_LOCAL_ROOT, the devstack's live
+    recordings: a container here would take it as its root, and a test that removes its
+    root (test_recordings_retention) deleted every recording of the shared devstack."""
+    monkeypatch.delenv("CTI_RECORDINGS_LOCAL_ROOT", raising=False)
+
+
 @pytest.fixture
 async def container(database_url: str, tmp_path: Path) -> AsyncIterator[Container]:
     # A recordings root that exists, or /readyz says "not ready" for it.

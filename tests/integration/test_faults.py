@@ -8,7 +8,9 @@ devstack's lock (``flock /work/devstack.lock``): they stop what others share.
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import cti_stack as stack
@@ -106,3 +108,74 @@ def test_frozen_asterisk_is_detected_by_keepalive_and_its_call_reconciled(
     [rec] = stack.wait_for(lambda: recordings_of(cti_serve, token, number), timeout=30)
     assert rec["call_id"] == record["linkedid"]
     assert [c["id"] for c in records_of(cti_serve, token, number)] == [record["id"]]
+
+
+def test_calls_route_while_postgres_is_down_and_nothing_is_lost(
+    pg_database: str,  # first: dropped after the service has stopped
+    cti_serve: CtiServe,
+    agent_1001: None,
+) -> None:
+    """PostgreSQL stopped for a minute of traffic: every call still reaches the agent
+    (the hotline AGI answers with its defaults), ``/readyz`` names the database, and
+    once it is back every call record, recording and callback of the outage is written:
+    the finished calls were buffered, the jobs spooled to disk."""
+    outage_s = 60.0
+    cti_serve.env.update(
+        CTI_DATABASE_URL=pg_database,
+        # A second hotline that is never open: its callers leave a voicemail (a callback).
+        CTI_ACD_HOTLINES=json.dumps(
+            {
+                "hotline": {"numbers": ["4008001234"]},
+                "closed": {"numbers": ["4008009999"], "hours": []},
+            }
+        ),
+    )
+    cti_serve.start()
+    token = cti_serve.token("stats:read", "recordings:read", "tickets:write")
+
+    # Monitoring asks with its token all day; while the database (which holds the
+    # tokens) is down, a token it saw valid is still told why.
+    assert readiness(cti_serve, token)["status"] == "ready"
+
+    answered: list[str] = []
+    voicemail_number = "13900139201"
+    with stack.postgres_stopped():
+        stopped = time.monotonic()
+        down = readiness(cti_serve, token)
+        assert down["status"] == "not ready" and down["checks"]["ami"]["ok"] is True, down
+        assert down["checks"]["database"]["ok"] is False
+        assert "ConnectionRefused" in down["checks"]["database"]["reason"], down
+        voicemail = stack.run_sipp_caller(
+            voicemail_number, "吴婷", dnis="4008009999", scenario="caller_voicemail.xml", wait=False
+        )
+        # Calls one after another for the whole outage, each ~12 s with agent 1001.
+        while time.monotonic() - stopped < outage_s - 15:
+            number = f"1380013{8201 + len(answered)}"
+            assert stack.run_sipp_caller(number, "郑强").returncode == 0
+            answered.append(number)
+        assert voicemail.wait(60) == 0
+        time.sleep(max(0.0, stopped + outage_s - time.monotonic()))
+        assert readiness(cti_serve, token)["checks"]["database"]["ok"] is False
+
+    stack.wait_for(lambda: readiness(cti_serve, token)["status"] == "ready", timeout=30)
+    for number in answered:
+        [record] = stack.wait_for(lambda n=number: records_of(cti_serve, token, n), timeout=30)
+        assert record["outcome"] == "answered" and record["agent"] == "PJSIP/1001", record
+        timeline = cti_serve.get(f"/api/v1/calls/{record['id']}", token).json()["timeline"]
+        [routed] = [e["data"] for e in timeline if e["type"] == "routed"]
+        assert routed["reason"].startswith("fallback: database error"), routed
+        [rec] = stack.wait_for(lambda n=number: recordings_of(cti_serve, token, n), timeout=30)
+        assert rec["call_id"] == record["linkedid"]
+    assert len(answered) >= 3, answered
+
+    def callbacks() -> list[dict[str, Any]]:
+        page = cti_serve.get("/api/v1/tickets/callbacks", token).json()
+        return [t for t in page["items"] if t["caller_number"] == voicemail_number]
+
+    [ticket] = stack.wait_for(callbacks, timeout=30)
+    assert ticket["status"] == "open" and str(ticket["recording_path"]).endswith(".wav")
+    [vm_record] = records_of(cti_serve, token, voicemail_number)
+    assert vm_record["outcome"] == "not_queued"
+    # Nothing waits in the local spool any more: every job reached the database.
+    spool = Path(cti_serve.env["CTI_DATA_DIR"]) / "spool" / "jobs"
+    assert sorted(p.name for p in spool.glob("*.job")) == []
