@@ -332,10 +332,17 @@ def asterisk_booted() -> bool:
 
 
 def restart_asterisk() -> None:
-    """``core restart now``: every call is hung up and Asterisk starts again (same PID)."""
+    """``core restart now``: every call is hung up and Asterisk starts again (same PID).
+
+    Should it not come back, the devstack starts it, and this raises.
+    """
     devstack("asterisk-cli", "core restart now", check=False)
     time.sleep(1)  # the old process's console may still answer for a moment
-    wait_for(asterisk_booted, timeout=60, interval=0.5)
+    try:
+        wait_for(asterisk_booted, timeout=60, interval=0.5)
+    except TimeoutError:
+        devstack("start")
+        raise
 
 
 @contextlib.contextmanager

@@ -9,9 +9,11 @@ devstack's lock (``flock /work/devstack.lock``): they stop what others share.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cti_stack as stack
 import httpx
@@ -179,3 +181,75 @@ def test_calls_route_while_postgres_is_down_and_nothing_is_lost(
     # Nothing waits in the local spool any more: every job reached the database.
     spool = Path(cti_serve.env["CTI_DATA_DIR"]) / "spool" / "jobs"
     assert sorted(p.name for p in spool.glob("*.job")) == []
+
+
+@pytest.fixture
+def two_agents(agent_1001: None) -> Iterator[None]:
+    """Agents 1001 and 1002 in the hotline queue, with phones that answer after 2 s."""
+    phone = stack.start_sipp_agent("1002", "agent_answer.xml")
+    stack.add_queue_member("1002")
+    yield
+    stack._stop(phone)
+    stack.remove_queue_member("1002")
+
+
+def test_asterisk_restarted_during_traffic_every_call_recorded_once(
+    cti_serve: CtiServe, two_agents: None
+) -> None:
+    """``core restart now`` while two callers talk to the agents and a third waits:
+    Asterisk hangs them all up and comes back. The service logs in again, resyncs,
+    and has every call once: those before, those cut by the restart, those after."""
+    cti_serve.start()
+    token = cti_serve.token("stats:read")
+
+    def place(numbers: list[str], scenario: str) -> list[subprocess.Popen[bytes]]:
+        return [
+            cast(
+                "subprocess.Popen[bytes]",
+                stack.run_sipp_caller(number, "孙丽", scenario=scenario, wait=False),
+            )
+            for number in numbers
+        ]
+
+    # Before: two short calls, one per agent, over before the restart.
+    before = ["13800138301", "13800138302"]
+    assert [p.wait(30) for p in place(before, "caller_hangup_after_6s.xml")] == [0, 0]
+    # During: two callers talking with the agents, a third waiting in the queue.
+    cut = ["13800138311", "13800138312", "13800138313"]
+    cut_callers = place(cut, "caller.xml")
+    stack.wait_for(
+        lambda: sum(talking(cti_serve, token, n) for n in cut) == 2, timeout=20, interval=0.2
+    )
+    stack.restart_asterisk()
+    for caller in cut_callers:  # each got Asterisk's BYE, or gives up on its own
+        caller.wait(60)
+    stack.wait_for(lambda: readiness(cti_serve, token)["status"] == "ready", timeout=30)
+    stack.wait_for(
+        lambda: all(
+            f"PJSIP/{ext}" in stack.asterisk_cli("queue show hotline") for ext in ("1001", "1002")
+        ),
+        timeout=30,
+    )
+    # After: the hotline works as before.
+    after = ["13800138321", "13800138322"]
+    assert [p.wait(30) for p in place(after, "caller_hangup_after_6s.xml")] == [0, 0]
+
+    everyone = before + cut + after
+    stack.wait_for(
+        lambda: {c["caller_number"] for c in calls(cti_serve, token)["items"]} >= set(everyone),
+        timeout=30,
+    )
+    page = calls(cti_serve, token)
+    assert page["active"] == []
+    numbers = sorted(c["caller_number"] for c in page["items"])
+    assert numbers == sorted(everyone), numbers  # each call once, no other
+    by_number = {c["caller_number"]: c for c in page["items"]}
+    for number in before + after:
+        assert by_number[number]["outcome"] == "answered", by_number[number]
+    talked = [by_number[n] for n in cut if by_number[n]["outcome"] == "answered"]
+    assert sorted(c["agent"] for c in talked) == ["PJSIP/1001", "PJSIP/1002"], by_number
+    # The service logged in again while Asterisk was still loading app_queue; its resync
+    # waited for it and read the queue's members again.
+    log = cti_serve.log_path.read_text()
+    assert "resync failed" not in log
+    assert log.count("AMI resync:") == 2 and "2 members" in log.rpartition("AMI resync:")[2]

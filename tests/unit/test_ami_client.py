@@ -659,6 +659,46 @@ async def test_events_during_resync_are_delivered_after_it_in_order(
     ]
 
 
+async def test_a_resync_refused_while_asterisk_boots_is_asked_again(
+    fake: FakeAmi, rec: Recorder
+) -> None:
+    """Right after a restart Asterisk logs us in before app_queue is loaded; the resync
+    waits for it, and the events of the meantime still come after the snapshot."""
+    refusals = 2
+
+    async def booting(conn: Conn, a: dict[str, str]) -> None:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            await conn.send(msg("Event: Newchannel", f"Seq: {refusals}"))
+            await conn.send(
+                msg(
+                    "Response: Error",
+                    f"ActionID: {a['ActionID']}",
+                    "Message: Invalid/unknown command: QueueStatus. "
+                    "Use Action: ListCommands to show available commands.",
+                )
+            )
+            return
+        await FakeAmi._queuestatus(fake, conn, a)
+
+    fake.handlers["QueueStatus"] = booting
+    client = AmiClient(
+        settings_for(fake.port),
+        on_event=rec.on_event,
+        on_resync=rec.on_resync,
+        resync_retry_s=0.05,
+    )
+    async with running(client, rec):
+        await rec.until(lambda: len(rec.events("Newchannel")) == 2)
+        assert client.synced
+    assert len(fake.actions("QueueStatus")) == 3
+    [snapshot] = rec.of("resync")
+    assert [p["Queue"] for p in snapshot.queue_params] == ["hotline"]
+    kinds = [k for k, item in rec.log if k == "resync" or (k == "event" and "Seq" in item)]
+    assert kinds == ["resync", "event", "event"]
+
+
 async def test_connection_refused_sets_last_error_and_keeps_trying(rec: Recorder) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
