@@ -8,6 +8,7 @@ devstack's lock (``flock /work/devstack.lock``): they stop what others share.
 
 from __future__ import annotations
 
+import errno
 import json
 import subprocess
 import time
@@ -253,3 +254,64 @@ def test_asterisk_restarted_during_traffic_every_call_recorded_once(
     log = cti_serve.log_path.read_text()
     assert "resync failed" not in log
     assert log.count("AMI resync:") == 2 and "2 members" in log.rpartition("AMI resync:")[2]
+
+
+def metric(serve: CtiServe, name: str) -> float:
+    text = httpx.get(f"{serve.base_url}/metrics", timeout=10).text
+    [value] = [line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")]
+    return float(value)
+
+
+def fill(root: Path) -> Path:
+    """Fill the file system of ``root`` to the last byte; return the filler file."""
+    filler = root / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+    return filler
+
+
+def test_recordings_disk_full_calls_connect_and_what_was_written_stays(
+    cti_serve: CtiServe, agent_1001: None
+) -> None:
+    """The recordings disk (a 2 MiB tmpfs over the recordings root) fills up: calls are
+    still answered by the agent, ``/readyz`` and ``/metrics`` say the disk is full, and a
+    recording written before is still listed and plays byte for byte."""
+    cti_serve.env["CTI_RECORDINGS_MIN_FREE_MB"] = "1"
+    before, during = "13800138401", "13800138402"
+    with stack.recordings_on_tmpfs("2m") as root:
+        cti_serve.start()
+        token = cti_serve.token("stats:read", "recordings:read")
+        auth = {"Authorization": f"Bearer {token}"}
+        caller = stack.run_sipp_caller(before, "冯磊", scenario="caller_hangup_after_6s.xml")
+        assert caller.returncode == 0
+        [kept] = stack.wait_for(lambda: recordings_of(cti_serve, token, before), timeout=30)
+        audio_url = f"{cti_serve.base_url}/api/v1/recordings/{kept['id']}/audio"
+        audio = httpx.get(audio_url, headers=auth, timeout=10).content
+        assert len(audio) == kept["size_bytes"] > 44
+
+        filler = fill(root)
+        full = readiness(cti_serve, token)
+        assert full["checks"]["recordings"]["ok"] is False, full
+        assert "0 MiB free, below the minimum of 1 MiB" in full["checks"]["recordings"]["reason"]
+        assert metric(cti_serve, "cti_recordings_root_ok") == 0
+
+        # Asterisk cannot write this call's recording ("No space left on device"); the
+        # call goes on all the same.
+        caller = stack.run_sipp_caller(during, "冯磊", scenario="caller_hangup_after_6s.xml")
+        assert caller.returncode == 0
+        [record] = stack.wait_for(lambda: records_of(cti_serve, token, during), timeout=30)
+        assert record["outcome"] == "answered" and record["agent"] == "PJSIP/1001", record
+        assert record["talk_s"] > 2
+
+        # What was written before is still there, whole.
+        assert recordings_of(cti_serve, token, before) == [kept]
+        r = httpx.get(audio_url, headers=auth, timeout=10)
+        assert r.status_code == 200 and r.content == audio
+
+        filler.unlink()
+        assert readiness(cti_serve, token)["status"] == "ready"
