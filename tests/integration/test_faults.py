@@ -9,6 +9,7 @@ devstack's lock (``flock /work/devstack.lock``): they stop what others share.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import subprocess
 import time
@@ -20,9 +21,18 @@ import cti_stack as stack
 import httpx
 import pytest
 
+from tests.conftest import Devstack
 from tests.integration.conftest import CtiServe
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+
+
+@pytest.fixture(autouse=True)
+def no_call_left(devstack: Devstack) -> Iterator[None]:
+    """A SIPp caller ended by a failed test sends no BYE: its call would stay up in
+    Asterisk and keep an agent busy for the tests after it."""
+    yield
+    stack.asterisk_cli("channel request hangup all")
 
 
 def readiness(serve: CtiServe, token: str) -> dict[str, Any]:
@@ -50,6 +60,17 @@ def records_of(serve: CtiServe, token: str, number: str) -> list[dict[str, Any]]
 def talking(serve: CtiServe, token: str, number: str) -> bool:
     """``number``'s call is live and an agent has it."""
     return any(c["caller_number"] == number and c["agent"] for c in calls(serve, token)["active"])
+
+
+def place(numbers: list[str], scenario: str) -> list[subprocess.Popen[bytes]]:
+    """One SIPp caller per number, all at once; their processes."""
+    return [
+        cast(
+            "subprocess.Popen[bytes]",
+            stack.run_sipp_caller(number, "孙丽", scenario=scenario, wait=False),
+        )
+        for number in numbers
+    ]
 
 
 def recordings_of(serve: CtiServe, token: str, number: str) -> list[dict[str, Any]]:
@@ -203,15 +224,6 @@ def test_asterisk_restarted_during_traffic_every_call_recorded_once(
     cti_serve.start()
     token = cti_serve.token("stats:read")
 
-    def place(numbers: list[str], scenario: str) -> list[subprocess.Popen[bytes]]:
-        return [
-            cast(
-                "subprocess.Popen[bytes]",
-                stack.run_sipp_caller(number, "孙丽", scenario=scenario, wait=False),
-            )
-            for number in numbers
-        ]
-
     # Before: two short calls, one per agent, over before the restart.
     before = ["13800138301", "13800138302"]
     assert [p.wait(30) for p in place(before, "caller_hangup_after_6s.xml")] == [0, 0]
@@ -315,3 +327,55 @@ def test_recordings_disk_full_calls_connect_and_what_was_written_stays(
 
         filler.unlink()
         assert readiness(cti_serve, token)["status"] == "ready"
+
+
+def hotline_linkedid(number: str) -> str:
+    """The Linkedid of ``number``'s last hotline call, from Asterisk's CDR (the caller's
+    Uniqueid)."""
+    rows = [r for r in stack.read_cdr() if r["src"] == number and r["dcontext"] == "cti-hotline"]
+    return rows[-1]["uniqueid"]
+
+
+def test_kill_9_while_recording_leaves_no_recording_without_its_row(
+    cti_serve: CtiServe, two_agents: None
+) -> None:
+    """``kill -9`` of the service while two calls are being recorded. One call ends while
+    the service is dead, the other goes on after its restart (which learns of its
+    recording from Asterisk). Every recording file of the two calls has its catalog row,
+    with the file's own size and SHA-256."""
+    cti_serve.start()
+    token = cti_serve.token("stats:read", "recordings:read")
+    spanning, ended_meanwhile = "13800138501", "13800138502"
+    [long_call] = place([spanning], "caller_hangup_after_20s.xml")
+    [short_call] = place([ended_meanwhile], "caller_hangup_after_6s.xml")
+    stack.wait_for(
+        lambda: talking(cti_serve, token, spanning) and talking(cti_serve, token, ended_meanwhile),
+        timeout=15,
+        interval=0.1,
+    )
+    cti_serve.kill()
+    assert short_call.wait(30) == 0
+    cti_serve.start()
+    [live] = calls(cti_serve, token)["active"]
+    assert live["caller_number"] == spanning and live["agent"] in ("PJSIP/1001", "PJSIP/1002")
+    assert long_call.wait(60) == 0
+
+    root = Path(cti_serve.env["CTI_RECORDINGS_LOCAL_ROOT"])
+    for number in (spanning, ended_meanwhile):
+        linkedid = hotline_linkedid(number)
+        files = {
+            (f.stat().st_size, hashlib.sha256(f.read_bytes()).hexdigest())
+            for f in root.glob(f"cti/*/{linkedid}-*.wav")
+        }
+        assert len(files) == 1, (number, files)
+
+        def rows(linkedid: str = linkedid) -> set[tuple[int, str]]:
+            r = cti_serve.get("/api/v1/recordings", token, limit=200)
+            assert r.status_code == 200, r.text
+            items = [i for i in r.json()["items"] if i["call_id"] == linkedid]
+            return {(i["size_bytes"], i["sha256"]) for i in items}
+
+        assert stack.wait_for(rows, timeout=30) == files, number
+    # The call that went on is whole: its start before the kill, its caller, its agent.
+    [record] = records_of(cti_serve, token, spanning)
+    assert record["agent"] == live["agent"] and record["talk_s"] > 15, record

@@ -617,6 +617,55 @@ async def test_resync_snapshot_after_every_reconnect(fake: FakeAmi, rec: Recorde
     assert rec.events("CoreShowChannel") == [] and rec.events("QueueMember") == []
 
 
+async def test_resync_asks_each_answered_channel_for_its_recording(
+    fake: FakeAmi, rec: Recorder
+) -> None:
+    def channel(name: str, uid: str, state: str) -> bytes:
+        return msg(
+            "Event: CoreShowChannel",
+            "ActionID: *",
+            f"Channel: {name}",
+            f"Uniqueid: {uid}",
+            "Linkedid: 1700000000.1",
+            f"ChannelState: {state}",
+            "Duration: 00:00:12",
+        )
+
+    fake.channels = [
+        channel("PJSIP/callers-00000001", "1700000000.1", "6"),
+        channel("PJSIP/1001-00000002", "1700000000.2", "6"),
+        channel("PJSIP/1002-00000003", "1700000000.3", "5"),  # ringing: never recording
+        channel("PJSIP/1003-00000004", "1700000000.4", "6"),  # gone before it was asked
+    ]
+    recording = "/var/spool/asterisk/monitor/cti/20231114/1700000000.1-1700000000.2.wav"
+
+    async def getvar(conn: Conn, a: dict[str, str]) -> None:
+        if a["Channel"].startswith("PJSIP/1003"):
+            reply = msg("Response: Error", f"ActionID: {a['ActionID']}", "Message: No such channel")
+        else:
+            value = recording if a["Channel"].startswith("PJSIP/1001") else ""
+            reply = msg(
+                "Response: Success",
+                f"ActionID: {a['ActionID']}",
+                f"Variable: {a['Variable']}",
+                f"Value: {value}",
+            )
+        await conn.send(reply)
+
+    fake.handlers["Getvar"] = getvar
+    async with running(make_client(fake, rec), rec):
+        pass
+    [snapshot] = rec.of("resync")
+    assert snapshot.recordings == {"1700000000.2": recording}
+    asked = [(a["Channel"], a["Variable"]) for a in fake.actions("Getvar")]
+    assert [c for c, _ in asked] == [
+        "PJSIP/callers-00000001",
+        "PJSIP/1001-00000002",
+        "PJSIP/1003-00000004",
+    ]
+    assert {v for _, v in asked} == {"MIXMONITOR_FILENAME"}
+
+
 async def test_events_during_resync_are_delivered_after_it_in_order(
     fake: FakeAmi, rec: Recorder
 ) -> None:
