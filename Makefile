@@ -13,7 +13,7 @@ DEV_LOCK := requirements-dev.lock
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	--group pyproject.toml:build --custom-compile-command "make lock" --quiet
 
-.PHONY: install venv lock system-deps demo test lint typecheck unit integration bench stack-start stack-stop images clean
+.PHONY: install venv lock system-deps demo test lint typecheck unit integration chaos bench stack-start stack-stop images clean
 
 venv: $(BIN)/cti
 
@@ -53,6 +53,11 @@ unit: venv
 
 integration: install
 	$(BIN)/pytest -q tests/integration
+
+# The fault tests (issue 18): each stops or breaks a part of the devstack in the middle of
+# calls and restores it. They also run in `make test`.
+chaos: install
+	$(BIN)/pytest -q -p no:cacheprovider --durations=0 -m chaos tests/integration
 
 # `make demo DEMO_ARGS="--rate 10 --duration 300"`; docker/devstack/demo.py --help
 DEMO_ARGS ?=

@@ -13,6 +13,7 @@ import signal
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -23,6 +24,7 @@ from cti.container import Container
 from cti.db.migrate import upgrade_async
 from cti.http.server import server_config
 from cti.jobs.service import count_jobs, oldest_due
+from cti.recordings.left_behind import schedule_left_behind
 from cti.recordings.retention import schedule_retention
 from cti.settings import Settings
 from cti.webhooks.service import settle_stranded
@@ -75,6 +77,41 @@ async def submit_retention(container: Container, delay_s: float = 0.0) -> None:
     )
 
 
+ALIVE_S = 10.0
+"""How often ``<data_dir>/alive`` is touched: the last sign of life a next start reads."""
+
+
+def alive_marker(settings: Settings) -> Path:
+    return settings.data_dir / "alive"
+
+
+def last_alive(settings: Settings) -> float | None:
+    """When the previous run of this service was last known alive (None: never ran)."""
+    try:
+        return alive_marker(settings).stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def touch_alive(settings: Settings) -> None:
+    marker = alive_marker(settings)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+
+
+async def submit_left_behind(container: Container, previous: float | None, started: float) -> None:
+    """Recordings of calls that ended while the service was not running get their rows."""
+    if previous is None:
+        return
+    await schedule_left_behind(
+        container.spool,
+        # A call that ended just after the last touch was seen, or its file still written.
+        since=previous - 2 * ALIVE_S,
+        before=started,
+        owner=container.jobs.owner,
+    )
+
+
 async def submit_forget_keys(container: Container, delay_s: float = 0.0) -> None:
     """Today's job forgetting old Idempotency-Keys; its key makes it one run a day."""
     await schedule_forget_keys(container.spool, container.clock, delay_s=delay_s)
@@ -97,7 +134,10 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
     """Start every enabled part; stop them all, in reverse order, on exit."""
     if migrate:
         await upgrade_async(settings.effective_database_url)
+    previous = last_alive(settings)
     container = Container(settings)
+    started = container.clock.time()
+    touch_alive(settings)
     container.writer.start()
     container.agent_state_writer.start()
     # Jobs run before the AGI listens: a spooled voicemail from the last run is written first.
@@ -112,6 +152,7 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
             ami_started = True
         starting: dict[str, Callable[[], Awaitable[None]]] = {
             "recordings root check": lambda: update_recordings_root(container),
+            "left-behind recordings job": lambda: submit_left_behind(container, previous, started),
             "retention job": lambda: submit_retention(container, RETENTION_START_DELAY_S),
             "idempotency keys job": lambda: submit_forget_keys(container, RETENTION_START_DELAY_S),
         }
@@ -122,6 +163,7 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
                 log.exception("%s at start failed; its ticker tries again", what)
         tickers = [
             asyncio.create_task(_every(1.0, container.pipeline.expire_wrapups), name="wrap-up"),
+            asyncio.create_task(_every(ALIVE_S, lambda: touch_alive(settings)), name="alive"),
             # Several samples a minute, the last one kept: no minute missed by timer drift.
             asyncio.create_task(
                 _every(QUEUE_SAMPLE_S, container.queue_board.sample), name="queue-samples"

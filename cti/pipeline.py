@@ -32,6 +32,9 @@ class Snapshot(Protocol):
     @property
     def queue_members(self) -> Iterable[Mapping[str, str]]: ...
 
+    @property
+    def recordings(self) -> Mapping[str, str]: ...
+
 
 def _event_name(msg: Mapping[str, str]) -> str:
     # Only the event name is logged: the message holds callers' numbers and names.
@@ -81,9 +84,14 @@ class EventPipeline:
 
     def on_resync(self, snapshot: Snapshot) -> None:
         channels, entries = list(snapshot.channels), list(snapshot.queue_entries)
-        members = list(snapshot.queue_members)
+        members, recordings = list(snapshot.queue_members), dict(snapshot.recordings)
+        # Asterisk's now, not the last event's time: right after a start there is none
+        # (a call found then began in 1970), and after an outage it is the outage old.
+        now = self.agent_states.asterisk_now()
         self._publish(
-            self._guard("calls", "resync", lambda: self.tracker.resync(channels, entries))
+            self._guard(
+                "calls", "resync", lambda: self.tracker.resync(channels, entries, now, recordings)
+            )
         )
         self._publish(self._guard("agents", "resync", lambda: self.agent_states.resync(members)))
 

@@ -3,11 +3,13 @@
 Lifecycle of one connection: TCP connect, ``Login``, then a resync
 (``CoreShowChannels``, ``QueueStatus``, ``QueueSummary``) handed to
 ``on_resync``; events that arrive meanwhile are held and delivered right after
-it, in order. A keep-alive task sends ``Ping`` every ``ami_ping_interval``
-seconds; no reply within ``ami_ping_timeout`` means the peer is gone (a
-half-open socket never reports a close), so the transport is aborted. After
-any loss the client reconnects with exponential backoff and jitter between
-``ami_reconnect_min`` and ``ami_reconnect_max``.
+it, in order. A resync Asterisk refuses (still loading its modules after a
+restart) is asked again every half second, for up to a minute. A keep-alive
+task sends ``Ping`` every ``ami_ping_interval`` seconds; no reply within
+``ami_ping_timeout`` means the peer is gone (a half-open socket never reports
+a close), so the transport is aborted. After any loss the client reconnects
+with exponential backoff and jitter between ``ami_reconnect_min`` and
+``ami_reconnect_max``.
 
 Actions are never re-sent: if the connection ends before an answer, the
 caller gets :class:`AmiConnectionLost` (an ``Originate`` must not dial a
@@ -47,6 +49,10 @@ __all__ = ["AmiClient", "ConnectionState"]
 
 log = logging.getLogger(__name__)
 
+RESYNC_RETRY_S = 0.5
+RESYNC_PATIENCE_S = 60.0
+"""How long a resync refused by Asterisk is asked again (see :meth:`AmiClient._resync`)."""
+
 
 class ConnectionState(enum.StrEnum):
     CONNECTING = "connecting"
@@ -83,8 +89,12 @@ class AmiClient:
         on_resync: Callable[[ResyncSnapshot], None] | None = None,
         *,
         rng: random.Random | None = None,
+        resync_retry_s: float = RESYNC_RETRY_S,
+        resync_patience_s: float = RESYNC_PATIENCE_S,
     ) -> None:
         self._settings = settings
+        self._resync_retry_s = resync_retry_s
+        self._resync_patience_s = resync_patience_s
         self._on_event = on_event
         self._on_state = on_state
         self._on_resync = on_resync
@@ -308,14 +318,28 @@ class AmiClient:
         raise AmiConnectionLost(f"connection to {self.address} lost: {reason}")
 
     async def _resync(self, protocol: AmiProtocol) -> None:
-        try:
-            snapshot = await collect_snapshot(self)
-        except AmiConnectionError:
-            return  # held events were released when the connection ended
-        except AmiError as exc:
-            log.error("AMI resync failed, live events continue without it: %s", exc)
-            protocol.release_events()
-            return
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._resync_patience_s
+        while True:
+            try:
+                snapshot = await collect_snapshot(self)
+                break
+            except AmiConnectionError:
+                return  # held events were released when the connection ended
+            except AmiActionError as exc:
+                # Right after Asterisk (re)starts, AMI logs us in before every module is
+                # loaded: QueueStatus is an "Invalid/unknown command" until app_queue is.
+                # Events stay held: the snapshot must come before them.
+                if loop.time() + self._resync_retry_s > give_up:
+                    log.error("AMI resync failed, live events continue without it: %s", exc)
+                    protocol.release_events()
+                    return
+                log.info("AMI resync refused (%s); asking again", exc)
+                await asyncio.sleep(self._resync_retry_s)
+            except AmiError as exc:
+                log.error("AMI resync failed, live events continue without it: %s", exc)
+                protocol.release_events()
+                return
         if self._on_resync is not None:
             try:
                 self._on_resync(snapshot)

@@ -46,11 +46,14 @@ async def readyz(
 ) -> JSONResponse:
     detailed = False
     if credentials is not None:
+
+        async def verify(token: str) -> bool:
+            return await authenticate_connection(request, token) is not None
+
         # Probes get their answer whatever they send: a wrong token (which still counts
         # as a failed login) or a rate-limited address just gets the short one.
         with contextlib.suppress(TooManyRequests):
-            principal = await authenticate_connection(request, credentials.credentials)
-            detailed = principal is not None
+            detailed = await readiness.may_see_why(credentials.credentials, verify)
     checks = await readiness.checks()
     ready = all(c["ok"] for c in checks.values())
     body: dict[str, Any] = {"status": "ready" if ready else "not ready"}

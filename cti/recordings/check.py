@@ -26,7 +26,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,11 +147,20 @@ CallLookup = Callable[[AsyncSession, str], Awaitable[StoredCall | None]]
 # --- looking ------------------------------------------------------------------------------
 
 
-def walk_root(root: Path) -> list[FoundFile]:
-    """Every recording file below ``root``: regular files named as the dialplan names them."""
+def walk_root(root: Path, dates: Collection[str] | None = None) -> list[FoundFile]:
+    """Every recording file below ``root``: regular files named as the dialplan names them.
+
+    ``dates`` (``YYYYMMDD``): only the date folders of those days are read.
+    """
     found: list[FoundFile] = []
     for folder, dirs, names in os.walk(root, followlinks=False):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in SKIPPED_FOLDERS]
+        dirs[:] = [
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in SKIPPED_FOLDERS
+            and (dates is None or d in dates or not DATE_FOLDER.match(d))
+        ]
         if not DATE_FOLDER.match(os.path.basename(folder)):
             continue
         for name in names:
@@ -177,7 +186,7 @@ def walk_root(root: Path) -> list[FoundFile]:
     return sorted(found, key=lambda f: f.relative)
 
 
-def _still_open(path: Path) -> bool:
+def still_open(path: Path) -> bool:
     if path.suffix != ".wav":
         return False
     try:
@@ -186,7 +195,7 @@ def _still_open(path: Path) -> bool:
         return False
 
 
-async def _stems_with_jobs(session: AsyncSession, ctx: RecordingContext) -> set[str]:
+async def stems_with_jobs(session: AsyncSession, ctx: RecordingContext) -> set[str]:
     rows = await session.execute(
         select(Job.payload).where(
             Job.kind == CATALOG_JOB,
@@ -219,7 +228,7 @@ async def scan(
     report = CheckReport()
     files = await asyncio.to_thread(walk_root, ctx.store.local_root)
     on_disk = {f.relative for f in files}
-    busy = await _stems_with_jobs(session, ctx)
+    busy = await stems_with_jobs(session, ctx)
     rows = [
         RowRef(*r)
         for r in await session.execute(
@@ -265,7 +274,7 @@ async def scan(
             report.skipped += 1
             continue
         local = ctx.store.local_root / found.relative
-        if now - found.mtime < OPEN_FILE_GRACE_S and await asyncio.to_thread(_still_open, local):
+        if now - found.mtime < OPEN_FILE_GRACE_S and await asyncio.to_thread(still_open, local):
             report.skipped += 1
             continue
         if found.relative in deleted:
@@ -326,7 +335,7 @@ async def catalog_orphan(
 ) -> Recording:
     """Catalog a file without a row, as the catalog job would have (flushed, not committed)."""
     files = RecordingFiles.of(ctx.store, found.relative)
-    if found.relative.endswith(".wav") and await asyncio.to_thread(_still_open, files.mix):
+    if found.relative.endswith(".wav") and await asyncio.to_thread(still_open, files.mix):
         # Asterisk never closed it (crash): the sizes it would have written at close.
         await asyncio.to_thread(finish_wav_header, files.mix)
     done = await finalise(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from cti.bus import EventBus
+from cti.calls.service import get_call
 from cti.clock import Clock
 from cti.customers.phones import PhoneNormalizer
 from cti.jobs.runner import JobRunner
@@ -24,6 +25,7 @@ from cti.recordings.catalog import (
 )
 from cti.recordings.context import RecordingContext
 from cti.recordings.ids import recording_id
+from cti.recordings.left_behind import LEFT_BEHIND_JOB, left_behind_handler
 from cti.recordings.metrics import RecordingMetrics
 from cti.recordings.retention import RETENTION_JOB, retention_handler
 from cti.recordings.segments import TimelineEvent, segments
@@ -95,3 +97,7 @@ def register(
     bus.subscribe(DomainEvent, catalog_recordings, name="recordings.catalog")
     runner.register(CATALOG_JOB, catalog_handler(ctx, clock, metrics))
     runner.register(RETENTION_JOB, retention_handler(ctx, clock, metrics))
+    runner.register(
+        LEFT_BEHIND_JOB,
+        left_behind_handler(ctx, clock, lookup=get_call, phones=phones, metrics=metrics),
+    )

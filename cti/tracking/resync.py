@@ -3,7 +3,9 @@
 What a snapshot cannot tell is estimated from Asterisk's own numbers: a
 channel's ``Duration`` gives its start, a ``QueueEntry``'s ``Wait`` the queue
 join, and a bridged, up channel other than the caller an answer (whose agent
-is the channel's interface and whose wait is unknown).
+is the channel's interface and whose wait is unknown). A channel's recording
+(``MIXMONITOR_FILENAME``) we did not see start is put on its call's timeline
+as started when the channel's ``Duration`` says: the call's end catalogs it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from cti.tracking import values
-from cti.tracking.events import DomainEvent
+from cti.tracking.events import DomainEvent, DomainEventType
 from cti.tracking.model import Call, CallState
 from cti.tracking.state import Calls
 
@@ -23,6 +25,7 @@ def resync(
     channels: Iterable[Mapping[str, str]],
     queue_entries: Iterable[Mapping[str, str]],
     now: float,
+    recordings: Mapping[str, str] | None = None,
 ) -> list[DomainEvent]:
     out: list[DomainEvent] = []
     live: dict[str, Mapping[str, str]] = {}
@@ -35,8 +38,9 @@ def resync(
         channel.call.channels.pop(uid, None)
     for call in [c for c in calls.calls.values() if not c.channels]:
         out.extend(calls.end(call, now, note="hangup missed while disconnected (resync)"))
-    # 2. channels we did not know (oldest first, so the caller comes first)
-    for info in sorted(live.values(), key=lambda c: -values.duration_s(c.get("Duration"))):
+    # 2. channels we did not know, the caller first: the oldest, and of channels as old
+    # (Duration has whole seconds) the one the call began with (Uniqueid = Linkedid)
+    for info in sorted(live.values(), key=_caller_first):
         _channel(calls, info, now, out)
     # 3. answered calls: a bridged non-caller channel means someone answered
     for call in calls.calls.values():
@@ -45,7 +49,15 @@ def resync(
     # 4. queue entries tell how long each caller has waited
     for entry in queue_entries:
         _queue_entry(calls, entry, now)
+    # 5. recordings that started while we were away
+    for uid, file in (recordings or {}).items():
+        _recording(calls, live.get(uid), uid, file, now, out)
     return calls.take_pending(out)
+
+
+def _caller_first(info: Mapping[str, str]) -> tuple[float, bool]:
+    own = info.get("Uniqueid") == (info.get("Linkedid") or info.get("Uniqueid"))
+    return -values.duration_s(info.get("Duration")), not own
 
 
 def _channel(calls: Calls, info: Mapping[str, str], now: float, out: list[DomainEvent]) -> None:
@@ -95,6 +107,26 @@ def _answer(call: Call, live: Mapping[str, Mapping[str, str]], now: float) -> No
             call.state = CallState.ANSWERED
             call.wait_s = None  # the queue join happened while we were away
             return
+
+
+def _recording(
+    calls: Calls,
+    info: Mapping[str, str] | None,
+    uid: str,
+    file: str,
+    now: float,
+    out: list[DomainEvent],
+) -> None:
+    channel = calls.channels.get(uid)
+    if channel is None or info is None or file in channel.call.recordings:
+        return
+    call = channel.call
+    call.recordings.append(file)
+    channel.recording_file = call.recording_file = file
+    # The recording began when the channel answered: its Duration is the upper bound.
+    began = now - values.duration_s(info.get("Duration"))
+    data = {"channel": channel.name, "uniqueid": uid, "file": file, "resync": True}
+    out.append(calls.emit(call, DomainEventType.RECORDING_STARTED, began, data))
 
 
 def _queue_entry(calls: Calls, entry: Mapping[str, str], now: float) -> None:

@@ -160,15 +160,17 @@ class CallTracker:
         channels: Iterable[Mapping[str, str]],
         queue_entries: Iterable[Mapping[str, str]] = (),
         now: float | None = None,
+        recordings: Mapping[str, str] | None = None,
     ) -> list[DomainEvent]:
         """Rebuild live calls from ``CoreShowChannel`` events after a (re)connect.
 
         Channels we did not know become calls (or join theirs); calls whose
         channels are all gone ended while we were away: they are finished with
         a note, their outcome computed from what we know. ``queue_entries``
-        (``QueueEntry`` events) refine who is waiting in which queue. ``now``
-        is the time of the snapshot (default: the last timestamp seen).
-        Raises like :meth:`feed`.
+        (``QueueEntry`` events) refine who is waiting in which queue.
+        ``recordings`` (Uniqueid -> ``MIXMONITOR_FILENAME``) adds the recordings
+        that began unseen. ``now`` is the time of the snapshot (default: the last
+        timestamp seen). Raises like :meth:`feed`.
         """
         when = self.last_timestamp if now is None else now
-        return resync_calls(self._calls, channels, queue_entries, when)
+        return resync_calls(self._calls, channels, queue_entries, when, recordings)

@@ -12,12 +12,15 @@ fixture finaliser).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import csv
 import os
+import signal
 import struct
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -360,6 +363,91 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     _stop(proc)
 
 
+# --- faults (issue 18): only while holding /work/devstack.lock, always undone ---------------
+
+
+def asterisk_pid() -> int:
+    """The PID of the devstack's Asterisk, from its pidfile, checked to be the chrooted one."""
+    env = devstack_env()
+    pid = int((Path(env["CTI_DEVSTACK_RUN"]) / "asterisk.pid").read_text().strip())
+    if os.readlink(f"/proc/{pid}/root") != env["CTI_DEVSTACK_ROOTFS"]:
+        raise RuntimeError(f"pid {pid} is not the devstack's Asterisk")
+    return pid
+
+
+@contextlib.contextmanager
+def asterisk_frozen() -> Iterator[int]:
+    """Asterisk stopped with SIGSTOP (a half-open AMI peer), continued on the way out."""
+    pid = asterisk_pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def asterisk_booted() -> bool:
+    """Asterisk answers its CLI and has finished booting."""
+    res = subprocess.run(
+        [str(DEVSTACK), "asterisk-cli", "core waitfullybooted"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return res.returncode == 0 and "fully booted" in res.stdout
+
+
+def restart_asterisk() -> None:
+    """``core restart now``: every call is hung up and Asterisk starts again (same PID).
+
+    Should it not come back, the devstack starts it, and this raises.
+    """
+    devstack("asterisk-cli", "core restart now", check=False)
+    time.sleep(1)  # the old process's console may still answer for a moment
+    try:
+        wait_for(asterisk_booted, timeout=60, interval=0.5)
+    except TimeoutError:
+        devstack("start")
+        raise
+
+
+@contextlib.contextmanager
+def postgres_stopped() -> Iterator[None]:
+    """The devstack's PostgreSQL stopped (``pg_ctl stop -m fast``), started on the way out."""
+    devstack("postgres-stop", timeout=90)
+    try:
+        yield
+    finally:
+        devstack("postgres-start", timeout=90)
+
+
+@contextlib.contextmanager
+def recordings_on_tmpfs(size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` (``2m``) mounted over the recordings root that Asterisk writes to.
+
+    The files already there are hidden, not touched, while it is mounted. On the way
+    out every call is hung up (Asterisk closes its files) and it is unmounted.
+    """
+    env = devstack_env()
+    root = Path(env["CTI_RECORDINGS_LOCAL_ROOT"])
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "cti-recordings", str(root)],
+        check=True,
+    )
+    try:
+        (root / "cti" / "voicemail").mkdir(parents=True)
+        yield root
+    finally:
+        asterisk_cli("channel request hangup all")
+        for _ in range(20):
+            if subprocess.run(["umount", str(root)], check=False).returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            subprocess.run(["umount", "-l", str(root)], check=True)
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -386,17 +474,23 @@ __all__ = [
     "CDR_FIELDS",
     "CONFIRM_DIAL_TEMPLATE",
     "add_queue_member",
+    "asterisk_booted",
     "asterisk_cli",
+    "asterisk_frozen",
+    "asterisk_pid",
     "caller_with_patience",
     "cleanup",
     "devstack",
     "devstack_env",
     "devstack_running",
     "hangup_channels",
+    "postgres_stopped",
     "read_cdr",
     "read_queue_log",
+    "recordings_on_tmpfs",
     "remove_queue_member",
     "reset_logs",
+    "restart_asterisk",
     "run_sipp_caller",
     "start_sipp_agent",
     "start_sipp_customers",

@@ -23,6 +23,14 @@ UNREACHABLE = "postgresql+asyncpg://cti:secret@127.0.0.1:9/cti"
 """Nothing listens on the discard port: the driver's connect is refused at once."""
 
 
+@pytest.fixture(autouse=True)
+def _no_devstack_recordings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``eval "$(devstack env)"`` exports CTI_RECORDINGS_LOCAL_ROOT, the devstack's live
+    recordings: a container here would take it as its root, and a test that removes its
+    root (test_recordings_retention) deleted every recording of the shared devstack."""
+    monkeypatch.delenv("CTI_RECORDINGS_LOCAL_ROOT", raising=False)
+
+
 @pytest.fixture
 async def container(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -104,6 +104,13 @@ class CtiServe:
             self.proc = None
         return rc
 
+    def kill(self) -> None:
+        """``kill -9``: the service dies at once, mid-work, with no shutdown of any kind."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self.proc = None
+
     def get(self, path: str, token: str, **params: object) -> httpx.Response:
         return httpx.get(
             f"{self.base_url}{path}",

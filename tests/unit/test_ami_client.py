@@ -617,6 +617,55 @@ async def test_resync_snapshot_after_every_reconnect(fake: FakeAmi, rec: Recorde
     assert rec.events("CoreShowChannel") == [] and rec.events("QueueMember") == []
 
 
+async def test_resync_asks_each_answered_channel_for_its_recording(
+    fake: FakeAmi, rec: Recorder
+) -> None:
+    def channel(name: str, uid: str, state: str) -> bytes:
+        return msg(
+            "Event: CoreShowChannel",
+            "ActionID: *",
+            f"Channel: {name}",
+            f"Uniqueid: {uid}",
+            "Linkedid: 1700000000.1",
+            f"ChannelState: {state}",
+            "Duration: 00:00:12",
+        )
+
+    fake.channels = [
+        channel("PJSIP/callers-00000001", "1700000000.1", "6"),
+        channel("PJSIP/1001-00000002", "1700000000.2", "6"),
+        channel("PJSIP/1002-00000003", "1700000000.3", "5"),  # ringing: never recording
+        channel("PJSIP/1003-00000004", "1700000000.4", "6"),  # gone before it was asked
+    ]
+    recording = "/var/spool/asterisk/monitor/cti/20231114/1700000000.1-1700000000.2.wav"
+
+    async def getvar(conn: Conn, a: dict[str, str]) -> None:
+        if a["Channel"].startswith("PJSIP/1003"):
+            reply = msg("Response: Error", f"ActionID: {a['ActionID']}", "Message: No such channel")
+        else:
+            value = recording if a["Channel"].startswith("PJSIP/1001") else ""
+            reply = msg(
+                "Response: Success",
+                f"ActionID: {a['ActionID']}",
+                f"Variable: {a['Variable']}",
+                f"Value: {value}",
+            )
+        await conn.send(reply)
+
+    fake.handlers["Getvar"] = getvar
+    async with running(make_client(fake, rec), rec):
+        pass
+    [snapshot] = rec.of("resync")
+    assert snapshot.recordings == {"1700000000.2": recording}
+    asked = [(a["Channel"], a["Variable"]) for a in fake.actions("Getvar")]
+    assert [c for c, _ in asked] == [
+        "PJSIP/callers-00000001",
+        "PJSIP/1001-00000002",
+        "PJSIP/1003-00000004",
+    ]
+    assert {v for _, v in asked} == {"MIXMONITOR_FILENAME"}
+
+
 async def test_events_during_resync_are_delivered_after_it_in_order(
     fake: FakeAmi, rec: Recorder
 ) -> None:
@@ -657,6 +706,46 @@ async def test_events_during_resync_are_delivered_after_it_in_order(
         ("event", "4"),
         ("event", "5"),
     ]
+
+
+async def test_a_resync_refused_while_asterisk_boots_is_asked_again(
+    fake: FakeAmi, rec: Recorder
+) -> None:
+    """Right after a restart Asterisk logs us in before app_queue is loaded; the resync
+    waits for it, and the events of the meantime still come after the snapshot."""
+    refusals = 2
+
+    async def booting(conn: Conn, a: dict[str, str]) -> None:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            await conn.send(msg("Event: Newchannel", f"Seq: {refusals}"))
+            await conn.send(
+                msg(
+                    "Response: Error",
+                    f"ActionID: {a['ActionID']}",
+                    "Message: Invalid/unknown command: QueueStatus. "
+                    "Use Action: ListCommands to show available commands.",
+                )
+            )
+            return
+        await FakeAmi._queuestatus(fake, conn, a)
+
+    fake.handlers["QueueStatus"] = booting
+    client = AmiClient(
+        settings_for(fake.port),
+        on_event=rec.on_event,
+        on_resync=rec.on_resync,
+        resync_retry_s=0.05,
+    )
+    async with running(client, rec):
+        await rec.until(lambda: len(rec.events("Newchannel")) == 2)
+        assert client.synced
+    assert len(fake.actions("QueueStatus")) == 3
+    [snapshot] = rec.of("resync")
+    assert [p["Queue"] for p in snapshot.queue_params] == ["hotline"]
+    kinds = [k for k, item in rec.log if k == "resync" or (k == "event" and "Seq" in item)]
+    assert kinds == ["resync", "event", "event"]
 
 
 async def test_connection_refused_sets_last_error_and_keeps_trying(rec: Recorder) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,21 @@ def test_a_call_tracker_bug_skips_one_event_and_is_logged_and_counted(
     assert "bug in a handler" in caplog.text
     body = generate_latest(metrics.registry).decode()
     assert 'cti_tracker_errors_total{tracker="calls"} 1.0' in body
+
+
+def test_a_call_found_by_the_first_resync_after_a_start_began_seconds_ago() -> None:
+    """A fresh process has seen no event yet: the resync's "now" is Asterisk's (the
+    host's until Asterisk says otherwise), not the last event's time, which is none."""
+    from cti.ami.resync import ResyncSnapshot
+    from cti.clock import FixedClock
+
+    channels = [m for m in recorded("resync.snapshot.ami") if m.get("Event") == "CoreShowChannel"]
+    metrics = Metrics()
+    heard: list[DomainEvent] = []
+    bus = EventBus(on_failure=metrics.subscriber_failed)
+    bus.subscribe(DomainEvent, heard.append, name="test.calls")
+    clock = FixedClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+    pipeline = EventPipeline(CallTracker(), AgentStateTracker(clock=clock), bus, metrics)
+    pipeline.on_resync(ResyncSnapshot(channels, [], [], [], []))
+    [started] = [e for e in heard if e.type is DomainEventType.CALL_STARTED]
+    assert started.timestamp == clock.time() - 3  # the caller's Duration: 00:00:03

@@ -154,6 +154,44 @@ def test_resync_from_recorded_core_show_channels_rebuilds_the_live_call() -> Non
     assert call.caller_number == "+8613800138020"
 
 
+def test_resync_takes_the_call_s_own_channel_for_the_caller_whatever_the_order() -> None:
+    """CoreShowChannel's Duration has whole seconds: caller and agent often tie (they do
+    in this snapshot), and Asterisk lists them in no set order. The caller is the
+    channel whose Uniqueid is the Linkedid."""
+    snapshot = messages("resync.snapshot.ami")
+    channels = [m for m in snapshot if m.get("Event") == "CoreShowChannel"]
+    assert len({c["Duration"] for c in channels}) == 1
+    for order in (channels, channels[::-1]):
+        tracker = CallTracker()
+        tracker.resync(order, now=1795431113.0)
+        (live,) = tracker.active_calls()
+        assert (live.caller_number, live.agent) == ("+8613800138020", "PJSIP/1001")
+
+
+def test_resync_adds_a_recording_it_did_not_see_start() -> None:
+    """After a restart the recording of a live call is only known from the channel's
+    MIXMONITOR_FILENAME (Getvar); it is on the call's timeline, started when the
+    channel's Duration says, and in the summary the catalog job is made from."""
+    msgs = messages("resync.ami")
+    snapshot = messages("resync.snapshot.ami")
+    channels = [m for m in snapshot if m.get("Event") == "CoreShowChannel"]
+    file = next(m["Value"] for m in msgs if m.get("Variable") == "MIXMONITOR_FILENAME")
+    caller = channels[0]["Uniqueid"]
+    connect = next(i for i, m in enumerate(msgs) if m.get("Event") == "AgentConnect")
+    now = float(msgs[connect]["Timestamp"]) + 1
+    tracker = CallTracker()
+    events = tracker.resync(channels, now=now, recordings={caller: file, "1.2": "/elsewhere.wav"})
+    assert [e.type for e in events] == [
+        DomainEventType.CALL_STARTED,
+        DomainEventType.RECORDING_STARTED,
+    ]
+    assert events[1].timestamp == now - 3 and events[1].data["uniqueid"] == caller
+    # Asked again at the next resync: nothing new.
+    assert tracker.resync(channels, now=now + 1, recordings={caller: file}) == []
+    (call,) = summaries(run(tracker, msgs[connect + 1 :]))
+    assert call.recordings == (file,)
+
+
 def kinds_of(name: str) -> tuple[CallSummary, list[DomainEventType]]:
     (call,) = summaries(run(CallTracker(), messages(name)))
     return call, [e.type for e in call.timeline]
