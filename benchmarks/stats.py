@@ -593,6 +593,7 @@ async def measure(url: str, queue: str, reps: int, budget_s: float) -> dict[str,
     def part(fn: Callable[..., Awaitable[Any]], **kw: Any) -> Callable[[], Awaitable[Any]]:
         async def run() -> Any:
             async with sessions() as s:
+                await queries.plan_for_the_values(s)  # as queue_stats() does
                 return await fn(s, **kw)
 
         return run

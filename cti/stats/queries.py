@@ -29,6 +29,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -51,9 +52,27 @@ from cti.stats.definitions import (
 )
 from cti.stats.models import AgentStateRecord
 
-__all__ = ["agent_call_sums", "agent_state_time", "interval_sums", "queue_members"]
+__all__ = [
+    "agent_call_sums",
+    "agent_state_time",
+    "interval_sums",
+    "plan_for_the_values",
+    "queue_members",
+]
 
 _C = CallRecord
+
+
+async def plan_for_the_values(session: AsyncSession) -> None:
+    """PostgreSQL: plan each statistics statement for its own values, in this transaction.
+
+    The best plan depends on the values: a busy queue's month is hundreds of thousands
+    of calls, a small queue's hour a handful. asyncpg prepares statements, and after
+    five runs PostgreSQL may keep one generic plan for all values, which for a busy
+    month measured twice as slow (benchmarks/stats.py).
+    """
+    if not _sqlite(session):
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def _epoch(session: AsyncSession, column: Any) -> ColumnElement[int]:

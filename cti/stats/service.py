@@ -29,7 +29,13 @@ from cti.stats.definitions import (
     buckets,
     figures,
 )
-from cti.stats.queries import agent_call_sums, agent_state_time, interval_sums, queue_members
+from cti.stats.queries import (
+    agent_call_sums,
+    agent_state_time,
+    interval_sums,
+    plan_for_the_values,
+    queue_members,
+)
 
 __all__ = ["StatsRequest", "queue_stats", "stats_csv"]
 
@@ -79,6 +85,7 @@ async def queue_stats(
     keys = _check(request, settings, tz)
     start, end = request.start.astimezone(UTC), request.end.astimezone(UTC)
     rules = settings.rules()
+    await plan_for_the_values(session)
     sums = await interval_sums(
         session,
         queue=request.queue,
