@@ -1,4 +1,4 @@
-"""statistics indexes: a queue's agents in agent_states, agents' unanswered rings in call_events
+"""statistics indexes: a queue's agents, agents' unanswered rings, ratings by time
 
 Revision ID: 0014
 Revises: 0013
@@ -33,8 +33,11 @@ def upgrade() -> None:
         postgresql_where=RING_NO_ANSWER,
         sqlite_where=RING_NO_ANSWER,
     )
+    # The ratings of a period's calls, not those of every year before it.
+    op.create_index("ix_csat_ratings_rated_at", "csat_ratings", ["rated_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_csat_ratings_rated_at", table_name="csat_ratings")
     op.drop_index("ix_call_events_ring_no_answer", table_name="call_events")
     op.drop_index("ix_agent_states_queue_interface_at", table_name="agent_states")
