@@ -27,7 +27,8 @@ buckets), in the same process and on the same connection pool:
 
 Prints median and p95 and the ratio ours/baseline (aim: ours <= 50 ms), writes
 benchmarks/results/stats.json (stats-<N>months.json for more months) and drops the
-database (``--keep`` keeps it). About 4 minutes for 1M calls, most of it the load.
+database (``--keep`` keeps it). 4-7 minutes for 1M calls on a shared 2-core VM, most of
+it the load.
 
     python benchmarks/stats.py [--calls 1000000] [--months 1] [--reps 15] [--keep]
     python benchmarks/stats.py --quick       # 20k calls, a few repetitions: a smoke run
