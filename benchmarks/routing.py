@@ -29,7 +29,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -84,8 +84,9 @@ def pg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
-async def create_database(admin_url: str) -> str:
-    name = f"cti_bench_routing_{uuid.uuid4().hex[:8]}"
+async def create_database(admin_url: str, prefix: str = "cti_bench_routing") -> str:
+    """A new, empty database next to ``admin_url``'s (its role needs CREATEDB)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(pg_dsn(admin_url))
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
@@ -176,15 +177,27 @@ async def seed(url: str, customers: int, orders: int, rng: random.Random) -> dic
             ],
         )
         timings["orders_s"] = time.perf_counter() - started
-        for table in ("customers", "customer_phones", "orders"):
-            await conn.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT max(id) FROM {table}))"
-            )
+        await reset_sequences(conn, ("customers", "customer_phones", "orders"))
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
     return timings
+
+
+async def reset_sequences(conn: Any, tables: Iterable[str]) -> None:
+    """After COPY with explicit ids: the next id the application inserts is free."""
+    for table in tables:
+        await conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+        )
+
+
+def write_result(path: Path, payload: dict[str, Any]) -> None:
+    """A benchmark's figures as benchmarks/results/*.json."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    print(f"written {path.relative_to(REPO)}")
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -340,27 +353,21 @@ async def main() -> int:
     print(f"ratio decide/SELECT 1: p50 {result['ratio_p50']}x  p99 {result['ratio_p99']}x")
     verdict = "met" if d["p99_ms"] <= 5.0 else "NOT met"
     print(f"aim p99 <= 5 ms: {verdict}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "routing",
-                "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-                "customers": args.customers,
-                "orders": args.orders,
-                "load": timings,
-                **result,
-                "aim_p99_ms": 5.0,
-                "aim_met": d["p99_ms"] <= 5.0,
-            },
-            indent=2,
-            ensure_ascii=False,
-        )
-        + "\n"
+    write_result(
+        RESULTS,
+        {
+            "benchmark": "routing",
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "customers": args.customers,
+            "orders": args.orders,
+            "load": timings,
+            **result,
+            "aim_p99_ms": 5.0,
+            "aim_met": d["p99_ms"] <= 5.0,
+        },
     )
-    print(f"written {RESULTS.relative_to(REPO)}")
     return 0
 
 

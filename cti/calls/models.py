@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -65,7 +66,16 @@ class CallEventRecord(Base):
     """One domain event on a call's timeline."""
 
     __tablename__ = "call_events"
-    __table_args__ = (UniqueConstraint("call_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("call_id", "seq"),
+        # The statistics' rings an agent let go unanswered: a few per cent of the events.
+        Index(
+            "ix_call_events_ring_no_answer",
+            "call_id",
+            postgresql_where=text("type = 'agent_ring_no_answer'"),
+            sqlite_where=text("type = 'agent_ring_no_answer'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)

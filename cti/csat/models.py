@@ -17,6 +17,8 @@ class CsatRating(Base):
         # The figures read one agent's or one queue's ratings over a time range.
         Index("ix_csat_ratings_agent_rated_at", "agent", "rated_at"),
         Index("ix_csat_ratings_queue_rated_at", "queue", "rated_at"),
+        # The queue statistics read the ratings from the period's start on.
+        Index("ix_csat_ratings_rated_at", "rated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

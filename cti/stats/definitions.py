@@ -35,6 +35,7 @@ __all__ = [
     "Rules",
     "StateRow",
     "Sums",
+    "add_state_time",
     "agent_time",
     "bucket_key",
     "bucket_start",
@@ -118,7 +119,9 @@ def offset_segments(
 
     out: list[tuple[datetime, datetime, int]] = []
     seg_start, seg_off = start, offset(start)
-    step = timedelta(minutes=15)
+    # Probes this far apart see every change: no zone changes its offset twice within
+    # six hours (they are months apart). A month is 120 probes, not thousands.
+    step = timedelta(hours=6)
     probe = start
     while probe < end:
         nxt = min(probe + step, end)
@@ -155,6 +158,8 @@ class CallRow:
     started_at: datetime | None = None
     agent: str | None = None
     direction: str = "inbound"
+    rating: int | None = None
+    """The caller's rating after the call (1..5), if they gave one."""
 
     @property
     def counted_at(self) -> datetime | None:
@@ -208,15 +213,20 @@ class Sums:
     wrapup_s: float = 0.0
     longest_wait_s: float | None = None
     """Longest wait of any offered call, answered or not."""
+    rating_sum: int = 0
+    """Sum of the ratings of the offered calls the caller rated (CSAT's numerator)."""
+    rated: int = 0
 
     def add(self, other: Sums) -> None:
-        for f in fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            if f.name == "longest_wait_s":
-                if theirs is not None and (mine is None or theirs > mine):
-                    setattr(self, f.name, theirs)
-            else:
-                setattr(self, f.name, mine + theirs)
+        for name in _ADDED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        theirs = other.longest_wait_s
+        if theirs is not None and (self.longest_wait_s is None or theirs > self.longest_wait_s):
+            self.longest_wait_s = theirs
+
+
+# A month at 15 minutes is thousands of Sums added up: the field list is read once.
+_ADDED = tuple(f.name for f in fields(Sums) if f.name != "longest_wait_s")
 
 
 def add_call(s: Sums, row: CallRow, rules: Rules) -> None:
@@ -226,6 +236,9 @@ def add_call(s: Sums, row: CallRow, rules: Rules) -> None:
     if row.offered_at is None or row.direction != "inbound":
         return
     s.offered += 1
+    if row.rating is not None:
+        s.rating_sum += row.rating
+        s.rated += 1
     wait = row.wait_s
     if wait is not None and (s.longest_wait_s is None or wait > s.longest_wait_s):
         s.longest_wait_s = wait
@@ -288,10 +301,13 @@ class IntervalFigures:
     aht_s: float | None
     longest_wait_s: float | None
     csat: float | None = None
-    """Customer satisfaction of the interval's calls: filled by the CSAT part (None: none)."""
+    """Customer satisfaction: the mean rating of the interval's rated calls (None: none)."""
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _FIGURES}
+
+
+_FIGURES = tuple(f.name for f in fields(IntervalFigures))
 
 
 def _ratio(num: float, den: float, digits: int = 4) -> float | None:
@@ -314,6 +330,7 @@ def figures(s: Sums) -> IntervalFigures:
         asa_s=_ratio(s.wait_answered_s, s.answered, 1),
         aht_s=_ratio(s.talk_s + s.wrapup_s, s.answered, 1),
         longest_wait_s=None if s.longest_wait_s is None else round(s.longest_wait_s, 1),
+        csat=_ratio(s.rating_sum, s.rated, 2),
     )
 
 
@@ -330,6 +347,9 @@ class AgentCallSums:
     wrapup_s: float = 0.0
     ring_no_answer: int = 0
     """Rings of the queue's calls the agent let go unanswered (queue and preferred-agent rings)."""
+    rating_sum: int = 0
+    """Ratings of the queue's calls with this agent that the caller rated."""
+    rated: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,27 +388,32 @@ def agent_time(rows: Sequence[StateRow], start: datetime, end: datetime) -> Agen
     lasts until ``end`` (the caller passes ``min(to, now)``).
     """
     out = AgentTime()
-    ordered = sorted(rows, key=lambda r: r.at)
+    # Rows of the same instant in the order the database gives them (queries.agent_state_time).
+    ordered = sorted(rows, key=lambda r: (r.at, r.state, r.paused_reason))
     for i, row in enumerate(ordered):
         until = ordered[i + 1].at if i + 1 < len(ordered) else end
         lo, hi = max(row.at, start), min(until, end)
-        span = (hi - lo).total_seconds()
-        if span <= 0 or row.state == "logged_out":
-            continue
-        out.logged_in_s += span
-        if row.state == "paused":
-            out.paused_s += span
-            reason = row.paused_reason or ""
-            out.pause_by_reason[reason] = out.pause_by_reason.get(reason, 0.0) + span
-        elif row.state == "on_call":
-            out.on_call_s += span
-        elif row.state == "wrap_up":
-            out.wrap_up_s += span
-        elif row.state == "ringing":
-            out.ringing_s += span
-        else:
-            out.available_s += span
+        add_state_time(out, row.state, row.paused_reason, (hi - lo).total_seconds())
     return out
+
+
+def add_state_time(out: AgentTime, state: str, paused_reason: str, seconds: float) -> None:
+    """``seconds`` an agent spent in ``state``: where each state's time goes."""
+    if seconds <= 0 or state == "logged_out":
+        return
+    out.logged_in_s += seconds
+    if state == "paused":
+        out.paused_s += seconds
+        reason = paused_reason or ""
+        out.pause_by_reason[reason] = out.pause_by_reason.get(reason, 0.0) + seconds
+    elif state == "on_call":
+        out.on_call_s += seconds
+    elif state == "wrap_up":
+        out.wrap_up_s += seconds
+    elif state == "ringing":
+        out.ringing_s += seconds
+    else:
+        out.available_s += seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,7 +428,7 @@ class AgentFigures:
     pause_by_reason: Mapping[str, float]
     occupancy: float | None
     csat: float | None = None
-    """The agent's customer satisfaction in the period: filled by the CSAT part."""
+    """The agent's customer satisfaction in the period: the mean of their rated calls."""
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -431,4 +456,5 @@ def agent_figures(agent: str, calls: AgentCallSums, time: AgentTime) -> AgentFig
         paused_s=time.paused_s,
         pause_by_reason=dict(time.pause_by_reason),
         occupancy=time.occupancy,
+        csat=_ratio(calls.rating_sum, calls.rated, 2),
     )

@@ -22,6 +22,8 @@ class AgentStateRecord(Base):
     __table_args__ = (
         UniqueConstraint("interface", "at", "state", "paused_reason"),
         Index("ix_agent_states_at", "at"),
+        # A queue's agents, one index probe each (cti.stats.queries.queue_members).
+        Index("ix_agent_states_queue_interface_at", "queue", "interface", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -12,36 +12,92 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Integer, and_, case, cast, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from cti.calls.models import CallEventRecord, CallRecord
 from cti.csat.models import CsatRating
+from cti.db.base import UtcDateTime
 from cti.stats.definitions import (
     AgentCallSums,
+    AgentTime,
     Interval,
     Rules,
-    StateRow,
     Sums,
+    add_state_time,
     offset_segments,
 )
 from cti.stats.models import AgentStateRecord
 
-__all__ = ["agent_call_sums", "agent_state_rows", "interval_sums"]
+__all__ = [
+    "agent_call_sums",
+    "agent_state_time",
+    "interval_sums",
+    "plan_for_the_values",
+    "queue_members",
+]
 
 _C = CallRecord
 
 
+async def plan_for_the_values(session: AsyncSession) -> None:
+    """PostgreSQL: plan each statistics statement for its own values, in this transaction.
+
+    The best plan depends on the values: a busy queue's month is hundreds of thousands
+    of calls, a small queue's hour a handful. asyncpg prepares statements, and after
+    five runs PostgreSQL may keep one generic plan for all values, which for a busy
+    month measured twice as slow (benchmarks/stats.py).
+    """
+    if not _sqlite(session):
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def _epoch(session: AsyncSession, column: Any) -> ColumnElement[int]:
     """Whole seconds since 1970 of a UTC timestamp column, on either database."""
-    if session.get_bind().dialect.name == "sqlite":
+    if _sqlite(session):
         return cast(func.strftime("%s", column), Integer)
-    return cast(func.floor(func.extract("epoch", column)), BigInteger)
+    return cast(func.floor(func.date_part("epoch", column, type_=Float)), BigInteger)
+
+
+def _seconds(session: AsyncSession, later: Any, earlier: Any) -> ColumnElement[float]:
+    """Seconds from ``earlier`` to ``later``, fractions kept, on either database."""
+    if _sqlite(session):
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    # date_part is double precision; EXTRACT is numeric since PostgreSQL 14, a third
+    # slower over a month of agent states.
+    return func.date_part("epoch", later - earlier, type_=Float)
+
+
+def _sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _at(value: datetime) -> ColumnElement[datetime]:
+    """An instant as a bound value stored the way the columns store it (UTC)."""
+    return literal(value, UtcDateTime())
 
 
 def _queue_calls(queue: str) -> ColumnElement[bool]:
@@ -59,6 +115,22 @@ def _counted_in(start: datetime, end: datetime) -> ColumnElement[bool]:
             _C.started_at < end,
         ),
     )
+
+
+def _rating_of(start: datetime) -> ColumnElement[bool]:
+    """The caller's rating of a call counted from ``start`` on.
+
+    A caller rates after the talk, so after the call was offered: ratings from before
+    ``start`` (less an hour for the service's and Asterisk's clocks) are never read, and
+    the years of ratings before the period cost nothing (ix_csat_ratings_rated_at).
+    """
+    return and_(
+        CsatRating.linkedid == _C.linkedid,
+        CsatRating.rated_at >= start - _CLOCKS_APART,
+    )
+
+
+_CLOCKS_APART = timedelta(hours=1)
 
 
 def _count(condition: ColumnElement[bool]) -> Any:
@@ -79,11 +151,13 @@ async def interval_sums(
     tz: ZoneInfo,
     rules: Rules,
 ) -> dict[int, Sums]:
-    """:class:`Sums` per bucket key of ``queue``'s calls in ``[start, end)``."""
+    """:class:`Sums` per bucket key of ``queue``'s calls in ``[start, end)``, their
+    callers' ratings (CSAT) included: one pass over the period's calls."""
     offered = _C.offered_at.is_not(None)
     answered = and_(offered, _C.answered_at.is_not(None))
     unanswered = and_(offered, _C.answered_at.is_(None))
     abandoned = and_(unanswered, _C.outcome != "timeout")
+    rated = and_(offered, CsatRating.rating.is_not(None))
     out: dict[int, Sums] = {}
     for seg_start, seg_end, offset in offset_segments(start, end, tz):
         epoch = _epoch(session, func.coalesce(_C.offered_at, _C.started_at))
@@ -104,7 +178,11 @@ async def interval_sums(
                 _total(answered, _C.talk_s),
                 _total(answered, _C.wrapup_s),
                 func.max(case((offered, _C.wait_s), else_=None)),
+                func.sum(case((rated, CsatRating.rating), else_=0)),
+                _count(rated),
             )
+            .select_from(_C)
+            .outerjoin(CsatRating, _rating_of(seg_start))
             .where(_queue_calls(queue), _counted_in(seg_start, seg_end))
             .group_by(key)
         )
@@ -122,36 +200,51 @@ async def interval_sums(
                 talk_s=float(row[10] or 0.0),
                 wrapup_s=float(row[11] or 0.0),
                 longest_wait_s=None if row[12] is None else float(row[12]),
+                rating_sum=int(row[13] or 0),
+                rated=int(row[14] or 0),
             )
-            out.setdefault(int(row[0]), Sums()).add(part)
+            bucket = int(row[0])
+            if bucket in out:  # a bucket cut by an offset change
+                out[bucket].add(part)
+            else:
+                out[bucket] = part
     return out
 
 
 async def agent_call_sums(
     session: AsyncSession, *, queue: str, start: datetime, end: datetime
 ) -> dict[str, AgentCallSums]:
-    """Per agent: the queue's calls offered in the period that they answered or let ring."""
+    """Per agent: the queue's calls offered in the period that they answered, let ring,
+    or that their callers rated. Agents who did none of these are left out."""
     period = and_(_queue_calls(queue), _C.offered_at >= start, _C.offered_at < end)
+    answered = _C.answered_at.is_not(None)
     out: dict[str, AgentCallSums] = defaultdict(AgentCallSums)
     taken = (
         select(
             _C.agent,
-            func.count(),
-            func.sum(func.coalesce(_C.talk_s, 0.0)),
-            func.sum(func.coalesce(_C.wrapup_s, 0.0)),
+            _count(answered),
+            _total(answered, _C.talk_s),
+            _total(answered, _C.wrapup_s),
+            func.sum(func.coalesce(CsatRating.rating, 0)),
+            func.count(CsatRating.rating),
         )
-        .where(period, _C.answered_at.is_not(None), _C.agent.is_not(None))
+        .select_from(_C)
+        .outerjoin(CsatRating, _rating_of(start))
+        .where(period, _C.agent.is_not(None))
         .group_by(_C.agent)
     )
-    for agent, calls, talk, wrapup in await session.execute(taken):
-        sums = out[str(agent)]
-        sums.calls, sums.talk_s, sums.wrapup_s = int(calls), float(talk or 0), float(wrapup or 0)
+    for agent, calls, talk, wrapup, rating_sum, rated in await session.execute(taken):
+        if calls or rated:
+            sums = out[str(agent)]
+            sums.calls, sums.talk_s, sums.wrapup_s = int(calls), float(talk), float(wrapup)
+            sums.rating_sum, sums.rated = int(rating_sum), int(rated)
     interface = CallEventRecord.data["interface"].as_string()
     missed = (
         select(interface, func.count())
         .select_from(CallEventRecord)
         .join(_C, CallEventRecord.call_id == _C.id)
-        .where(period, CallEventRecord.type == "agent_ring_no_answer", interface.is_not(None))
+        # Inline, not bound: the partial index ix_call_events_ring_no_answer then applies.
+        .where(period, CallEventRecord.type == _RING_NO_ANSWER, interface.is_not(None))
         .group_by(interface)
     )
     for agent, count in await session.execute(missed):
@@ -159,49 +252,89 @@ async def agent_call_sums(
     return dict(out)
 
 
-async def agent_state_rows(
-    session: AsyncSession, *, queue: str, agents: Sequence[str], start: datetime, end: datetime
-) -> dict[str, list[StateRow]]:
-    """State history of the queue's agents: those given, and every agent whose state
-    changed on an event of this queue before ``end``; each with the row the period
-    opens in (the last before ``start``) and every row within it."""
-    A = AgentStateRecord
-    members = set(agents)
-    members.update(
-        (
-            await session.execute(
-                select(A.interface).where(A.queue == queue, A.at < end).distinct()
-            )
-        ).scalars()
+_RING_NO_ANSWER: BindParameter[str] = bindparam(
+    "ring_no_answer", "agent_ring_no_answer", literal_execute=True
+)
+
+
+async def queue_members(session: AsyncSession, *, queue: str, end: datetime) -> list[str]:
+    """Every agent whose state changed on an event of ``queue`` before ``end``.
+
+    One index probe per agent (ix_agent_states_queue_interface_at, the next interface
+    after the last found), not a scan of the queue's whole state history.
+    """
+    A, B = aliased(AgentStateRecord), aliased(AgentStateRecord)
+    found = (
+        select(func.min(A.interface).label("interface"))
+        .where(A.queue == queue, A.at < end)
+        .cte("members", recursive=True)
     )
-    if not members:
-        return {}
-    names = sorted(members)
+    after = found.alias("after")
+    found = found.union_all(
+        select(
+            select(func.min(B.interface))
+            .where(B.queue == queue, B.at < end, B.interface > after.c.interface)
+            .scalar_subquery()
+        ).where(after.c.interface.is_not(None))
+    )
+    rows = await session.execute(select(found.c.interface).where(found.c.interface.is_not(None)))
+    return [str(name) for name in rows.scalars()]
+
+
+def _state_spans(
+    session: AsyncSession, who: Any, start: datetime, until: datetime
+) -> Select[str, str, float]:
+    """Seconds of each of one agent's states within ``[start, until)``: every row from
+    the one the period opens in (the last before ``start``) on, lasting until the next
+    row (or ``until``), clipped to the period; what :func:`~cti.stats.definitions.agent_time`
+    does to the same rows."""
+    A, B = aliased(AgentStateRecord), aliased(AgentStateRecord)
     opening = (
-        select(A.interface, func.max(A.at).label("at"))
-        .where(A.interface.in_(names), A.at < start)
-        .group_by(A.interface)
-        .subquery()
+        select(func.max(B.at))
+        .where(B.interface == who, B.at < _at(start))
+        .correlate_except(B)  # ``who`` may be the agent of an enclosing LATERAL
+        .scalar_subquery()
     )
-    before = select(A).join(opening, and_(A.interface == opening.c.interface, A.at == opening.c.at))
-    within = select(A).where(A.interface.in_(names), A.at >= start, A.at < end)
-    out: dict[str, list[StateRow]] = {name: [] for name in names}
-    for stmt in (before, within):
-        for rec in (await session.execute(stmt)).scalars():
-            out[rec.interface].append(StateRow(rec.interface, rec.state, rec.at, rec.paused_reason))
-    for rows in out.values():
-        rows.sort(key=lambda r: r.at)
-    return out
+    begins = case((A.at < _at(start), _at(start)), else_=A.at)
+    ends = func.coalesce(
+        func.lead(A.at).over(order_by=(A.at, A.state, A.paused_reason)), _at(until)
+    )
+    return select(
+        A.state.label("state"),
+        A.paused_reason.label("paused_reason"),
+        _seconds(session, ends, begins).label("seconds"),
+    ).where(A.interface == who, A.at >= func.coalesce(opening, _at(start)), A.at < _at(until))
 
 
-async def rated_calls(
-    session: AsyncSession, *, queue: str, start: datetime, end: datetime
-) -> list[tuple[datetime, str | None, int]]:
-    """The queue's calls offered in the period that the caller rated after the call:
-    (offered_at, the call's agent, rating 1..5)."""
+async def agent_state_time(
+    session: AsyncSession, *, names: Sequence[str], start: datetime, until: datetime
+) -> dict[str, AgentTime]:
+    """:class:`AgentTime` of each agent in ``names`` over ``[start, until)``, summed by
+    the database (a month of a busy queue is millions of state rows)."""
+    out = {name: AgentTime() for name in names}
+    if not out:
+        return out
+    if _sqlite(session):  # in-process: one statement per agent costs nothing
+        for name in out:
+            one = _state_spans(session, literal(name), start, until).subquery()
+            sums = await session.execute(
+                select(one.c.state, one.c.paused_reason, func.sum(one.c.seconds)).group_by(
+                    one.c.state, one.c.paused_reason
+                )
+            )
+            for state, reason, seconds in sums:
+                add_state_time(out[name], state, reason, float(seconds or 0.0))
+        return out
+    # PostgreSQL: every agent in one statement, each agent's rows read in index order.
+    names_param = bindparam("names", list(out), type_=ARRAY(String))
+    who = func.unnest(names_param).table_valued("interface").render_derived(name="who")
+    spans = _state_spans(session, who.c.interface, start, until).lateral("spans")
     rows = await session.execute(
-        select(_C.offered_at, _C.agent, CsatRating.rating)
-        .join(CsatRating, CsatRating.linkedid == _C.linkedid)
-        .where(_queue_calls(queue), _C.offered_at >= start, _C.offered_at < end)
+        select(who.c.interface, spans.c.state, spans.c.paused_reason, func.sum(spans.c.seconds))
+        .select_from(who)
+        .join(spans, true())
+        .group_by(who.c.interface, spans.c.state, spans.c.paused_reason)
     )
-    return [(at, agent, int(rating)) for at, agent, rating in rows if at is not None]
+    for name, state, reason, seconds in rows:
+        add_state_time(out[name], state, reason, float(seconds or 0.0))
+    return out

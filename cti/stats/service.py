@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,16 +21,21 @@ from cti.errors import InvalidInput
 from cti.stats.config import StatsSettings
 from cti.stats.definitions import (
     AgentCallSums,
+    AgentTime,
     Interval,
     Sums,
     agent_figures,
-    agent_time,
-    bucket_key,
     bucket_start,
     buckets,
     figures,
 )
-from cti.stats.queries import agent_call_sums, agent_state_rows, interval_sums, rated_calls
+from cti.stats.queries import (
+    agent_call_sums,
+    agent_state_time,
+    interval_sums,
+    plan_for_the_values,
+    queue_members,
+)
 
 __all__ = ["StatsRequest", "queue_stats", "stats_csv"]
 
@@ -81,6 +85,7 @@ async def queue_stats(
     keys = _check(request, settings, tz)
     start, end = request.start.astimezone(UTC), request.end.astimezone(UTC)
     rules = settings.rules()
+    await plan_for_the_values(session)
     sums = await interval_sums(
         session,
         queue=request.queue,
@@ -92,43 +97,27 @@ async def queue_stats(
     )
     total = Sums()
     intervals: list[dict[str, Any]] = []
-    for key in keys:
-        part = sums.get(key, Sums())
-        total.add(part)
-        lo = max(bucket_start(key, request.interval, tz), start)
-        hi = min(bucket_start(key + 1, request.interval, tz), end)
-        intervals.append(
-            {
-                "start": lo.astimezone(tz).isoformat(),
-                "end": hi.astimezone(tz).isoformat(),
-                **figures(part).to_json_dict(),
-            }
-        )
-    # CSAT: the mean rating of the calls counted here that the caller rated.
-    rated = await rated_calls(session, queue=request.queue, start=start, end=end)
-    by_key: dict[int, list[int]] = defaultdict(list)
-    by_agent: dict[str, list[int]] = defaultdict(list)
-    for at, agent, rating in rated:
-        by_key[bucket_key(at, request.interval, tz)].append(rating)
-        if agent:
-            by_agent[agent].append(rating)
-    for key, row in zip(keys, intervals, strict=True):
-        row["csat"] = _mean(by_key.get(key, []))
+    # Each bucket ends where the next starts: the edges, in local time, once each.
+    edges = [bucket_start(key, request.interval, tz) for key in (*keys, keys[-1] + 1)]
+    edges[0], edges[-1] = max(edges[0], start), min(edges[-1], end)
+    local = [edge.astimezone(tz).isoformat() for edge in edges]
+    for i, key in enumerate(keys):
+        part = sums.get(key)
+        if part is None:
+            part = Sums()
+        else:
+            total.add(part)
+        intervals.append({"start": local[i], "end": local[i + 1], **figures(part).to_json_dict()})
     calls = await agent_call_sums(session, queue=request.queue, start=start, end=end)
-    states = await agent_state_rows(
-        session, queue=request.queue, agents=sorted(calls), start=start, end=end
-    )
+    # The queue's agents: those with calls, and those its events moved.
+    names = set(calls) | set(await queue_members(session, queue=request.queue, end=end))
     until = max(start, min(end, now.astimezone(UTC)))
+    times = await agent_state_time(session, names=sorted(names), start=start, until=until)
     agents = [
-        {
-            **agent_figures(
-                name,
-                calls.get(name, AgentCallSums()),
-                agent_time(states.get(name, []), start, until),
-            ).to_json_dict(),
-            "csat": _mean(by_agent.get(name, [])),
-        }
-        for name in sorted(set(calls) | set(states))
+        agent_figures(
+            name, calls.get(name, AgentCallSums()), times.get(name, AgentTime())
+        ).to_json_dict()
+        for name in sorted(names)
     ]
     return {
         "queue": request.queue,
@@ -138,7 +127,7 @@ async def queue_stats(
         "timezone": timezone,
         "sl_threshold_s": rules.sl_threshold_s,
         "short_abandon_s": rules.short_abandon_s,
-        "total": {**figures(total).to_json_dict(), "csat": _mean([r for _, _, r in rated])},
+        "total": figures(total).to_json_dict(),
         "intervals": intervals,
         "agents": agents,
     }
@@ -183,7 +172,3 @@ def stats_csv(body: dict[str, Any], part: str = "intervals") -> str:
     total = {"row": "total", "start": body["from"], "end": body["to"], **body["total"]}
     writer.writerow([_cell(total[c]) for c in INTERVAL_COLUMNS])
     return out.getvalue()
-
-
-def _mean(ratings: list[int]) -> float | None:
-    return round(sum(ratings) / len(ratings), 2) if ratings else None

@@ -31,10 +31,10 @@ from cti.csat.models import CsatRating
 from cti.db.engine import create_engine, session_factory
 from cti.stats.backfill import read_trace, store_trace
 from cti.stats.config import StatsSettings
-from cti.stats.definitions import CallRow, Interval, sums_of
+from cti.stats.definitions import CallRow, Interval, StateRow, agent_time, sums_of
 from cti.stats.erlang import StaffingInput, staffing, staffing_json
 from cti.stats.models import AgentStateRecord
-from cti.stats.queries import interval_sums
+from cti.stats.queries import agent_state_time, interval_sums
 from cti.stats.service import StatsRequest, queue_stats
 from cti.tracking.replay import replay
 from tests.statstruth import agent_row, check_agents, check_totals, queue_figures
@@ -110,6 +110,13 @@ async def test_sql_sums_equal_the_pure_reference(database_url: str, trace: Path)
     try:
         async with session_factory(engine)() as session:
             records = (await session.execute(select(CallRecord))).scalars().all()
+            # Callers rate some calls (CSAT is summed with the rest).
+            ratings = {r.linkedid: 1 + r.id % 5 for r in records if r.id % 3}
+            session.add_all(
+                CsatRating(linkedid=linkedid, rating=rating, rated_at=NOW, uniqueid=linkedid)
+                for linkedid, rating in ratings.items()
+            )
+            await session.commit()
             rows = [
                 CallRow(
                     offered_at=r.offered_at,
@@ -123,6 +130,7 @@ async def test_sql_sums_equal_the_pure_reference(database_url: str, trace: Path)
                     started_at=r.started_at,
                     agent=r.agent,
                     direction=r.direction,
+                    rating=ratings.get(r.linkedid),
                 )
                 for r in records
             ]
@@ -150,6 +158,49 @@ async def test_sql_sums_equal_the_pure_reference(database_url: str, trace: Path)
                         got.wait_answered_s, got.talk_s = want.wait_answered_s, want.talk_s
                         got.wrapup_s = want.wrapup_s
                         assert got == want
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("trace", QUEUE_TRACES, ids=lambda p: p.stem)
+async def test_sql_agent_time_equals_the_pure_reference(database_url: str, trace: Path) -> None:
+    # The database sums each agent's time per state; agent_time() is the definition.
+    await store(database_url, trace)
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            stored = (await session.execute(select(AgentStateRecord))).scalars().all()
+            rows: dict[str, list[StateRow]] = {}
+            for r in stored:
+                rows.setdefault(r.interface, []).append(
+                    StateRow(r.interface, r.state, r.at, r.paused_reason)
+                )
+            assert rows, "a trace with agents"
+            times = sorted(r.at for r in stored)
+            first, last = times[0], times[-1]
+            tick = timedelta(milliseconds=500)
+            periods = [
+                (first - timedelta(hours=1), last + timedelta(hours=1)),  # every row
+                (times[len(times) // 3] + tick, times[2 * len(times) // 3] + tick),  # cut
+                (first + tick, last - tick),
+                (times[len(times) // 2], times[len(times) // 2]),  # empty
+            ]
+            names = [*sorted(rows), "PJSIP/9999"]  # and an agent without rows
+            for start, until in periods:
+                got = await agent_state_time(session, names=names, start=start, until=until)
+                assert got.keys() == set(names)
+                for name in names:
+                    want = agent_time(rows.get(name, []), start, until)
+                    have = got[name]
+                    assert have.pause_by_reason.keys() == want.pause_by_reason.keys()
+                    for reason, seconds in want.pause_by_reason.items():
+                        assert have.pause_by_reason[reason] == pytest.approx(seconds, abs=1e-3)
+                    for part in ("logged_in_s", "paused_s", "on_call_s", "wrap_up_s"):
+                        assert getattr(have, part) == pytest.approx(
+                            getattr(want, part), abs=1e-3
+                        ), (name, part, start, until)
+                    assert have.ringing_s == pytest.approx(want.ringing_s, abs=1e-3)
+                    assert have.available_s == pytest.approx(want.available_s, abs=1e-3)
     finally:
         await engine.dispose()
 
