@@ -5,7 +5,8 @@ Creates a throwaway database next to the one in ``CTI_BENCH_POSTGRES_URL``
 and 1M orders with ``COPY`` (asyncpg ``copy_records_to_table``), then measures
 in the same process and on the same connection pool:
 
-* baseline: a bare ``SELECT 1`` round trip through a session;
+* baseline: a bare ``SELECT 1`` round trip through a session of the same pool
+  (the service's lookup pool: autocommit, pre-ping);
 * ours: ``HotlineRouter.decide(env)`` for random known callers (in the many
   ways trunks write numbers) and unknown callers, one call at a time
   (latency) and with concurrent calls (decisions/s);
@@ -230,7 +231,7 @@ async def throughput(
 
 
 async def measure(url: str, customers: int, calls: int, concurrency: int) -> dict[str, Any]:
-    engine = create_engine(url)
+    engine = create_engine(url, autocommit=True)  # as the service's lookup pool
     sessions = session_factory(engine)
     rng = random.Random(7)
     router = HotlineRouter(

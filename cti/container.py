@@ -126,6 +126,10 @@ class Container:
         self.phones = phone_normalizer(settings, acd)
         self.engine: AsyncEngine = create_engine(settings.effective_database_url)
         self.session_maker: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+        # The AGI's caller lookup reads on a 2 ms budget: its own pool, in autocommit.
+        self.lookup_engine: AsyncEngine = create_engine(
+            settings.effective_database_url, autocommit=True
+        )
 
         self.tracker = CallTracker()
         self.agent_states = AgentStateTracker(default_wrapup_s=agent_settings.wrapup_s, clock=clock)
@@ -134,7 +138,7 @@ class Container:
         self.agent_state_writer = AgentStateWriter(self.session_maker)
         self.live_calls = LiveCalls(self.tracker, self.metrics.calls_active, self.writer)
         self.hotline = HotlineRouter(
-            self.session_maker,
+            session_factory(self.lookup_engine),
             acd,
             phones=self.phones,
             availability=self.agent_states,

@@ -33,7 +33,11 @@ Calendar = dict[str, dict[date, CalendarDay]]
 
 
 class HotlineRouter:
-    """Owns the policy, the calendar cache and the lookup; ``decide`` is the AGI hook."""
+    """Owns the policy, the calendar cache and the lookup; ``decide`` is the AGI hook.
+
+    ``sessions`` are only read from; the service gives it a pool of its own in
+    autocommit (:func:`cti.db.engine.create_engine`), one round trip per lookup.
+    """
 
     def __init__(
         self,

@@ -17,13 +17,22 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, autocommit: bool = False) -> AsyncEngine:
+    """The engine for ``url``; ``autocommit`` for reads on a latency budget.
+
+    With ``autocommit`` every statement stands on its own: no BEGIN and ROLLBACK
+    round trips around a lookup, and on PostgreSQL the pool's pre-ping is one round
+    trip instead of three (asyncpg pings inside a transaction otherwise). Only for
+    sessions that read (the AGI's caller lookup): a write there would commit at once.
+    """
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"connect_args": {"timeout": 30}}
+    if autocommit:
+        kwargs["isolation_level"] = "AUTOCOMMIT"
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
 
