@@ -6,7 +6,7 @@ and 1M orders with ``COPY`` (asyncpg ``copy_records_to_table``), then measures
 in the same process and on the same connection pool:
 
 * baseline: a bare ``SELECT 1`` round trip through a session of the same pool
-  (the service's lookup pool: autocommit, pre-ping);
+  (the service's lookup pool: autocommit, no ping before use);
 * ours: ``HotlineRouter.decide(env)`` for random known callers (in the many
   ways trunks write numbers) and unknown callers, one call at a time
   (latency) and with concurrent calls (decisions/s);
@@ -49,7 +49,7 @@ from cti.acd.decision import Action  # noqa: E402
 from cti.acd.service import HotlineRouter  # noqa: E402
 from cti.acd.settings import AcdSettings  # noqa: E402
 from cti.customers.phones import PhoneNormalizer  # noqa: E402
-from cti.db.engine import create_engine, session_factory  # noqa: E402
+from cti.db.engine import create_lookup_engine, session_factory  # noqa: E402
 from cti.db.migrate import upgrade_async  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "routing.json"
@@ -231,7 +231,7 @@ async def throughput(
 
 
 async def measure(url: str, customers: int, calls: int, concurrency: int) -> dict[str, Any]:
-    engine = create_engine(url, autocommit=True)  # as the service's lookup pool
+    engine = create_lookup_engine(url)  # the service's lookup pool
     sessions = session_factory(engine)
     rng = random.Random(7)
     router = HotlineRouter(
