@@ -259,6 +259,8 @@ def provenance() -> dict[str, Any]:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {cpu or 'unknown CPU'}",
+        # Other work on the machine while it ran (1-minute load average at the end).
+        "load_average": round(os.getloadavg()[0], 2),
     }
 
 

@@ -36,7 +36,9 @@ def caller_statement(*, paid_statuses: Iterable[str], currency: str) -> CallerSe
     paid = and_(
         Order.customer_id == Customer.id,
         Order.created_at >= bindparam("since", type_=Order.created_at.type),
-        Order.status.in_(sorted(paid_statuses)),
+        # Not IN (...): an IN list is an "expanding" parameter, whose SQL SQLAlchemy
+        # renders again at every execution; these equalities are compiled once.
+        or_(*(Order.status == status for status in sorted(paid_statuses))),
         Order.currency == currency,
         # Only the shop that brought the customer can make them a VIP by its orders;
         # every shop's orders make them a returning customer (cti.customers.service.settle).
