@@ -18,7 +18,7 @@ events/s and the ratio ours/baseline per trace and overall (aim: >= 2.0 on
 every trace), then feeds ``--calls`` calls through decoder + tracker while
 sampling RSS (aim: growth <= 10 MB). Results go to benchmarks/results/replay.json.
 
-    python benchmarks/replay.py [--copies 30] [--trace-mib 4] [--rounds 3] [--calls 100000]
+    python benchmarks/replay.py [--copies 30] [--trace-mib 4] [--rounds 5] [--calls 100000]
 """
 
 from __future__ import annotations
@@ -194,13 +194,16 @@ def compare(parts: list[bytes], rounds: int) -> dict[str, Any]:
     """Baseline and ours on the same reads, alternating; each one's best CPU time."""
     base_best = ours_best = math.inf
     base_events = our_events = ended = 0
-    for _ in range(rounds):
-        gc.collect()
-        t, base_events = run_panoramisk(parts)
-        base_best = min(base_best, t)
-        gc.collect()
-        t, our_events, ended = run_ours(parts)
-        ours_best = min(ours_best, t)
+    for n in range(rounds):
+        # Each side goes first every other round, so neither always follows the other.
+        for side in ("base", "ours") if n % 2 == 0 else ("ours", "base"):
+            gc.collect()
+            if side == "base":
+                t, base_events = run_panoramisk(parts)
+                base_best = min(base_best, t)
+            else:
+                t, our_events, ended = run_ours(parts)
+                ours_best = min(ours_best, t)
     base_rate = base_events / base_best
     our_rate = our_events / ours_best
     return {
@@ -273,7 +276,7 @@ def main() -> int:
         "--trace-mib", type=float, default=4.0, help="MiB per trace in the per-trace runs"
     )
     ap.add_argument("--calls", type=int, default=100_000, help="calls for the memory run")
-    ap.add_argument("--rounds", type=int, default=3, help="best of N rounds each")
+    ap.add_argument("--rounds", type=int, default=5, help="best of N rounds each")
     args = ap.parse_args()
 
     block, pairs, calls_per_block = load_block()
