@@ -247,7 +247,15 @@ def provenance() -> dict[str, Any]:
         return done.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    if git("status", "--porcelain", "--untracked-files=no", "--", "cti", "benchmarks"):
+    if git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        "cti",
+        "benchmarks",
+        ":!benchmarks/results",
+    ):
         commit += "+"
     cpu = ""
     try:
