@@ -1,19 +1,24 @@
 """Replay benchmark: the full parse + track path against panoramisk's own parsing.
 
-Builds a large AMI byte stream from the traces we recorded from the real
-Asterisk 22 (tests/fixtures/traces/*.ami), each copy with fresh Uniqueids,
-Linkedids and channel names, then measures in the same process:
+Builds AMI byte streams from the traces we recorded from the real Asterisk 22
+(tests/fixtures/traces/*.ami), each copy with fresh Uniqueids, Linkedids and
+channel names, then measures in the same process, on the same bytes fed in
+64 KiB reads:
 
 * baseline: panoramisk 1.4's ``AMIProtocol.data_received`` (decode, split,
   ``Message.from_line``) dispatching every event to a no-op handler;
 * ours: ``AmiDecoder.feed`` + ``CallTracker.feed`` (domain events and finished
   call summaries included).
 
-Prints events/s and the ratio ours/baseline (aim >= 1.0), then feeds 100k calls
-through decoder + tracker while sampling RSS (aim: growth <= 10 MB).
-Results go to benchmarks/results/replay.json.
+It does so for every recorded trace on its own (copied up to ``--trace-mib``)
+and for all of them in one stream (``--copies`` copies), alternating baseline
+and ours for ``--rounds`` rounds and keeping each one's best CPU time (process
+time, so other work on this shared machine skews the ratio less). It prints
+events/s and the ratio ours/baseline per trace and overall (aim: >= 2.0 on
+every trace), then feeds ``--calls`` calls through decoder + tracker while
+sampling RSS (aim: growth <= 10 MB). Results go to benchmarks/results/replay.json.
 
-    python benchmarks/replay.py [--copies 300] [--calls 100000]
+    python benchmarks/replay.py [--copies 30] [--trace-mib 4] [--rounds 5] [--calls 100000]
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ import argparse
 import asyncio
 import gc
 import json
+import math
+import os
 import platform
 import re
+import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +55,13 @@ _CHANNEL_KEYS = re.compile(r"Channel$", re.IGNORECASE)
 _CHANNEL_SUFFIX = re.compile(r"^(.*-[0-9a-f]{8})(;\d)?$")
 
 
-def load_block() -> tuple[bytes, list[tuple[bytes, bytes]], int]:
-    """All recorded traces as one block, plus the id values to rewrite per copy."""
+def load_block(paths: Iterable[Path] | None = None) -> tuple[bytes, list[tuple[bytes, bytes]], int]:
+    """Recorded traces (default: all) as one block, plus the id values to rewrite per copy."""
     block = b""
     ids: set[str] = set()
     channels: set[str] = set()
     calls = 0
-    for path in sorted(TRACES.glob("*.ami")):
+    for path in sorted(TRACES.glob("*.ami")) if paths is None else paths:
         messages = AmiDecoder().feed(path.read_bytes())
         tracker = CallTracker()
         ended: set[str] = set()
@@ -126,10 +134,10 @@ def run_panoramisk(parts: list[bytes]) -> tuple[float, int]:
     protocol.connection_made(_Transport())
     protocol.factory = manager
     protocol.encoding = "utf-8"
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for part in parts:
         protocol.data_received(part)
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     loop.close()
     return elapsed, count
 
@@ -138,14 +146,14 @@ def run_ours(parts: list[bytes]) -> tuple[float, int, int]:
     decoder = AmiDecoder()
     tracker = CallTracker()
     events = ended = 0
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for part in parts:
         for msg in decoder.feed(part):
             events += 1
             for ev in tracker.feed(msg):
                 if ev.type is DomainEventType.ENDED:
                     ended += 1
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     return elapsed, events, ended
 
 
@@ -182,39 +190,129 @@ def rss_over_calls(
     }
 
 
+def compare(parts: list[bytes], rounds: int) -> dict[str, Any]:
+    """Baseline and ours on the same reads, alternating; each one's best CPU time."""
+    base_best = ours_best = math.inf
+    base_events = our_events = ended = 0
+    for n in range(rounds):
+        # Each side goes first every other round, so neither always follows the other.
+        for side in ("base", "ours") if n % 2 == 0 else ("ours", "base"):
+            gc.collect()
+            if side == "base":
+                t, base_events = run_panoramisk(parts)
+                base_best = min(base_best, t)
+            else:
+                t, our_events, ended = run_ours(parts)
+                ours_best = min(ours_best, t)
+    base_rate = base_events / base_best
+    our_rate = our_events / ours_best
+    return {
+        "mib": round(sum(map(len, parts)) / 2**20, 1),
+        "baseline_events": base_events,
+        "baseline_events_per_s": round(base_rate),
+        "ours_events": our_events,
+        "ours_events_per_s": round(our_rate),
+        "ratio": round(our_rate / base_rate, 2),
+        "calls_ended": ended,
+    }
+
+
+def per_trace(target_mib: float, rounds: int) -> list[dict[str, Any]]:
+    """Every recorded trace on its own, copied up to about ``target_mib``."""
+    out = []
+    for path in sorted(TRACES.glob("*.ami")):
+        block, pairs, _calls = load_block([path])
+        copies = max(1, math.ceil(target_mib * 2**20 / len(block)))
+        parts = chunks(b"".join(stream(block, pairs, copies)))
+        row = {"trace": path.name, "copies": copies, **compare(parts, rounds)}
+        print(
+            f"  {path.name:36} {row['mib']:6.1f} MiB {row['baseline_events_per_s']:10,} "
+            f"{row['ours_events_per_s']:10,} {row['ratio']:6.2f}",
+            flush=True,
+        )
+        out.append(row)
+    return out
+
+
+def provenance() -> dict[str, Any]:
+    """Which code ran where: commit (``+`` if the work tree had changes), date, machine."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        "cti",
+        "benchmarks",
+        ":!benchmarks/results",
+    ):
+        commit += "+"
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), ""
+            )
+    except OSError:
+        pass
+    return {
+        "commit": commit,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {cpu or 'unknown CPU'}",
+        # Other work on the machine while it ran (1-minute load average at the end).
+        "load_average": round(os.getloadavg()[0], 2),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--copies", type=int, default=300, help="trace copies for the throughput run")
+    ap.add_argument(
+        "--copies", type=int, default=30, help="copies of all traces for the overall run"
+    )
+    ap.add_argument(
+        "--trace-mib", type=float, default=4.0, help="MiB per trace in the per-trace runs"
+    )
     ap.add_argument("--calls", type=int, default=100_000, help="calls for the memory run")
-    ap.add_argument("--rounds", type=int, default=3, help="best of N rounds each")
+    ap.add_argument("--rounds", type=int, default=5, help="best of N rounds each")
     args = ap.parse_args()
 
     block, pairs, calls_per_block = load_block()
     if not block:
         print("no traces under tests/fixtures/traces", file=sys.stderr)
         return 2
+    print("per trace (events/s):                        panoramisk       ours  ratio")
+    traces = per_trace(args.trace_mib, args.rounds)
     data = b"".join(stream(block, pairs, args.copies))
     parts = chunks(data)
-    print(f"stream: {len(data) / 2**20:.1f} MiB, {args.copies} copies of {calls_per_block} calls")
+    del data
+    print(f"all traces: {args.copies} copies of {calls_per_block} calls")
+    overall = compare(parts, args.rounds)
+    del parts  # measure the memory run without the throughput stream resident
+    worst = min(traces, key=lambda row: row["ratio"])
+    print(
+        f"panoramisk parse+dispatch (no-op): {overall['baseline_events_per_s']:12,} events/s "
+        f"({overall['baseline_events']} events)"
+    )
+    print(
+        f"cti decode+track:                  {overall['ours_events_per_s']:12,} events/s "
+        f"({overall['ours_events']} msgs)"
+    )
+    print(
+        f"ratio ours/panoramisk: {overall['ratio']:.2f} overall, lowest {worst['ratio']:.2f} "
+        f"({worst['trace']}) (aim >= 2.0 on every trace); calls ended: {overall['calls_ended']}"
+    )
 
-    base_best = ours_best = float("inf")
-    base_events = our_events = ended = 0
-    for _ in range(args.rounds):
-        gc.collect()
-        t, base_events = run_panoramisk(parts)
-        base_best = min(base_best, t)
-        gc.collect()
-        t, our_events, ended = run_ours(parts)
-        ours_best = min(ours_best, t)
-    base_rate = base_events / base_best
-    our_rate = our_events / ours_best
-    ratio = our_rate / base_rate
-    print(f"panoramisk parse+dispatch (no-op): {base_rate:12,.0f} events/s ({base_events} events)")
-    print(f"cti decode+track:                  {our_rate:12,.0f} events/s ({our_events} msgs)")
-    print(f"ratio ours/panoramisk: {ratio:.2f}  (aim >= 1.0); calls ended: {ended}")
-
-    stream_mib = round(len(data) / 2**20, 1)
-    del data, parts  # measure the memory run without the throughput stream resident
     gc.collect()
     memory = rss_over_calls(block, pairs, calls_per_block, args.calls)
     print(
@@ -224,14 +322,17 @@ def main() -> int:
     )
     result = {
         "benchmark": "replay",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "stream_mib": stream_mib,
-        "baseline_events_per_s": round(base_rate),
-        "ours_events_per_s": round(our_rate),
-        "ratio": round(ratio, 2),
-        "calls_ended": ended,
+        **provenance(),
+        "timing": "best CPU (process) time of each side over the rounds, alternating",
+        "rounds": args.rounds,
+        "stream_mib": overall["mib"],
+        "baseline_events_per_s": overall["baseline_events_per_s"],
+        "ours_events_per_s": overall["ours_events_per_s"],
+        "ratio": overall["ratio"],
+        "lowest_trace_ratio": worst["ratio"],
+        "lowest_trace": worst["trace"],
+        "calls_ended": overall["calls_ended"],
+        "per_trace": traces,
         "memory": memory,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -5,13 +5,16 @@ Creates a throwaway database next to the one in ``CTI_BENCH_POSTGRES_URL``
 and 1M orders with ``COPY`` (asyncpg ``copy_records_to_table``), then measures
 in the same process and on the same connection pool:
 
-* baseline: a bare ``SELECT 1`` round trip through a session;
+* baseline: a bare ``SELECT 1`` round trip through a session of the same pool
+  (the service's lookup pool: autocommit, no ping before use);
 * ours: ``HotlineRouter.decide(env)`` for random known callers (in the many
   ways trunks write numbers) and unknown callers, one call at a time
-  (latency) and with concurrent calls (decisions/s).
+  (latency) and with concurrent calls (decisions/s);
+* ours for the customer with the most orders (~1,800), one call at a time.
 
-Prints p50/p99 and the ratio ours/baseline (aim: p99 <= 5 ms), writes
-benchmarks/results/routing.json and drops the database (``--keep`` keeps it).
+Prints p50/p99 and the ratio ours/baseline (aim: p99 <= 2 ms, the customer with
+the most orders included), writes benchmarks/results/routing.json (with the
+commit, date and machine) and drops the database (``--keep`` keeps it).
 
     CTI_BENCH_POSTGRES_URL=postgresql+asyncpg://cti:cti@127.0.0.1:55432/cti \\
         python benchmarks/routing.py [--customers 300000] [--orders 1000000] [--calls 5000]
@@ -23,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -39,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import asyncpg  # type: ignore[import-untyped]  # noqa: E402
+from replay import provenance  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from cti.acd.availability import DialplanChecksAvailability  # noqa: E402
@@ -46,11 +49,13 @@ from cti.acd.decision import Action  # noqa: E402
 from cti.acd.service import HotlineRouter  # noqa: E402
 from cti.acd.settings import AcdSettings  # noqa: E402
 from cti.customers.phones import PhoneNormalizer  # noqa: E402
-from cti.db.engine import create_engine, session_factory  # noqa: E402
+from cti.db.engine import create_lookup_engine, session_factory  # noqa: E402
 from cti.db.migrate import upgrade_async  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "routing.json"
 DEFAULT_URL = "postgresql+asyncpg://cti:cti@127.0.0.1:55432/cti"
+AIM_P99_MS = 2.0
+HEAVY_CALLS = 1000
 NOW = datetime.now(UTC)
 STATUSES = ["paid"] * 3 + ["shipped"] * 2 + ["delivered"] * 2 + ["completed"] * 6
 STATUSES += ["cancelled", "refunded", "pending"]
@@ -239,7 +244,7 @@ async def throughput(
 
 
 async def measure(url: str, customers: int, calls: int, concurrency: int) -> dict[str, Any]:
-    engine = create_engine(url)
+    engine = create_lookup_engine(url)  # the service's lookup pool
     sessions = session_factory(engine)
     rng = random.Random(7)
     router = HotlineRouter(
@@ -273,7 +278,7 @@ async def measure(url: str, customers: int, calls: int, concurrency: int) -> dic
         baseline = await timed([select_one for _ in range(calls)])
         ours = await timed([decide_call(i) for i in range(calls)])
         heavy_env = {"agi_callerid": mobile(1), "agi_extension": "4008001234"}
-        heavy = await timed([lambda: router.decide(heavy_env) for _ in range(200)])
+        heavy = await timed([lambda: router.decide(heavy_env) for _ in range(HEAVY_CALLS)])
         async with sessions() as session:
             heavy_orders = (
                 await session.execute(text("SELECT count(*) FROM orders WHERE customer_id = 1"))
@@ -351,21 +356,19 @@ async def main() -> int:
         f"({h['orders']} orders)"
     )
     print(f"ratio decide/SELECT 1: p50 {result['ratio_p50']}x  p99 {result['ratio_p99']}x")
-    verdict = "met" if d["p99_ms"] <= 5.0 else "NOT met"
-    print(f"aim p99 <= 5 ms: {verdict}")
+    met = max(d["p99_ms"], h["p99_ms"]) <= AIM_P99_MS
+    print(f"aim p99 <= {AIM_P99_MS} ms, heaviest customer included: {'met' if met else 'NOT met'}")
     write_result(
         RESULTS,
         {
             "benchmark": "routing",
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
+            **provenance(),
             "customers": args.customers,
             "orders": args.orders,
             "load": timings,
             **result,
-            "aim_p99_ms": 5.0,
-            "aim_met": d["p99_ms"] <= 5.0,
+            "aim_p99_ms": AIM_P99_MS,
+            "aim_met": met,
         },
     )
     return 0

@@ -212,6 +212,7 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
         await container.writer.stop()
         await container.agent_state_writer.stop()
         await container.engine.dispose()
+        await container.lookup_engine.dispose()
 
 
 class StartupError(Exception):

@@ -26,6 +26,7 @@ from cti.clock import SYSTEM_CLOCK, Clock
 from cti.customers.phones import PhoneNormalizer
 from cti.customers.profile import caller_profile, caller_statement
 from cti.customers.tiers import CustomerProfile
+from cti.db.engine import retry_if_disconnected
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,12 @@ Calendar = dict[str, dict[date, CalendarDay]]
 
 
 class HotlineRouter:
-    """Owns the policy, the calendar cache and the lookup; ``decide`` is the AGI hook."""
+    """Owns the policy, the calendar cache and the lookup; ``decide`` is the AGI hook.
+
+    ``sessions`` are only read from; the service gives it a pool of its own in
+    autocommit without pings (:func:`cti.db.engine.create_lookup_engine`): one round
+    trip per lookup, and one more after a connection died with the server.
+    """
 
     def __init__(
         self,
@@ -100,14 +106,15 @@ class HotlineRouter:
         profile: CustomerProfile | None = None
         failure: str | None = None
         if number.e164 is not None:
+            e164, since = number.e164, self.policy.rules.window_start(now)
+
+            async def lookup() -> CustomerProfile | None:
+                async with self._sessions() as session:
+                    return await caller_profile(session, stmt=self._stmt, e164=e164, since=since)
+
             try:
-                async with asyncio.timeout_at(deadline), self._sessions() as session:
-                    profile = await caller_profile(
-                        session,
-                        stmt=self._stmt,
-                        e164=number.e164,
-                        since=self.policy.rules.window_start(now),
-                    )
+                async with asyncio.timeout_at(deadline):
+                    profile = await retry_if_disconnected(lookup)
             except Exception as exc:
                 failure = _why(exc)
                 log.warning("caller lookup failed (%s); routing as unknown caller", failure)

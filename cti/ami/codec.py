@@ -31,9 +31,10 @@ Design choices:
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Final, TypeVar, overload
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final, NoReturn
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -50,7 +51,10 @@ _CRLF2: Final = b"\r\n\r\n"
 # Any blank line ends a message, with CRLF or bare LF line endings.
 _ANY_TERMINATOR: Final = re.compile(rb"\r?\n\r?\n")
 _FIRST_KEYS: Final = frozenset(("Event", "Response"))
-_T = TypeVar("_T")
+_FIRST_PREFIXES: Final = ("Event: ", "Response: ")
+# Endless arguments for map(str.split, lines, _SEPARATORS, _ONES): line.split(": ", 1).
+_SEPARATORS: Final = itertools.repeat(": ")
+_ONES: Final = itertools.repeat(1)
 
 
 class AmiDecodeError(ValueError):
@@ -75,33 +79,37 @@ class AmiTruncatedError(AmiDecodeError):
     kind = "truncated"
 
 
-class AmiMessage(Mapping[str, str]):
+class AmiMessage(dict[str, str]):
     """One AMI event or response: its headers in order.
 
     ``msg[key]`` and ``msg.get(key)`` return the first value of a header;
     :meth:`getall` returns every value of a repeated one (``Output``,
     ``ChanVariable``...).
+
+    A read-only ``dict``: lookups run at plain ``dict`` speed (every consumer
+    reads a few headers of every event), and anything that would change it
+    raises ``TypeError``, as for any other ``Mapping``.
     """
 
-    __slots__ = ("_headers", "_lines", "_map", "offset")
+    __slots__ = ("_headers", "_lines", "offset")
 
     def __init__(self, headers: Iterable[tuple[str, str]], offset: int = 0) -> None:
         pairs = tuple(headers)
         self.offset = offset
         self._headers: tuple[tuple[str, str], ...] | None = pairs
         self._lines: list[str] | None = None
-        self._map: dict[str, str] = _first_wins(pairs)
+        _fill(self, pairs)
 
     @classmethod
     def _from_lines(cls, lines: list[str], pairs: list[list[str]], offset: int) -> AmiMessage:
         # The decoder keeps the header lines (str objects, which the cyclic GC
         # does not track) rather than one list per header: with thousands of
         # messages in flight per read that halves the decoding time.
-        msg = cls.__new__(cls)
+        msg = _new_message(cls)
         msg.offset = offset
         msg._headers = None
         msg._lines = lines
-        msg._map = _first_wins(pairs)
+        _fill(msg, pairs)
         return msg
 
     @property
@@ -111,55 +119,61 @@ class AmiMessage(Mapping[str, str]):
             self._headers = tuple(_split_known(line) for line in self._lines or ())
         return self._headers
 
-    def __getitem__(self, key: str) -> str:
-        return self._map[key]
-
-    @overload
-    def get(self, key: str, /) -> str | None: ...
-    @overload
-    def get(self, key: str, /, default: str) -> str: ...
-    @overload
-    def get(self, key: str, /, default: _T) -> str | _T: ...
-
-    def get(self, key: str, /, default: object = None) -> object:
-        # Defined here (not inherited from Mapping) to run at plain dict speed.
-        return self._map.get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._map
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._map)
-
-    def __len__(self) -> int:
-        return len(self._map)
-
     def getall(self, key: str) -> list[str]:
         return [value for name, value in self.headers if name == key]
 
     @property
     def is_event(self) -> bool:
-        return "Event" in self._map
+        return "Event" in self
 
     @property
     def is_response(self) -> bool:
-        return "Response" in self._map
+        return "Response" in self
 
     @property
     def name(self) -> str | None:
         """The event name, or None for a response."""
-        return self._map.get("Event")
+        return self.get("Event")
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, AmiMessage):
             return self.headers == other.headers
-        return super().__eq__(other)
+        if isinstance(other, Mapping):
+            return dict(self) == dict(other)
+        return NotImplemented
 
-    def __hash__(self) -> int:
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:  # type: ignore[override]  # read-only, so hashable
         return hash(self.headers)
 
     def __repr__(self) -> str:
         return f"AmiMessage(offset={self.offset}, headers={self.headers!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (AmiMessage, (self.headers, self.offset))
+
+    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("AmiMessage is read-only")
+
+    __setitem__ = __delitem__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+    __ior__ = _read_only
+
+
+_new_message = dict.__new__
+_dict_init = dict.__init__
+
+
+def _fill(msg: AmiMessage, pairs: Sequence[Sequence[str]]) -> None:
+    """Put ``pairs`` into ``msg``, the first of a repeated key winning."""
+    _dict_init(msg, pairs)  # type: ignore[arg-type]  # 2-item lists
+    if len(msg) != len(pairs):
+        dict.clear(msg)
+        for key, value in pairs:
+            dict.setdefault(msg, key, value)
 
 
 def _parse(raw: bytes, offset: int) -> AmiMessage:
@@ -176,15 +190,6 @@ def _parse(raw: bytes, offset: int) -> AmiMessage:
     if first not in _FIRST_KEYS:
         raise AmiDecodeError(offset, f"message starts with {first[:40]!r}, not Event or Response")
     return AmiMessage._from_lines(lines, pairs, offset)
-
-
-def _first_wins(pairs: Sequence[Sequence[str]]) -> dict[str, str]:
-    mapping: dict[str, str] = dict(pairs)  # type: ignore[arg-type]  # 2-item lists
-    if len(mapping) != len(pairs):
-        mapping = {}
-        for key, value in pairs:
-            mapping.setdefault(key, value)
-    return mapping
 
 
 def _split_known(line: str) -> tuple[str, str]:
@@ -255,7 +260,7 @@ class AmiDecoder:
             # Cheap early exit while a large message trickles in: look for a
             # terminator only in the new bytes (plus 2 bytes of overlap).
             start = old - 2 if old > 2 else 0
-            if buf.find(b"\n\n", start) < 0 and buf.find(b"\n\r\n", start) < 0:
+            if buf.find(b"\n\r\n", start) < 0 and buf.find(b"\n\n", start) < 0:
                 self._pending = buf
                 self._check_size()
                 return []
@@ -347,12 +352,7 @@ class AmiDecoder:
         rest = parts.pop()
         base = self._base
         try:
-            for part in parts:
-                if b"\n\n" in part or b"\n\r\n" in part:
-                    base = self._decode_loose(part, base, out, final=True)
-                else:
-                    self._decode_one(part, base, out)
-                base += len(part) + 4
+            base = self._decode_parts(parts, base, out)
             if b"\n\n" in rest or b"\n\r\n" in rest:
                 consumed = self._decode_loose(rest, base, out, final=False) - base
                 base += consumed
@@ -369,6 +369,46 @@ class AmiDecoder:
             exc.messages = out
             raise
         return out
+
+    def _decode_parts(self, parts: list[bytes], base: int, out: list[AmiMessage]) -> int:
+        """Decode what lies between CRLF blank lines; return the offset after the last part.
+
+        The usual message (CRLF line endings, every line ``Key: value``, no key
+        twice, ``Event`` or ``Response`` first) is one ``dict`` over its lines
+        split on their first ``": "``. Anything else -- bare LF line endings
+        (which may hide more blank lines), a blank line before the message,
+        ``Key:`` without a space, a repeated key, damage -- goes the long way.
+        """
+        new = _new_message
+        fill = _dict_init
+        split = str.split
+        seps = _SEPARATORS
+        ones = _ONES
+        append = out.append
+        for part in parts:
+            lines = part.decode("utf-8", "replace").split("\r\n")
+            msg = new(AmiMessage)
+            try:
+                fill(msg, map(split, lines, seps, ones))
+            except ValueError:  # a line without ": "
+                usual = False
+            else:
+                usual = (
+                    len(msg) == len(lines)
+                    and lines[0].startswith(_FIRST_PREFIXES)
+                    and part.count(b"\n") == len(lines) - 1
+                )
+            if usual:
+                msg.offset = base
+                msg._headers = None
+                msg._lines = lines
+                append(msg)
+            elif b"\n\n" in part or b"\n\r\n" in part:
+                self._decode_loose(part, base, out, final=True)
+            else:
+                self._decode_one(part, base, out)
+            base += len(part) + 4
+        return base
 
     @staticmethod
     def _decode_one(part: bytes, base: int, out: list[AmiMessage]) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,14 +17,33 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+T = TypeVar("T")
+
 
 def create_engine(url: str) -> AsyncEngine:
+    """The service's engine: transactions, connections pinged before use."""
+    return _engine(url, {"pool_pre_ping": True})
+
+
+def create_lookup_engine(url: str) -> AsyncEngine:
+    """An engine for reads on a latency budget (the AGI's caller lookup): one round trip.
+
+    Every statement stands on its own (autocommit): no BEGIN and ROLLBACK around a
+    lookup. No ping before use either (asyncpg's runs BEGIN, ``;``, ROLLBACK): a
+    connection that died with the server fails its query, which invalidates the
+    pool, and the reader asks once more on a fresh one (:func:`retry_if_disconnected`).
+    Only for sessions that read: a write there would commit at once.
+    """
+    return _engine(url, {"isolation_level": "AUTOCOMMIT"})
+
+
+def _engine(url: str, kwargs: dict[str, Any]) -> AsyncEngine:
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs = {"connect_args": {"timeout": 30}}
+        kwargs = {**kwargs, "connect_args": {"timeout": 30}}
+        kwargs.pop("pool_pre_ping", None)
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
 
@@ -41,6 +61,21 @@ def create_engine(url: str) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def retry_if_disconnected(read: Callable[[], Awaitable[T]]) -> T:
+    """``await read()``, once more if it failed on a connection that had died.
+
+    For readers on a :func:`create_lookup_engine` pool, which hands out connections
+    without pinging them: after a database restart the first read meets a dead
+    connection, the pool drops its connections, and the second read opens a new one.
+    """
+    try:
+        return await read()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return await read()
 
 
 async def ping(engine: AsyncEngine) -> None:

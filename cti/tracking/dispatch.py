@@ -1,4 +1,4 @@
-"""The call tracker's dispatch table: AMI event name -> handler.
+"""The call tracker's dispatch tables: AMI event name (or VarSet variable) -> handler.
 
 An event not in the table does not concern calls and is ignored. Handlers
 wrapped in :func:`~cti.tracking.state.known_channel` act only on channels the
@@ -10,6 +10,7 @@ transfers name several channels).
 from __future__ import annotations
 
 from cti.tracking.on_channel import (
+    VARIABLES,
     on_bridge_enter,
     on_hangup,
     on_hangup_request,
@@ -17,7 +18,6 @@ from cti.tracking.on_channel import (
     on_newchannel,
     on_newexten,
     on_rename,
-    on_varset,
 )
 from cti.tracking.on_dial import on_dial_begin, on_dial_end
 from cti.tracking.on_features import (
@@ -39,14 +39,13 @@ from cti.tracking.on_queue import (
 )
 from cti.tracking.state import Handler, known_channel
 
-__all__ = ["HANDLERS"]
+__all__ = ["HANDLERS", "VARIABLES"]
 
 HANDLERS: dict[str, Handler] = {
     # channel life
     "Newchannel": on_newchannel,
     "Newexten": on_newexten,
     "NewCallerid": known_channel(on_newcallerid),
-    "VarSet": on_varset,
     "Rename": on_rename,
     "BridgeEnter": known_channel(on_bridge_enter),
     "Hangup": known_channel(on_hangup),
@@ -71,4 +70,8 @@ HANDLERS: dict[str, Handler] = {
     "MixMonitorStart": known_channel(on_mixmonitor_start),
     "MixMonitorStop": known_channel(on_mixmonitor_stop),
 }
-"""Read, never changed, by every :class:`~cti.tracking.tracker.CallTracker`."""
+"""Read, never changed, by every :class:`~cti.tracking.tracker.CallTracker`.
+
+``VarSet`` is not here: more than half of all events, it is dispatched by its
+variable name through :data:`VARIABLES` (``CallTracker.feed``), so the variables
+the tracker does not use are dropped before anything else is read or parsed."""

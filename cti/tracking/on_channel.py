@@ -9,9 +9,10 @@ from cti.tracking import values
 from cti.tracking.events import DomainEvent
 from cti.tracking.model import Call, Channel
 from cti.tracking.on_queue import on_queuestatus
-from cti.tracking.state import Calls
+from cti.tracking.state import Calls, Handler
 
 __all__ = [
+    "VARIABLES",
     "on_bridge_enter",
     "on_hangup",
     "on_hangup_request",
@@ -19,7 +20,6 @@ __all__ = [
     "on_newchannel",
     "on_newexten",
     "on_rename",
-    "on_varset",
 ]
 
 TALK_ENDED = "CTI_TALK_ENDED"
@@ -72,7 +72,7 @@ def on_newexten(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainE
         call.dnis = values.dialled_exten(msg.get("Exten"))
     if msg.get("Application") == "AGI" and (msg.get("AppData") or "").endswith(_VOICEMAIL_AGI):
         # The hotline's overflow hands the caller to the voicemail app; AGISTATUS tells
-        # whether the app was there (see on_varset).
+        # whether the app was there (see _on_caller_variable).
         call.in_voicemail = True
     if call.caller_number is None and values.is_unknown_id(msg.get("CallerIDNum")):
         # "<unknown>" in AMI is also how an empty number is shown: the
@@ -134,43 +134,66 @@ _CALL_FACTS: dict[str, Callable[[Call, str], None]] = {
 }
 
 
-def on_varset(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
-    variable = msg.get("Variable")
-    if variable == "QUEUESTATUS":
-        channel = calls.channel(msg, ts)
-        return [] if channel is None else on_queuestatus(calls, channel, msg, ts)
-    if variable == "MIXMONITOR_FILENAME":
-        channel = calls.channels.get(msg.get("Uniqueid") or "")
-        if channel is not None:
-            # MixMonitorStart (next) names only the channel: remember the file for it.
-            channel.recording_file = channel.call.recording_file = msg.get("Value") or None
-        return []
-    if variable in ("CTI_QUEUE", "AGISTATUS"):
-        channel = calls.channels.get(msg.get("Uniqueid") or "")
-        if channel is not None and channel.uniqueid == channel.call.caller_uid:
-            _caller_variable(channel.call, variable, (msg.get("Value") or "").strip())
-        return []
-    if variable in _CALL_FACTS:
-        channel = calls.channels.get(msg.get("Uniqueid") or "")
-        value = (msg.get("Value") or "").strip()
-        # The same bounds as the order API's ids; anything else is not an order id.
-        if channel is not None and 0 < len(value) <= 64 and value.isprintable():
-            _CALL_FACTS[variable](channel.call, value)
-        return []
-    if variable == TALK_ENDED:
-        channel = calls.channels.get(msg.get("Uniqueid") or "")
-        if channel is not None and channel.uniqueid == channel.call.caller_uid:
-            call = channel.call
-            if call.answered_at is not None and call.talk_ended_at is None:
-                call.talk_ended_at = ts
-        return []
-    if variable in _DNIS_VARIABLES:
-        channel = calls.channels.get(msg.get("Uniqueid") or "")
-        if channel is not None and channel.uniqueid == channel.call.caller_uid:
-            dnis = msg.get("Value")
-            if dnis:
-                channel.call.dnis = dnis
+def _on_queuestatus(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+    channel = calls.channel(msg, ts)
+    return [] if channel is None else on_queuestatus(calls, channel, msg, ts)
+
+
+def _on_mixmonitor_filename(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+    channel = calls.channels.get(msg.get("Uniqueid") or "")
+    if channel is not None:
+        # MixMonitorStart (next) names only the channel: remember the file for it.
+        channel.recording_file = channel.call.recording_file = msg.get("Value") or None
     return []
+
+
+def _on_caller_variable(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+    channel = calls.channels.get(msg.get("Uniqueid") or "")
+    if channel is not None and channel.uniqueid == channel.call.caller_uid:
+        variable = msg.get("Variable") or ""
+        _caller_variable(channel.call, variable, (msg.get("Value") or "").strip())
+    return []
+
+
+def _on_call_fact(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+    channel = calls.channels.get(msg.get("Uniqueid") or "")
+    value = (msg.get("Value") or "").strip()
+    # The same bounds as the order API's ids; anything else is not an order id.
+    if channel is not None and 0 < len(value) <= 64 and value.isprintable():
+        _CALL_FACTS[msg.get("Variable") or ""](channel.call, value)
+    return []
+
+
+def _on_talk_ended(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+    channel = calls.channels.get(msg.get("Uniqueid") or "")
+    if channel is not None and channel.uniqueid == channel.call.caller_uid:
+        call = channel.call
+        if call.answered_at is not None and call.talk_ended_at is None:
+            call.talk_ended_at = ts
+    return []
+
+
+def _on_dnis(calls: Calls, msg: Mapping[str, str], ts: float) -> list[DomainEvent]:
+    channel = calls.channels.get(msg.get("Uniqueid") or "")
+    if channel is not None and channel.uniqueid == channel.call.caller_uid:
+        dnis = msg.get("Value")
+        if dnis:
+            channel.call.dnis = dnis
+    return []
+
+
+VARIABLES: dict[str, Handler] = {
+    "QUEUESTATUS": _on_queuestatus,
+    "MIXMONITOR_FILENAME": _on_mixmonitor_filename,
+    "CTI_QUEUE": _on_caller_variable,
+    "AGISTATUS": _on_caller_variable,
+    TALK_ENDED: _on_talk_ended,
+    **dict.fromkeys(_CALL_FACTS, _on_call_fact),
+    **dict.fromkeys(_DNIS_VARIABLES, _on_dnis),
+}
+"""``VarSet`` handlers by variable name. Every other variable (most of the ``VarSet``
+traffic: ``BRIDGEPEER``, ``QUEUE*``, ``DIALEDTIME``...) does not concern calls; the
+tracker drops it before it parses the event's time."""
 
 
 def _caller_variable(call: Call, variable: str, value: str) -> None:

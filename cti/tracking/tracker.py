@@ -67,6 +67,9 @@ from cti.tracking.state import Calls
 
 __all__ = ["CallFacts", "CallState", "CallTracker", "LiveCall", "WaitingCaller"]
 
+_HANDLERS = dispatch.HANDLERS
+_VARIABLES = dispatch.VARIABLES
+
 
 class CallTracker:
     """Feed AMI events (any ``Mapping[str, str]``) and get domain events back.
@@ -94,10 +97,17 @@ class CallTracker:
         if raw_ts:
             # Kept raw for every event (cheap), parsed only for the ones we handle.
             self._raw_ts = raw_ts
-        handler = dispatch.HANDLERS.get(msg.get("Event") or "")
+        # Runs for every AMI event: VarSet (most of them) goes by its variable.
+        name = msg.get("Event")
+        if name == "VarSet":
+            handler = _VARIABLES.get(msg.get("Variable") or "")
+        else:
+            handler = _HANDLERS.get(name or "")
         if handler is None:
             return []
-        return self._calls.take_pending(handler(self._calls, msg, self.last_timestamp))
+        calls = self._calls
+        out = handler(calls, msg, self.last_timestamp)
+        return calls.take_pending(out) if calls.pending_end else out
 
     def annotate(
         self, uniqueid: str, kind: DomainEventType, data: dict[str, Any], at: float | None = None

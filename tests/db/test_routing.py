@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 
@@ -219,6 +220,35 @@ async def test_database_down_falls_back_without_raising(container: Container) ->
     assert decision.reason.startswith("fallback: database error")
     assert decision.notes["calendar"].startswith("stale")
     assert r.fallbacks == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_caller_is_found_after_the_server_dropped_the_lookup_connections(
+    container: Container, database_url: str
+) -> None:
+    await _seed(container)
+    # The service's own lookup pool: autocommit, no ping before a connection is used.
+    r = HotlineRouter(
+        session_factory(container.lookup_engine),
+        OFFICE,
+        phones=container.phones,
+        clock=FixedClock(NOW),
+    )
+    assert (await r.decide(env(VIP_BY_SPEND))).notes["lookup"] == "found"
+    # A restart or failover: the server ends every session of the database.
+    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        ended = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    assert ended >= 1
+    decision = await r.decide(env(VIP_BY_SPEND))
+    assert decision.notes["lookup"] == "found"
+    assert decision.notes["tier"] == "vip"
+    assert r.fallbacks == 0
 
 
 class _HangingDatabase:

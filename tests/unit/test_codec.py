@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cti.ami.codec import AmiDecodeError, AmiDecoder, AmiMessage, AmiTruncatedError
+
+TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
 
 STREAM = (
     "Asterisk Call Manager/11.0.0\r\n"
@@ -81,6 +85,45 @@ def test_bare_lf_line_endings_are_tolerated() -> None:
     assert [m.offset for m in messages] == [0, data.index(b"Event: B"), data.index(b"Event: C")]
     for cut in range(len(data) + 1):
         assert decode_in_chunks(data, [cut]) == messages
+
+
+def test_offsets_stay_true_after_messages_with_bare_lf_endings() -> None:
+    recorded = (TRACES / "answered.ami").read_bytes()
+    expected = decode_in_chunks(recorded, [])
+    # The first two messages with bare LF line endings, the rest as Asterisk wrote it.
+    second_end = recorded.index(b"\r\n\r\n", recorded.index(b"\r\n\r\n") + 4) + 4
+    data = recorded[:second_end].replace(b"\r\n", b"\n") + recorded[second_end:]
+    for cuts in ([], [second_end // 2], [len(data) // 2]):
+        decoder = AmiDecoder()
+        messages: list[AmiMessage] = []
+        start = 0
+        for cut in [*cuts, len(data)]:
+            messages += decoder.feed(data[start:cut])
+            start = cut
+        decoder.finish()
+        assert [m.headers for m in messages] == [m.headers for m in expected]
+        for msg in messages:
+            key, value = msg.headers[0]
+            assert data.startswith(f"{key}: {value}".encode(), msg.offset)
+        assert messages[-1].offset == len(data) - (len(recorded) - expected[-1].offset)
+        assert decoder.offset == len(data)
+
+
+def test_messages_are_read_only() -> None:
+    (msg,) = decode_in_chunks(b"Event: X\r\nKey: v\r\n\r\n", [])
+    for change in (
+        lambda: msg.__setitem__("Key", "w"),
+        lambda: msg.__delitem__("Key"),
+        lambda: msg.update(Key="w"),
+        lambda: msg.setdefault("Other", "w"),
+        lambda: msg.pop("Key"),
+        lambda: msg.popitem(),
+        lambda: msg.clear(),
+    ):
+        with pytest.raises(TypeError, match="read-only"):
+            change()
+    assert dict(msg) == {"Event": "X", "Key": "v"}
+    assert msg == AmiMessage((("Event", "X"), ("Key", "v")))
 
 
 def test_colon_without_space_and_first_value_wins() -> None:
