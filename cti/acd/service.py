@@ -1,10 +1,10 @@
 """The hotline's ``decide(env)``: AGI variables in, a routing decision out, fast.
 
-One indexed query (:mod:`cti.customers.profile`) finds the caller and their
-order figures; the holiday calendar is cached for a few seconds. The whole lookup is bounded by
-``CTI_ACD_LOOKUP_TIMEOUT``: past it, or on any database error, the call is
-routed as an unknown caller ("fallback: ..."), so the AGI always answers and
-never raises into the dialplan.
+One indexed query (:mod:`cti.customers.profile`) finds the caller and as much
+of their order figures as tells the tier; the holiday calendar is cached for a
+few seconds. The whole lookup is bounded by ``CTI_ACD_LOOKUP_TIMEOUT``: past
+it, or on any database error, the call is routed as an unknown caller
+("fallback: ..."), so the AGI always answers and never raises into the dialplan.
 """
 
 from __future__ import annotations
@@ -56,8 +56,11 @@ class HotlineRouter:
         self.availability: AgentAvailability = availability or NoAgentAvailability()
         self._sessions = sessions
         self._clock = clock
+        rules = self.policy.rules
+        # Only as much of the order history as tells the tier: the same tier the
+        # screen-pop derives from the exact figures, whatever the customer's history.
         self._stmt = caller_statement(
-            paid_statuses=self.policy.rules.paid_statuses, currency=self.policy.rules.currency
+            paid_statuses=rules.paid_statuses, currency=rules.currency, enough=rules.vip_order_count
         )
         self._calendar: Calendar = {}
         self._calendar_loaded_at: float | None = None

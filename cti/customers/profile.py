@@ -26,12 +26,23 @@ from cti.orders.models import Order
 CallerSelect = Select[*tuple[Any, ...]]
 
 
-def caller_statement(*, paid_statuses: Iterable[str], currency: str) -> CallerSelect:
+def caller_statement(
+    *, paid_statuses: Iterable[str], currency: str, enough: int | None = None
+) -> CallerSelect:
     """The caller and their order figures; bind ``e164`` and ``since`` (start of the window).
 
     An order counts as paid when its status is one of ``paid_statuses``, it is in
     ``currency`` and it is an order of the shop that brought the customer. Build it
     once and reuse it (:func:`caller_profile`).
+
+    ``enough``: read no more than what tells the tier (:func:`cti.acd.policy.derive_tier`
+    with ``vip_order_count == enough``): whether there is an order at all, and up to
+    ``enough`` paid ones of the window. ``order_count`` is then 0 or 1 and
+    ``paid_count`` at most ``enough``; ``paid_total`` is exact whenever
+    ``paid_count < enough``, and when it is not the customer is a VIP by count
+    anyway. So the tier is the one the exact figures give, and a customer with
+    thousands of orders costs what any other does. The AGI routes with this; the
+    screen-pop, which shows the count, reads the exact figures.
     """
     paid = and_(
         Order.customer_id == Customer.id,
@@ -44,15 +55,12 @@ def caller_statement(*, paid_statuses: Iterable[str], currency: str) -> CallerSe
         # every shop's orders make them a returning customer (cti.customers.service.settle).
         or_(Customer.shop.is_(None), Order.shop == Customer.shop),
     )
-    order_count = (
-        select(func.count())
-        .select_from(Order)
-        .where(Order.customer_id == Customer.id)
-        .correlate(Customer)
-        .scalar_subquery()
-    )
-    paid_count = select(func.count()).select_from(Order).where(paid).correlate(Customer)
-    paid_total = select(func.coalesce(func.sum(Order.amount), 0)).where(paid).correlate(Customer)
+    orders = select(Order.amount).where(Order.customer_id == Customer.id).correlate(Customer)
+    paid_orders = select(Order.amount).where(paid).correlate(Customer)
+    if enough is not None:
+        orders = orders.limit(1)
+        paid_orders = paid_orders.limit(enough)
+    some, some_paid = orders.subquery("orders_read"), paid_orders.subquery("paid_read")
     return (
         select(
             Customer.id,
@@ -60,9 +68,11 @@ def caller_statement(*, paid_statuses: Iterable[str], currency: str) -> CallerSe
             Customer.tier,
             Customer.last_agent,
             Customer.last_call_at,
-            order_count.label("order_count"),
-            paid_count.scalar_subquery().label("paid_count"),
-            paid_total.scalar_subquery().label("paid_total"),
+            select(func.count()).select_from(some).scalar_subquery().label("order_count"),
+            select(func.count()).select_from(some_paid).scalar_subquery().label("paid_count"),
+            select(func.coalesce(func.sum(some_paid.c.amount), 0))
+            .scalar_subquery()
+            .label("paid_total"),
         )
         .select_from(CustomerPhone)
         .join(Customer, Customer.id == CustomerPhone.customer_id)

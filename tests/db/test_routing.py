@@ -25,6 +25,7 @@ from cti.customers.service import record_answered, upsert_customer
 from cti.db.engine import create_engine, session_factory
 from cti.orders.schemas import CustomerIn, OrderIn
 from cti.orders.service import OrderPhones, parse_order, upsert_orders
+from cti.screenpop.lookup import PopLookup
 from ivr.fastagi import FastAgiServer
 from ivr.hotline import hotline_app
 
@@ -132,6 +133,35 @@ async def test_tier_and_priority_from_the_database(
     assert variables["CTI_QUEUE"] == "hotline"
     assert variables["CTI_QUEUE_TIMEOUT"] == "180"
     assert variables["CTI_CSAT"] == "yes"  # the survey is on unless the hotline says no
+
+
+async def test_the_tier_a_call_is_routed_by_is_the_tier_its_agent_sees(
+    container: Container,
+) -> None:
+    # Routing reads only as much of the history as tells the tier; the pop shows it all.
+    many_small, nine_paid = "13800138006", "13800138007"
+    orders = [
+        *[_order(many_small, i, "10.00", i) for i in range(25)],
+        *[_order(nine_paid, i, "100.00", i) for i in range(9)],
+        *[_order(nine_paid, 100 + i, "900.00", i, status="cancelled") for i in range(30)],
+    ]
+    async with container.sessions() as session, session.begin():
+        phones = OrderPhones(container.phones)
+        await upsert_orders(session, [parse_order(oid, o, phones) for oid, o in orders], now=NOW)
+    await _seed(container)
+    r = router(container)
+    pop = PopLookup(
+        container.session_maker, r.policy, phones=container.phones, clock=FixedClock(NOW)
+    )
+    callers = [VIP_BY_SPEND, VIP_BY_COUNT, RETURNING, EXPLICIT_VIP, LAPSED, NO_ORDERS]
+    seen = {}
+    for caller in [*callers, many_small, nine_paid]:
+        routed = (await r.decide(env(caller))).notes["tier"]
+        shown = (await pop(caller))["customer"]
+        assert routed == shown["tier"], caller
+        seen[caller] = (routed, shown["order_count"])
+    assert seen[many_small] == ("vip", 25)
+    assert seen[nine_paid] == ("returning", 39)
 
 
 @pytest.mark.parametrize("caller", ["", "anonymous", "<unknown>", "Restricted", "0000", "10086"])
