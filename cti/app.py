@@ -27,6 +27,7 @@ from cti.jobs.service import count_jobs, oldest_due
 from cti.recordings.left_behind import schedule_left_behind
 from cti.recordings.retention import schedule_retention
 from cti.settings import Settings
+from cti.stats.rollups import ensure_built
 from cti.webhooks.service import settle_stranded
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,16 @@ async def _every_async(seconds: float, fn: Callable[[], Awaitable[None]]) -> Non
             await fn()
         except Exception:
             log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
+
+
+async def _until_built(container: Container) -> None:
+    while True:
+        try:
+            await ensure_built(container.session_maker, container.stats_rules)
+            return
+        except Exception:
+            log.exception("statistics rollups not built; trying again in a minute")
+        await asyncio.sleep(60.0)
 
 
 async def update_job_gauges(container: Container) -> None:
@@ -186,6 +197,9 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
                 _every_async(60.0, lambda: settle_stranded_webhooks(container)),
                 name="stranded-webhooks",
             ),
+            # Statistics read raw rows until the rollups are built (a new database, new
+            # thresholds): built in the background, retried until the database answers.
+            asyncio.create_task(_until_built(container), name="stats-rollups"),
         ]
         try:
             yield container

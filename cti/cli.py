@@ -443,8 +443,10 @@ def replay(
 def _replay_store(trace: Path, settings: Settings) -> int:
     from cti.agents.config import AgentSettings
     from cti.stats.backfill import read_trace, store_trace
+    from cti.stats.config import StatsSettings
 
     agent_settings = load_section(AgentSettings, "CTI_AGENT_")
+    rules = load_section(StatsSettings, "CTI_STATS_").rules()
     try:
         contents = read_trace(trace, default_wrapup_s=agent_settings.wrapup_s)
     except OSError as exc:
@@ -458,7 +460,7 @@ def _replay_store(trace: Path, settings: Settings) -> int:
         await upgrade_async(settings.effective_database_url)
         engine = create_engine(settings.effective_database_url)
         try:
-            return await store_trace(session_factory(engine), contents)
+            return await store_trace(session_factory(engine), contents, rules)
         finally:
             await engine.dispose()
 

@@ -57,6 +57,7 @@ from cti.screenpop import subscribers as screenpop_subscribers
 from cti.screenpop.hub import ScreenPopHub
 from cti.screenpop.lookup import PopLookup
 from cti.settings import Settings, load_section
+from cti.stats import rollups
 from cti.stats import subscribers as stats_subscribers
 from cti.stats.config import StatsSettings
 from cti.stats.today import StatsToday
@@ -133,6 +134,8 @@ class Container:
         self.agent_states = AgentStateTracker(default_wrapup_s=agent_settings.wrapup_s, clock=clock)
         self.pipeline = EventPipeline(self.tracker, self.agent_states, self.bus, self.metrics)
         self.writer = CallRecordWriter(self.session_maker, wrapup_of=self.agent_states.wrapup_of)
+        self.stats_rules = self.stats_settings.rules()
+        self.writer.add_batch_hook(rollups.calls_hook(self.stats_rules))
         self.agent_state_writer = AgentStateWriter(self.session_maker)
         self.live_calls = LiveCalls(self.tracker, self.metrics.calls_active, self.writer)
         self.hotline = HotlineRouter(
@@ -269,7 +272,15 @@ class Container:
             self.bus, self.agent_state_writer, lambda: self.agent_states.last_timestamp
         )
         tickets_subscribers.register(self.bus, self.spool, self.jobs, self.phones, self.clock)
-        csat_subscribers.register(self.bus, self.spool, self.jobs, self.clock)
+        csat_subscribers.register(
+            self.bus,
+            self.spool,
+            self.jobs,
+            self.clock,
+            on_rated=lambda session, linkedid: rollups.rating_written(
+                session, linkedid, self.stats_rules
+            ),
+        )
         confirmations_subscribers.register(self.bus, self.jobs, self.dialler, self.clock)
         clicktocall_subscribers.register(
             self.bus, self.spool, self.jobs, self.click_settings, self.clock

@@ -13,14 +13,24 @@ from cti.jobs.models import Job
 from cti.orders.models import Order
 from cti.recordings.models import Recording, Review
 from cti.shops.models import DoNotCall, Shop
-from cti.stats.models import AgentStateRecord
+from cti.stats.models import (
+    AgentCallSlot,
+    AgentStateRecord,
+    AgentTimeMark,
+    AgentTimeSlot,
+    QueueSlot,
+    RollupState,
+)
 from cti.tickets.models import Ticket, TicketEvent
 from cti.webhooks.models import WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "Agent",
     "AgentCall",
+    "AgentCallSlot",
     "AgentStateRecord",
+    "AgentTimeMark",
+    "AgentTimeSlot",
     "ApiToken",
     "Base",
     "CallEventRecord",
@@ -35,8 +45,10 @@ __all__ = [
     "HotlineDay",
     "Job",
     "Order",
+    "QueueSlot",
     "Recording",
     "Review",
+    "RollupState",
     "Shop",
     "Ticket",
     "TicketEvent",

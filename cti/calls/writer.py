@@ -62,12 +62,17 @@ def to_record(summary: CallSummary, wrapup_of: WrapupOf | None = None) -> CallRe
 WriteHook = Callable[[AsyncSession, CallSummary], Awaitable[None]]
 """Runs in the same transaction as the call's insert, e.g. remembering the last agent."""
 
+BatchHook = Callable[[AsyncSession, Sequence[CallSummary]], Awaitable[None]]
+"""Runs once per batch, after its calls are added, in the same transaction, with the
+calls inserted (e.g. keeping the statistics' rollups)."""
+
 
 async def write_batch(
     sessions: async_sessionmaker[AsyncSession],
     batch: Sequence[CallSummary],
     hooks: Sequence[WriteHook] = (),
     wrapup_of: WrapupOf | None = None,
+    batch_hooks: Sequence[BatchHook] = (),
 ) -> int:
     """Insert calls not yet stored; a retried batch never duplicates a call.
 
@@ -83,14 +88,20 @@ async def write_batch(
             ).scalars()
         )
         seen: set[str] = set()
+        inserted: list[CallSummary] = []
         for summary in batch:
             if summary.linkedid in existing or summary.linkedid in seen:
                 continue
             seen.add(summary.linkedid)
+            inserted.append(summary)
             session.add(to_record(summary, wrapup_of))
             for hook in hooks:
                 await hook(session, summary)
-        return len(seen)
+        if inserted:
+            await session.flush()
+            for batch_hook in batch_hooks:
+                await batch_hook(session, inserted)
+        return len(inserted)
 
 
 class CallRecordWriter(BatchWriter[CallSummary]):
@@ -114,6 +125,11 @@ class CallRecordWriter(BatchWriter[CallSummary]):
         self._sessions = sessions
         self._wrapup_of = wrapup_of
         self._hooks = tuple(hooks)
+        self._batch_hooks: tuple[BatchHook, ...] = ()
+
+    def add_batch_hook(self, hook: BatchHook) -> None:
+        """Run ``hook`` once per batch written, in its transaction, with the calls inserted."""
+        self._batch_hooks = (*self._batch_hooks, hook)
 
     def add_hook(self, hook: WriteHook) -> None:
         """Run ``hook`` for every call inserted, in the insert's transaction."""
@@ -131,4 +147,4 @@ class CallRecordWriter(BatchWriter[CallSummary]):
         self._add(summary)
 
     async def _write(self, batch: Sequence[CallSummary]) -> None:
-        await write_batch(self._sessions, batch, self._hooks, self._wrapup_of)
+        await write_batch(self._sessions, batch, self._hooks, self._wrapup_of, self._batch_hooks)

@@ -8,6 +8,7 @@ Linkedid: a call is rated once.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -61,13 +62,17 @@ async def submit_rating(spool: JobSpool, rated: CallRated, clock: Clock) -> Subm
     )
 
 
-def rating_handler() -> JobHandler:
+RatedHook = Callable[[AsyncSession, str], Awaitable[None]]
+"""Runs in the rating's transaction with the rated call's Linkedid (statistics' rollups)."""
+
+
+def rating_handler(on_rated: RatedHook | None = None) -> JobHandler:
     async def write_rating(session: AsyncSession, payload: dict[str, Any]) -> None:
         try:
             facts = RatingPayload.model_validate(payload)
         except ValidationError as exc:
             raise InvalidJob(f"rating payload unusable: {exc.error_count()} bad field(s)") from None
-        await record_rating(
+        stored = await record_rating(
             session,
             linkedid=facts.linkedid,
             uniqueid=facts.uniqueid,
@@ -76,5 +81,7 @@ def rating_handler() -> JobHandler:
             queue=facts.queue,
             rated_at=facts.rated_at,
         )
+        if stored and on_rated is not None:
+            await on_rated(session, facts.linkedid)
 
     return write_rating

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 from cti.bus import EventBus
 from cti.clock import Clock
-from cti.csat.ratings import RATING_JOB, rating_handler, submit_rating
+from cti.csat.ratings import RATING_JOB, RatedHook, rating_handler, submit_rating
 from cti.events import CallRated
 from cti.jobs.runner import JobRunner
 from cti.jobs.spool import JobSpool
 
 
-def register(bus: EventBus, spool: JobSpool, runner: JobRunner, clock: Clock) -> None:
+def register(
+    bus: EventBus,
+    spool: JobSpool,
+    runner: JobRunner,
+    clock: Clock,
+    on_rated: RatedHook | None = None,
+) -> None:
+    """``on_rated`` runs in the transaction that stores a rating (the statistics' rollups)."""
+
     async def rating_to_job(rated: CallRated) -> None:
         await submit_rating(spool, rated, clock)
 
     bus.subscribe(CallRated, rating_to_job, name="csat.rating")
-    runner.register(RATING_JOB, rating_handler())
+    runner.register(RATING_JOB, rating_handler(on_rated))

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cti.agents.state import AgentStateTracker
 from cti.ami.codec import AmiDecodeError, AmiDecoder
 from cti.calls.writer import write_batch
+from cti.stats.definitions import Rules
+from cti.stats.rollups import calls_hook, ensure_built
 from cti.stats.writer import state_row, write_states
 from cti.tracking.events import CallSummary, DomainEventType
 from cti.tracking.tracker import CallTracker
@@ -62,15 +64,26 @@ def read_trace(path: Path, default_wrapup_s: float = 0.0, chunk_size: int = 6553
     return out
 
 
-async def store_trace(sessions: async_sessionmaker[AsyncSession], contents: TraceContents) -> int:
+async def store_trace(
+    sessions: async_sessionmaker[AsyncSession], contents: TraceContents, rules: Rules | None = None
+) -> int:
     """Write the trace's calls and agent states; returns how many calls were new.
 
     Wrap-up seconds are the agents' as the trace last reported them (their Wrapuptime).
+    The statistics' rollups are kept as the service keeps them (``rules``: the
+    thresholds in force; built first if they were not).
     """
+    rules = Rules() if rules is None else rules
+    await ensure_built(sessions, rules)
     written = 0
     for i in range(0, len(contents.calls), BATCH):
         batch = contents.calls[i : i + BATCH]
-        written += await write_batch(sessions, batch, wrapup_of=contents.agents.wrapup_of)
+        written += await write_batch(
+            sessions,
+            batch,
+            wrapup_of=contents.agents.wrapup_of,
+            batch_hooks=[calls_hook(rules)],
+        )
     for i in range(0, len(contents.states), BATCH):
         async with sessions() as session, session.begin():
             await write_states(session, contents.states[i : i + BATCH])

@@ -26,12 +26,15 @@ from cti.calls.facts import stats_facts
 from cti.tracking.events import CallSummary
 
 __all__ = [
+    "DAY_S",
+    "SLOT_S",
     "AgentCallSums",
     "AgentFigures",
     "AgentTime",
     "CallRow",
     "Interval",
     "IntervalFigures",
+    "PeriodSplit",
     "Rules",
     "StateRow",
     "Sums",
@@ -44,6 +47,10 @@ __all__ = [
     "figures",
     "offset_segments",
     "period_figures",
+    "slot_ceil",
+    "slot_floor",
+    "split_period",
+    "state_slot_seconds",
     "sums_of",
 ]
 
@@ -458,3 +465,85 @@ def agent_figures(agent: str, calls: AgentCallSums, time: AgentTime) -> AgentFig
         occupancy=time.occupancy,
         csat=_ratio(calls.rating_sum, calls.rated, 2),
     )
+
+
+# -- rollups ---------------------------------------------------------------------------------
+# The database keeps the sums of every 15-minute slot and of every UTC day
+# (cti.stats.rollups); a period is read as whole days and slots from those sums and its
+# unaligned edges from the raw rows. These say which part is read from where.
+
+SLOT_S = 900
+DAY_S = 86400
+
+
+def slot_floor(epoch: float, width: int = SLOT_S) -> int:
+    """The start (epoch seconds) of the slot of ``width`` seconds ``epoch`` falls in."""
+    return math.floor(epoch / width) * width
+
+
+def slot_ceil(epoch: float, width: int = SLOT_S) -> int:
+    return math.ceil(epoch / width) * width
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodSplit:
+    """``[start, end)`` as the pieces it is read from, which together cover it once."""
+
+    raw: tuple[tuple[datetime, datetime], ...] = ()
+    """Read from the raw rows: the unaligned edges, and what the rollups do not hold yet."""
+    slots: tuple[tuple[int, int], ...] = ()
+    """``[from, to)`` epoch ranges read from the 15-minute slots."""
+    days: tuple[int, int] | None = None
+    """``[from, to)`` epoch range of whole UTC days read from the day sums."""
+
+
+def split_period(
+    start: datetime, end: datetime, covered_until: int | None = None, *, days: bool = True
+) -> PeriodSplit:
+    """How to read ``[start, end)``: whole slots (and whole UTC days, when ``days``) from the
+    rollups up to ``covered_until`` (slot-aligned; None: no limit), the rest from raw rows."""
+    first = slot_ceil(start.timestamp())
+    last = slot_floor(end.timestamp())
+    if covered_until is not None:
+        last = min(last, covered_until)
+    if last <= first:
+        return PeriodSplit(raw=((start, end),))
+    raw = []
+    lo, hi = _utc(first), _utc(last)
+    if start < lo:
+        raw.append((start, lo))
+    if hi < end:
+        raw.append((hi, end))
+    day_lo, day_hi = slot_ceil(first, DAY_S), slot_floor(last, DAY_S)
+    if not days or day_hi <= day_lo:
+        return PeriodSplit(raw=tuple(raw), slots=((first, last),))
+    slots = tuple((a, b) for a, b in ((first, day_lo), (day_hi, last)) if a < b)
+    return PeriodSplit(raw=tuple(raw), slots=slots, days=(day_lo, day_hi))
+
+
+def _utc(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def state_slot_seconds(
+    rows: Sequence[StateRow], lo: int, hi: int
+) -> dict[tuple[int, str, str], float]:
+    """Seconds of each (slot, state, pause reason) of one agent within ``[lo, hi)``.
+
+    ``rows`` as for :func:`agent_time` (the state the range opens in first); the last
+    row lasts until ``hi``. Logged-out time and empty spans are left out.
+    """
+    out: dict[tuple[int, str, str], float] = {}
+    ordered = sorted(rows, key=lambda r: (r.at, r.state, r.paused_reason))
+    for i, row in enumerate(ordered):
+        if row.state == "logged_out":
+            continue
+        begin = max(row.at.timestamp(), lo)
+        finish = min(ordered[i + 1].at.timestamp() if i + 1 < len(ordered) else hi, hi)
+        while begin < finish:
+            slot = slot_floor(begin)
+            part_end = min(finish, slot + SLOT_S)
+            key = (slot, row.state, row.paused_reason)
+            out[key] = out.get(key, 0.0) + (part_end - begin)
+            begin = part_end
+    return out

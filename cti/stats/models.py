@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cti.db.base import Base, UtcDateTime
@@ -35,3 +35,93 @@ class AgentStateRecord(Base):
     paused_reason: Mapped[str] = mapped_column(String(80), default="", server_default="")
     queue: Mapped[str | None] = mapped_column(String(80))
     """The queue whose event caused the change, when there was one (informational)."""
+
+
+# -- rollups (cti.stats.rollups) -------------------------------------------------------------
+# Sums per 15-minute slot (``width`` 900) and per UTC day (``width`` 86400) of the raw rows
+# above and of ``calls``, kept in the transaction that writes those rows, so a month of
+# statistics reads thousands of rows, not millions. ``slot`` is the epoch second the slot
+# starts at. Every figure read from them equals the same figure read from the raw rows
+# (tests/db/test_rollups.py).
+
+
+class RollupState(Base):
+    """One row once the rollups hold every stored call: the rules they were summed with.
+
+    Queue slots count service level and short abandons by the thresholds in force when
+    they were summed; a service started with other thresholds rebuilds them, and until
+    then the statistics read the raw rows.
+    """
+
+    __tablename__ = "stats_rollups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sl_threshold_s: Mapped[float] = mapped_column(Float)
+    short_abandon_s: Mapped[float] = mapped_column(Float)
+    built_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class QueueSlot(Base):
+    """:class:`~cti.stats.definitions.Sums` of one queue's calls counted in one 15-minute slot."""
+
+    __tablename__ = "stats_queue_slots"
+
+    queue: Mapped[str] = mapped_column(String(80), primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    offered: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+    abandoned: Mapped[int] = mapped_column(Integer)
+    short_abandons: Mapped[int] = mapped_column(Integer)
+    timeouts: Mapped[int] = mapped_column(Integer)
+    voicemails: Mapped[int] = mapped_column(Integer)
+    transfers: Mapped[int] = mapped_column(Integer)
+    answered_within: Mapped[int] = mapped_column(Integer)
+    wait_answered_s: Mapped[float] = mapped_column(Float)
+    talk_s: Mapped[float] = mapped_column(Float)
+    wrapup_s: Mapped[float] = mapped_column(Float)
+    longest_wait_s: Mapped[float | None] = mapped_column(Float)
+    rating_sum: Mapped[int] = mapped_column(Integer)
+    rated: Mapped[int] = mapped_column(Integer)
+
+
+class AgentCallSlot(Base):
+    """:class:`~cti.stats.definitions.AgentCallSums` of one agent in one queue's slot or day."""
+
+    __tablename__ = "stats_agent_call_slots"
+
+    queue: Mapped[str] = mapped_column(String(80), primary_key=True)
+    width: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    agent: Mapped[str] = mapped_column(String(80), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer)
+    talk_s: Mapped[float] = mapped_column(Float)
+    wrapup_s: Mapped[float] = mapped_column(Float)
+    rating_sum: Mapped[int] = mapped_column(Integer)
+    rated: Mapped[int] = mapped_column(Integer)
+    ring_no_answer: Mapped[int] = mapped_column(Integer)
+
+
+class AgentTimeSlot(Base):
+    """Seconds one agent spent in one state (and pause reason) within a slot or a day.
+
+    Only time before the agent's mark (:class:`AgentTimeMark`) is summed: the state the
+    agent is in now has no end yet.
+    """
+
+    __tablename__ = "stats_agent_time_slots"
+
+    interface: Mapped[str] = mapped_column(String(80), primary_key=True)
+    width: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    paused_reason: Mapped[str] = mapped_column(String(80), primary_key=True)
+    seconds: Mapped[float] = mapped_column(Float)
+
+
+class AgentTimeMark(Base):
+    """How far one agent's time is summed: the start of the slot of their latest state row."""
+
+    __tablename__ = "stats_agent_time_marks"
+
+    interface: Mapped[str] = mapped_column(String(80), primary_key=True)
+    covered_until: Mapped[int] = mapped_column(BigInteger)

@@ -19,6 +19,7 @@ from cti.agents.state import AgentStateChanged
 from cti.db.batch import dialect_insert
 from cti.db.writer import BatchWriter
 from cti.stats.models import AgentStateRecord
+from cti.stats.rollups import states_written
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,11 @@ def state_row(event: AgentStateChanged, now: float) -> dict[str, Any]:
 
 
 async def write_states(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store the rows (skipping those already stored) and keep the agents' time rollups."""
     if rows:
         stmt = dialect_insert(session, AgentStateRecord.__table__).on_conflict_do_nothing()
         await session.execute(stmt, list(rows))
+        await states_written(session, [(row["interface"], row["at"]) for row in rows])
 
 
 class AgentStateWriter(BatchWriter[dict[str, Any]]):

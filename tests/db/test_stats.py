@@ -28,7 +28,9 @@ from sqlalchemy import func, select
 from cti.calls.models import CallRecord
 from cti.container import Container
 from cti.csat.models import CsatRating
+from cti.csat.ratings import submit_rating
 from cti.db.engine import create_engine, session_factory
+from cti.events import CallRated
 from cti.stats.backfill import read_trace, store_trace
 from cti.stats.config import StatsSettings
 from cti.stats.definitions import CallRow, Interval, StateRow, agent_time, sums_of
@@ -463,18 +465,16 @@ async def test_csat_is_the_mean_rating_of_the_rated_calls(
             .scalars()
             .all()
         )
-        for call, rating in zip(answered, (4, 5), strict=True):
-            s.add(
-                CsatRating(
-                    linkedid=call.linkedid,
-                    rating=rating,
-                    agent=call.agent,
-                    queue="hotline",
-                    rated_at=call.ended_at,
-                    uniqueid=call.linkedid,
-                )
-            )
-        agents = {c.agent for c in answered}
+        rated_calls = [(c.linkedid, c.agent) for c in answered]
+    # As the survey rates them: a durable job per rating, run by the service's job runner.
+    for (linkedid, agent), rating in zip(rated_calls, (4, 5), strict=True):
+        rated = CallRated(
+            uniqueid=linkedid, linkedid=linkedid, rating=rating, agent=agent, queue="hotline"
+        )
+        await submit_rating(container.spool, rated, container.clock)
+    while await container.jobs.run_once():
+        pass
+    agents = {agent for _, agent in rated_calls}
     auth = {"Authorization": f"Bearer {await make_token('stats:read')}"}
     day = {"from": "2026-11-23T00:00:00+08:00", "to": "2026-11-24T00:00:00+08:00"}
     body = (await client.get("/api/v1/queues/hotline/stats", params=day, headers=auth)).json()

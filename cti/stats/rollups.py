@@ -1,0 +1,638 @@
+"""Statistics rollups: the sums of every 15-minute slot and UTC day, kept as rows are written.
+
+A month of a busy queue is hundreds of thousands of calls and millions of agent state
+rows; summing them per request cannot answer in tens of milliseconds. So the sums are
+kept (:mod:`cti.stats.models`: ``stats_queue_slots``, ``stats_agent_call_slots``,
+``stats_agent_time_slots``) and a period is read as whole slots and days from them and
+its unaligned edges from the raw rows (:func:`~cti.stats.definitions.split_period`).
+
+**Kept exact.** A slot's sums are never adjusted by increments: every transaction that
+writes calls, ratings or agent states *recomputes* the slots it touched from the raw rows
+(:func:`calls_written`, :func:`rating_written`, :func:`states_written`), with the same
+SQL the raw statistics use, so a slot equals its raw rows by construction, whatever the
+order rows arrive in (a trace replayed twice, a rating before its call). On PostgreSQL
+those transactions take one advisory lock before recomputing, so two writers cannot
+each sum the slot without the other's rows.
+
+**An agent's current state has no end yet**: agent time is summed only up to the slot
+of the agent's latest state row (``stats_agent_time_marks``); the rest is read raw.
+
+**Rules.** Service level and short abandons depend on ``CTI_STATS_*`` thresholds: the
+queue slots hold the figures of the thresholds in ``stats_rollups``, and
+:func:`ensure_built` (at start) rebuilds everything when the thresholds differ or the
+rollups were never built (a new migration, rows loaded by hand). Until then
+:func:`usable` says no and the statistics read the raw rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    and_,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+    values,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cti.calls.facts import stats_facts
+from cti.calls.models import CallRecord
+from cti.calls.writer import BatchHook
+from cti.db.batch import chunks, dialect_insert
+from cti.stats.definitions import (
+    DAY_S,
+    SLOT_S,
+    AgentCallSums,
+    AgentTime,
+    Interval,
+    PeriodSplit,
+    Rules,
+    StateRow,
+    Sums,
+    add_state_time,
+    offset_segments,
+    slot_ceil,
+    slot_floor,
+    split_period,
+    state_slot_seconds,
+)
+from cti.stats.models import (
+    AgentCallSlot,
+    AgentStateRecord,
+    AgentTimeMark,
+    AgentTimeSlot,
+    QueueSlot,
+    RollupState,
+)
+from cti.stats.queries import (
+    SUMS_FIELDS,
+    Window,
+    add_bucket,
+    agent_call_selects,
+    agent_call_sums,
+    agent_state_windows,
+    calls_with_ratings,
+    counted_epoch,
+    interval_sums,
+    offered_epoch,
+    sums_columns,
+    sums_from_row,
+)
+from cti.tracking.events import CallSummary
+
+__all__ = [
+    "agent_call_totals",
+    "agent_state_totals",
+    "calls_hook",
+    "calls_written",
+    "ensure_built",
+    "period_sums",
+    "rating_written",
+    "rebuild",
+    "states_written",
+    "usable",
+]
+
+log = logging.getLogger(__name__)
+
+_LOCK_KEY = 0x43544953  # "CTIS": one PostgreSQL advisory lock for every rollup writer
+_END_OF_TIME = 2**37  # an epoch second past any call (year 6325)
+
+
+def _sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _utc(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+async def _lock(session: AsyncSession) -> None:
+    """Serialize rollup writers until the transaction ends (SQLite has one writer anyway).
+
+    Taken before the recomputing statements, so each of them sees every row committed by
+    a writer that held the lock before.
+    """
+    if not _sqlite(session):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+
+
+# -- state -----------------------------------------------------------------------------------
+
+
+async def usable(session: AsyncSession, rules: Rules) -> bool:
+    """True when the rollups hold every stored call, summed with ``rules``."""
+    row = (
+        await session.execute(
+            select(RollupState.sl_threshold_s, RollupState.short_abandon_s).where(
+                RollupState.id == 1
+            )
+        )
+    ).first()
+    return row is not None and tuple(row) == (rules.sl_threshold_s, rules.short_abandon_s)
+
+
+async def ensure_built(sessions: async_sessionmaker[AsyncSession], rules: Rules) -> bool:
+    """Build the rollups if they are missing or summed with other thresholds; True if built."""
+    async with sessions() as session, session.begin():
+        if await usable(session, rules):
+            return False
+        await _lock(session)
+        if await usable(session, rules):  # another service built them meanwhile
+            return False
+        started = datetime.now(UTC)
+        await rebuild(session, rules)
+        log.info(
+            "statistics rollups built in %.1f s (service level within %s s, short abandon %s s)",
+            (datetime.now(UTC) - started).total_seconds(),
+            rules.sl_threshold_s,
+            rules.short_abandon_s,
+        )
+        return True
+
+
+async def rebuild(session: AsyncSession, rules: Rules) -> None:
+    """Every rollup from the raw rows, then mark them usable with ``rules``."""
+    await _lock(session)
+    for table in (QueueSlot, AgentCallSlot, AgentTimeSlot, AgentTimeMark, RollupState):
+        await session.execute(delete(table))
+    queues = await session.scalars(
+        select(CallRecord.queue).where(CallRecord.queue.is_not(None)).distinct()
+    )
+    for queue in list(queues):
+        await _recompute_calls(session, str(queue), 0, _END_OF_TIME, rules)
+    interfaces = await session.scalars(select(AgentStateRecord.interface).distinct())
+    for interface in list(interfaces):
+        await _recompute_agent_time(session, str(interface), None)
+    await session.execute(
+        insert(RollupState).values(
+            id=1,
+            sl_threshold_s=rules.sl_threshold_s,
+            short_abandon_s=rules.short_abandon_s,
+            built_at=datetime.now(UTC),
+        )
+    )
+
+
+# -- keeping them: calls and ratings ----------------------------------------------------------
+
+
+CallKey = tuple[str | None, datetime | None]
+"""A written call's queue and the instant it counts at (offered, else started)."""
+
+
+async def calls_written(session: AsyncSession, keys: Iterable[CallKey], rules: Rules) -> None:
+    """Recompute the slots (and days) of the calls just written in this transaction."""
+    touched: dict[str, set[int]] = defaultdict(set)
+    for queue, at in keys:
+        if queue is not None and at is not None:
+            touched[queue].add(slot_floor(at.timestamp()))
+    if not touched:
+        return
+    await session.flush()
+    await _lock(session)
+    for queue, slots in sorted(touched.items()):
+        for lo, hi in _runs(sorted(slots)):
+            await _recompute_calls(session, queue, lo, hi, rules)
+
+
+async def rating_written(session: AsyncSession, linkedid: str, rules: Rules) -> None:
+    """Recompute the slots of the call a rating was just written for (if it is stored)."""
+    await session.flush()
+    rows = await session.execute(
+        select(CallRecord.queue, CallRecord.offered_at, CallRecord.started_at).where(
+            CallRecord.linkedid == linkedid
+        )
+    )
+    await calls_written(
+        session, [(queue, offered or started) for queue, offered, started in rows], rules
+    )
+
+
+def _runs(slots: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted slot starts as ``[from, to)`` runs of adjacent slots."""
+    out: list[tuple[int, int]] = []
+    for slot in slots:
+        if out and out[-1][1] == slot:
+            out[-1] = (out[-1][0], slot + SLOT_S)
+        else:
+            out.append((slot, slot + SLOT_S))
+    return out
+
+
+async def _recompute_calls(
+    session: AsyncSession, queue: str, lo: int, hi: int, rules: Rules
+) -> None:
+    """``queue``'s slots in ``[lo, hi)`` from its calls, and the days they fall in."""
+    start, end = _utc(lo), _utc(hi)
+    await session.execute(
+        delete(QueueSlot).where(QueueSlot.queue == queue, QueueSlot.slot >= lo, QueueSlot.slot < hi)
+    )
+    key = _slot_of(counted_epoch(session))
+    sums = calls_with_ratings(
+        select(literal(queue), key, *sums_columns(rules)), queue, start, end
+    ).group_by(key)
+    await session.execute(
+        dialect_insert(session, QueueSlot.__table__).from_select(
+            ["queue", "slot", *SUMS_FIELDS], sums
+        )
+    )
+    await session.execute(
+        delete(AgentCallSlot).where(
+            AgentCallSlot.queue == queue,
+            AgentCallSlot.width == SLOT_S,
+            AgentCallSlot.slot >= lo,
+            AgentCallSlot.slot < hi,
+        )
+    )
+    key = _slot_of(offered_epoch(session))
+    taken, missed = agent_call_selects(queue, start, end, key)
+    fixed: list[Any] = [literal(queue), literal(SLOT_S, Integer)]
+    insert = dialect_insert(session, AgentCallSlot.__table__)
+    await session.execute(
+        insert.from_select(
+            _AGENT_CALL_COLUMNS,
+            taken.with_only_columns(*fixed, *taken.selected_columns, literal(0)),
+        )
+    )
+    rings = insert.from_select(
+        [*_AGENT_CALL_COLUMNS[:4], "ring_no_answer", *_AGENT_CALL_COLUMNS[4:9]],
+        missed.with_only_columns(
+            *fixed,
+            *missed.selected_columns,
+            literal(0),
+            literal(0.0),
+            literal(0.0),
+            literal(0),
+            literal(0),
+        ),
+    )
+    await session.execute(
+        rings.on_conflict_do_update(
+            index_elements=["queue", "width", "slot", "agent"],
+            set_={"ring_no_answer": rings.excluded.ring_no_answer},
+        )
+    )
+    await _sum_agent_call_days(session, queue, lo, hi)
+
+
+_AGENT_CALL_COLUMNS = [
+    "queue", "width", "slot", "agent", "calls", "talk_s", "wrapup_s", "rating_sum", "rated",
+    "ring_no_answer",
+]  # fmt: skip
+
+
+def _slot_of(epoch: Any, width: int = SLOT_S) -> Any:
+    return (epoch // width) * width
+
+
+async def _sum_agent_call_days(session: AsyncSession, queue: str, lo: int, hi: int) -> None:
+    """The day rows of ``queue`` for every day ``[lo, hi)`` touches, from its slots."""
+    S = AgentCallSlot
+    first, last = slot_floor(lo, DAY_S), slot_ceil(hi, DAY_S)
+    await session.execute(
+        delete(S).where(S.queue == queue, S.width == DAY_S, S.slot >= first, S.slot < last)
+    )
+    day = _slot_of(S.slot, DAY_S)
+    await session.execute(
+        dialect_insert(session, S.__table__).from_select(
+            _AGENT_CALL_COLUMNS,
+            select(
+                S.queue,
+                literal(DAY_S, Integer),
+                day,
+                S.agent,
+                func.sum(S.calls),
+                func.sum(S.talk_s),
+                func.sum(S.wrapup_s),
+                func.sum(S.rating_sum),
+                func.sum(S.rated),
+                func.sum(S.ring_no_answer),
+            )
+            .where(S.queue == queue, S.width == SLOT_S, S.slot >= first, S.slot < last)
+            .group_by(S.queue, day, S.agent),
+        )
+    )
+
+
+# -- keeping them: agent states ---------------------------------------------------------------
+
+
+async def states_written(session: AsyncSession, rows: Iterable[tuple[str, datetime]]) -> None:
+    """Recompute the agent time touched by state rows (interface, at) just written."""
+    earliest: dict[str, datetime] = {}
+    for interface, at in rows:
+        if interface not in earliest or at < earliest[interface]:
+            earliest[interface] = at
+    if not earliest:
+        return
+    await session.flush()
+    await _lock(session)
+    for interface, at in sorted(earliest.items()):
+        await _recompute_agent_time(session, interface, slot_floor(at.timestamp()))
+
+
+async def _recompute_agent_time(session: AsyncSession, interface: str, lo: int | None) -> None:
+    """One agent's slots from ``lo`` (None: their first row) up to the slot of their
+    latest row, which becomes their mark; and the whole days among them."""
+    R = AgentStateRecord
+    first, latest = (
+        await session.execute(
+            select(func.min(R.at), func.max(R.at)).where(R.interface == interface)
+        )
+    ).one()
+    if latest is None:
+        return
+    M = AgentTimeMark
+    mark = await session.scalar(select(M.covered_until).where(M.interface == interface))
+    # No mark: nothing of this agent is summed yet (a new agent, a new migration).
+    begin = slot_floor(first.timestamp()) if lo is None or mark is None else lo
+    covered = slot_floor(latest.timestamp())
+    if mark is None:
+        await session.execute(insert(M).values(interface=interface, covered_until=covered))
+    else:
+        # The span that was open at the old mark has closed: sum it from there.
+        begin = min(begin, mark)
+        if covered > mark:
+            await session.execute(
+                update(M).where(M.interface == interface).values(covered_until=covered)
+            )
+        covered = max(covered, mark)
+    if begin >= covered:
+        return
+    S = AgentTimeSlot
+    await session.execute(
+        delete(S).where(
+            S.interface == interface, S.width == SLOT_S, S.slot >= begin, S.slot < covered
+        )
+    )
+    start, until = _utc(begin), _utc(covered)
+    opening = select(func.max(R.at)).where(R.interface == interface, R.at < start).scalar_subquery()
+    found = await session.execute(
+        select(R.at, R.state, R.paused_reason)
+        .where(R.interface == interface, R.at >= func.coalesce(opening, start), R.at < until)
+        .order_by(R.at)
+    )
+    rows = [StateRow(interface, state, at, reason) for at, state, reason in found]
+    seconds = state_slot_seconds(rows, begin, covered)
+    values = [
+        {
+            "interface": interface,
+            "width": SLOT_S,
+            "slot": slot,
+            "state": state,
+            "paused_reason": reason,
+            "seconds": value,
+        }
+        for (slot, state, reason), value in seconds.items()
+    ]
+    for part in chunks(values, 5000):
+        await session.execute(dialect_insert(session, S.__table__), list(part))
+    # Whole days only: a day the mark is inside of is read from its slots.
+    first_day, last_day = slot_floor(begin, DAY_S), slot_floor(covered, DAY_S)
+    await session.execute(
+        delete(S).where(
+            S.interface == interface, S.width == DAY_S, S.slot >= first_day, S.slot < covered
+        )
+    )
+    if first_day >= last_day:
+        return
+    day = _slot_of(S.slot, DAY_S)
+    await session.execute(
+        dialect_insert(session, S.__table__).from_select(
+            ["interface", "width", "slot", "state", "paused_reason", "seconds"],
+            select(
+                S.interface,
+                literal(DAY_S, Integer),
+                day,
+                S.state,
+                S.paused_reason,
+                func.sum(S.seconds),
+            )
+            .where(
+                S.interface == interface,
+                S.width == SLOT_S,
+                S.slot >= first_day,
+                S.slot < last_day,
+            )
+            .group_by(S.interface, day, S.state, S.paused_reason),
+        )
+    )
+
+
+# -- reading them -----------------------------------------------------------------------------
+
+
+def _aligned(tz: ZoneInfo, start: datetime, end: datetime) -> bool:
+    """Whether the zone's buckets are unions of UTC slots over the period: every offset
+    a whole number of slots and every change on a slot boundary (true of today's zones)."""
+    segments = offset_segments(start, end, tz)
+    return all(offset % SLOT_S == 0 for _, _, offset in segments) and all(
+        seg_start.timestamp() % SLOT_S == 0 for seg_start, _, _ in segments[1:]
+    )
+
+
+async def period_sums(
+    session: AsyncSession,
+    *,
+    queue: str,
+    start: datetime,
+    end: datetime,
+    interval: Interval,
+    tz: ZoneInfo,
+    rules: Rules,
+) -> dict[int, Sums]:
+    """:func:`~cti.stats.queries.interval_sums`, from the slots where it can."""
+    split = split_period(start, end, days=False)
+    if not split.slots or not _aligned(tz, start, end):
+        split = PeriodSplit(raw=((start, end),))
+    out: dict[int, Sums] = {}
+    for lo, hi in split.slots:
+        for seg_start, seg_end, offset in offset_segments(_utc(lo), _utc(hi), tz):
+            key = ((QueueSlot.slot + offset) // interval.seconds).label("bucket")
+            stmt = (
+                select(key, *(getattr(QueueSlot, name) for name in SUMS_FIELDS))
+                .where(
+                    QueueSlot.queue == queue,
+                    QueueSlot.slot >= int(seg_start.timestamp()),
+                    QueueSlot.slot < int(seg_end.timestamp()),
+                )
+                .subquery()
+            )
+            summed = select(
+                stmt.c.bucket,
+                *(
+                    func.max(stmt.c[name]) if name == "longest_wait_s" else func.sum(stmt.c[name])
+                    for name in SUMS_FIELDS
+                ),
+            ).group_by(stmt.c.bucket)
+            for row in await session.execute(summed):
+                add_bucket(out, int(row[0]), sums_from_row(row[1:]))
+    for lo_at, hi_at in split.raw:
+        raw = await interval_sums(
+            session, queue=queue, start=lo_at, end=hi_at, interval=interval, tz=tz, rules=rules
+        )
+        for bucket, part in raw.items():
+            add_bucket(out, bucket, part)
+    return out
+
+
+async def agent_call_totals(
+    session: AsyncSession, *, queue: str, start: datetime, end: datetime
+) -> dict[str, AgentCallSums]:
+    """:func:`~cti.stats.queries.agent_call_sums`, from the slots and days where it can."""
+    split = split_period(start, end)
+    out: dict[str, AgentCallSums] = defaultdict(AgentCallSums)
+    S = AgentCallSlot
+    ranges = [(SLOT_S, lo, hi) for lo, hi in split.slots]
+    if split.days is not None:
+        ranges.append((DAY_S, *split.days))
+    for width, lo, hi in ranges:
+        rows = await session.execute(
+            select(
+                S.agent,
+                func.sum(S.calls),
+                func.sum(S.talk_s),
+                func.sum(S.wrapup_s),
+                func.sum(S.rating_sum),
+                func.sum(S.rated),
+                func.sum(S.ring_no_answer),
+            )
+            .where(S.queue == queue, S.width == width, S.slot >= lo, S.slot < hi)
+            .group_by(S.agent)
+        )
+        for agent, calls, talk, wrapup, rating_sum, rated, rings in rows:
+            _add_agent_calls(
+                out[str(agent)],
+                AgentCallSums(
+                    calls=int(calls),
+                    talk_s=float(talk),
+                    wrapup_s=float(wrapup),
+                    rating_sum=int(rating_sum),
+                    rated=int(rated),
+                    ring_no_answer=int(rings),
+                ),
+            )
+    for lo_at, hi_at in split.raw:
+        for agent, part in (
+            await agent_call_sums(session, queue=queue, start=lo_at, end=hi_at)
+        ).items():
+            _add_agent_calls(out[agent], part)
+    # Agents who did nothing in the period are left out, as from the raw rows.
+    return {a: s for a, s in out.items() if s.calls or s.rated or s.ring_no_answer}
+
+
+def _add_agent_calls(into: AgentCallSums, part: AgentCallSums) -> None:
+    into.calls += part.calls
+    into.talk_s += part.talk_s
+    into.wrapup_s += part.wrapup_s
+    into.rating_sum += part.rating_sum
+    into.rated += part.rated
+    into.ring_no_answer += part.ring_no_answer
+
+
+async def agent_state_totals(
+    session: AsyncSession, *, names: Sequence[str], start: datetime, until: datetime
+) -> dict[str, AgentTime]:
+    """:func:`~cti.stats.queries.agent_state_time`, from the slots and days each agent's
+    mark allows, the rest (edges, current state) from the raw rows."""
+    out = {name: AgentTime() for name in names}
+    if not out or until <= start:
+        return out
+    marks: dict[str, int] = {}
+    for part in chunks(list(out), 900):
+        found = await session.execute(
+            select(AgentTimeMark.interface, AgentTimeMark.covered_until).where(
+                AgentTimeMark.interface.in_(list(part))
+            )
+        )
+        marks.update({str(name): int(covered) for name, covered in found})
+    S = AgentTimeSlot
+    ranges: list[tuple[str, int, int, int]] = []
+    windows: list[Window] = []
+    for name in out:
+        covered = marks.get(name)
+        split = (
+            PeriodSplit(raw=((start, until),))
+            if covered is None
+            else split_period(start, until, covered)
+        )
+        ranges += [(name, SLOT_S, lo, hi) for lo, hi in split.slots]
+        if split.days is not None:
+            ranges.append((name, DAY_S, *split.days))
+        windows += [(name, lo_at, hi_at) for lo_at, hi_at in split.raw]
+    # Every agent's ranges in one statement (their marks differ: those active now).
+    for part in chunks(ranges, 900):
+        wanted = (
+            values(
+                column("interface", String),
+                column("width", Integer),
+                column("lo", BigInteger),
+                column("hi", BigInteger),
+                name="wanted",
+            )
+            .data(list(part))
+            .alias("wanted")
+        )
+        rows = await session.execute(
+            select(S.interface, S.state, S.paused_reason, func.sum(S.seconds))
+            .join(
+                wanted,
+                and_(
+                    S.interface == wanted.c.interface,
+                    S.width == wanted.c.width,
+                    S.slot >= wanted.c.lo,
+                    S.slot < wanted.c.hi,
+                ),
+            )
+            .group_by(S.interface, S.state, S.paused_reason)
+        )
+        for name, state, reason, seconds in rows:
+            add_state_time(out[str(name)], state, reason, float(seconds))
+    for name, time in (await agent_state_windows(session, windows)).items():
+        _add_agent_time(out[name], time)
+    return out
+
+
+def _add_agent_time(into: AgentTime, part: AgentTime) -> None:
+    into.logged_in_s += part.logged_in_s
+    into.paused_s += part.paused_s
+    for reason, seconds in part.pause_by_reason.items():
+        into.pause_by_reason[reason] = into.pause_by_reason.get(reason, 0.0) + seconds
+    into.on_call_s += part.on_call_s
+    into.wrap_up_s += part.wrap_up_s
+    into.ringing_s += part.ringing_s
+    into.available_s += part.available_s
+
+
+def calls_hook(rules: Rules) -> BatchHook:
+    """The call writer's hook that keeps the rollups of the calls it inserts."""
+
+    async def keep(session: AsyncSession, summaries: Sequence[CallSummary]) -> None:
+        keys: list[CallKey] = []
+        for summary in summaries:
+            facts = stats_facts(summary)
+            at = summary.started_at if facts.offered_at is None else facts.offered_at
+            keys.append((facts.queue, _utc_float(at)))
+        await calls_written(session, keys, rules)
+
+    return keep
+
+
+def _utc_float(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
