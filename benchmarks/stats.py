@@ -606,7 +606,7 @@ async def measure(url: str, queue: str, reps: int, budget_s: float) -> dict[str,
             )
 
     period = {"queue": queue, "start": u_start, "end": u_end}
-    calls = await part(rollups.agent_call_totals, **period)()
+    calls = await part(rollups.agent_call_totals, **period, days=tz)()
     members = await part(queries.queue_members, queue=queue, end=u_end)()
     names = sorted(set(calls) | set(members))
     parts = {
@@ -615,12 +615,12 @@ async def measure(url: str, queue: str, reps: int, budget_s: float) -> dict[str,
             **period,
             interval=Interval.HOUR,
             tz=tz,
-            rules=stats_settings.rules(),
+            rules=stats_settings.rules(TZ_NAME),
         ),
-        "agent_call_totals": part(rollups.agent_call_totals, **period),
+        "agent_call_totals": part(rollups.agent_call_totals, **period, days=tz),
         "queue_members": part(queries.queue_members, queue=queue, end=u_end),
         "agent_state_totals": part(
-            rollups.agent_state_totals, names=names, start=u_start, until=u_end
+            rollups.agent_state_totals, names=names, start=u_start, until=u_end, days=tz
         ),
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -757,7 +757,7 @@ async def main() -> int:
         # Rows loaded by COPY bypass the service: its first start builds the rollups.
         engine = create_engine(url)
         t = time.perf_counter()
-        await rollups.ensure_built(session_factory(engine), StatsSettings().rules())
+        await rollups.ensure_built(session_factory(engine), StatsSettings().rules(TZ_NAME))
         load["rollups_build_s"] = round(time.perf_counter() - t, 1)
         await engine.dispose()
         print(f"rollups built in {load['rollups_build_s']:.0f}s", flush=True)

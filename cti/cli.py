@@ -446,7 +446,7 @@ def _replay_store(trace: Path, settings: Settings) -> int:
     from cti.stats.config import StatsSettings
 
     agent_settings = load_section(AgentSettings, "CTI_AGENT_")
-    rules = load_section(StatsSettings, "CTI_STATS_").rules()
+    rules = load_section(StatsSettings, "CTI_STATS_").rules(settings.timezone)
     try:
         contents = read_trace(trace, default_wrapup_s=agent_settings.wrapup_s)
     except OSError as exc:

@@ -134,9 +134,9 @@ class Container:
         self.agent_states = AgentStateTracker(default_wrapup_s=agent_settings.wrapup_s, clock=clock)
         self.pipeline = EventPipeline(self.tracker, self.agent_states, self.bus, self.metrics)
         self.writer = CallRecordWriter(self.session_maker, wrapup_of=self.agent_states.wrapup_of)
-        self.stats_rules = self.stats_settings.rules()
+        self.stats_rules = self.stats_settings.rules(settings.timezone)
         self.writer.add_batch_hook(rollups.calls_hook(self.stats_rules))
-        self.agent_state_writer = AgentStateWriter(self.session_maker)
+        self.agent_state_writer = AgentStateWriter(self.session_maker, self.stats_rules)
         self.live_calls = LiveCalls(self.tracker, self.metrics.calls_active, self.writer)
         self.hotline = HotlineRouter(
             session_factory(self.lookup_engine),

@@ -86,5 +86,5 @@ async def store_trace(
         )
     for i in range(0, len(contents.states), BATCH):
         async with sessions() as session, session.begin():
-            await write_states(session, contents.states[i : i + BATCH])
+            await write_states(session, contents.states[i : i + BATCH], rules)
     return written

@@ -23,5 +23,10 @@ class StatsSettings(BaseSettings):
     max_intervals: int = Field(default=3000, ge=1, le=100_000)
     max_days: int = Field(default=400, ge=1, le=3660)
 
-    def rules(self) -> Rules:
-        return Rules(sl_threshold_s=self.sl_threshold_s, short_abandon_s=self.short_abandon_s)
+    def rules(self, timezone: str = "Asia/Shanghai") -> Rules:
+        """The thresholds, with the business time zone (``CTI_TIMEZONE``)."""
+        return Rules(
+            sl_threshold_s=self.sl_threshold_s,
+            short_abandon_s=self.short_abandon_s,
+            timezone=timezone,
+        )

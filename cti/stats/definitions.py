@@ -44,7 +44,11 @@ __all__ = [
     "bucket_start",
     "buckets",
     "call_row",
+    "day_ceil",
+    "day_floor",
+    "day_starts",
     "figures",
+    "next_day",
     "offset_segments",
     "period_figures",
     "slot_ceil",
@@ -69,12 +73,14 @@ class Interval(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """The two thresholds the figures depend on (``CTI_STATS_*``)."""
+    """What the stored sums depend on: the two thresholds (``CTI_STATS_*``) and the
+    business time zone whose days the rollups keep (``CTI_TIMEZONE``)."""
 
     sl_threshold_s: float = 20.0
     """Service level: answered within this many seconds of being offered (inclusive)."""
     short_abandon_s: float = 5.0
     """A caller gone within this many seconds is a short abandon (inclusive)."""
+    timezone: str = "Asia/Shanghai"
 
 
 # -- buckets -------------------------------------------------------------------------------
@@ -498,10 +504,15 @@ class PeriodSplit:
 
 
 def split_period(
-    start: datetime, end: datetime, covered_until: int | None = None, *, days: bool = True
+    start: datetime,
+    end: datetime,
+    covered_until: int | None = None,
+    *,
+    days: ZoneInfo | None = None,
 ) -> PeriodSplit:
-    """How to read ``[start, end)``: whole slots (and whole UTC days, when ``days``) from the
-    rollups up to ``covered_until`` (slot-aligned; None: no limit), the rest from raw rows."""
+    """How to read ``[start, end)``: whole slots (and whole days of the zone ``days``,
+    when given) from the rollups up to ``covered_until`` (slot-aligned; None: no limit),
+    the rest from raw rows."""
     first = slot_ceil(start.timestamp())
     last = slot_floor(end.timestamp())
     if covered_until is not None:
@@ -514,11 +525,37 @@ def split_period(
         raw.append((start, lo))
     if hi < end:
         raw.append((hi, end))
-    day_lo, day_hi = slot_ceil(first, DAY_S), slot_floor(last, DAY_S)
-    if not days or day_hi <= day_lo:
+    if days is None:
+        return PeriodSplit(raw=tuple(raw), slots=((first, last),))
+    day_lo, day_hi = day_ceil(first, days), day_floor(last, days)
+    if day_hi <= day_lo or day_lo % SLOT_S or day_hi % SLOT_S:
         return PeriodSplit(raw=tuple(raw), slots=((first, last),))
     slots = tuple((a, b) for a, b in ((first, day_lo), (day_hi, last)) if a < b)
     return PeriodSplit(raw=tuple(raw), slots=slots, days=(day_lo, day_hi))
+
+
+def day_floor(epoch: float, tz: ZoneInfo) -> int:
+    """The epoch second the local day of ``epoch`` starts (its midnight in ``tz``)."""
+    local = datetime.fromtimestamp(epoch, tz)
+    return math.floor(datetime(local.year, local.month, local.day, tzinfo=tz).timestamp())
+
+
+def next_day(day: int, tz: ZoneInfo) -> int:
+    """The start of the local day after the one starting at ``day`` (23 to 25 hours on)."""
+    return day_floor(day + 26 * 3600, tz)
+
+
+def day_ceil(epoch: float, tz: ZoneInfo) -> int:
+    start = day_floor(epoch, tz)
+    return start if start >= epoch else next_day(start, tz)
+
+
+def day_starts(lo: int, hi: int, tz: ZoneInfo) -> list[int]:
+    """The starts of the local days overlapping ``[lo, hi)``, then the end of the last."""
+    out = [day_floor(lo, tz)]
+    while out[-1] < hi:
+        out.append(next_day(out[-1], tz))
+    return out
 
 
 def _utc(epoch: int) -> datetime:

@@ -38,7 +38,8 @@ class AgentStateRecord(Base):
 
 
 # -- rollups (cti.stats.rollups) -------------------------------------------------------------
-# Sums per 15-minute slot (``width`` 900) and per UTC day (``width`` 86400) of the raw rows
+# Sums per 15-minute slot (``width`` 900) and per business day (``width`` 86400, a local
+# day of the business time zone, 23 to 25 hours long where clocks change) of the raw rows
 # above and of ``calls``, kept in the transaction that writes those rows, so a month of
 # statistics reads thousands of rows, not millions. ``slot`` is the epoch second the slot
 # starts at. Every figure read from them equals the same figure read from the raw rows
@@ -46,7 +47,8 @@ class AgentStateRecord(Base):
 
 
 class RollupState(Base):
-    """One row once the rollups hold every stored call: the rules they were summed with.
+    """One row once the rollups hold every stored call: the rules they were summed with
+    (thresholds and business time zone).
 
     Queue slots count service level and short abandons by the thresholds in force when
     they were summed; a service started with other thresholds rebuilds them, and until
@@ -58,6 +60,8 @@ class RollupState(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     sl_threshold_s: Mapped[float] = mapped_column(Float)
     short_abandon_s: Mapped[float] = mapped_column(Float)
+    timezone: Mapped[str] = mapped_column(String(64))
+    """The business time zone whose days the day rows are."""
     built_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

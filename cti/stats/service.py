@@ -87,7 +87,7 @@ async def queue_stats(
     tz = ZoneInfo(timezone)
     keys = _check(request, settings, tz)
     start, end = request.start.astimezone(UTC), request.end.astimezone(UTC)
-    rules = settings.rules()
+    rules = settings.rules(timezone)
     await plan_for_the_values(session)
     # The rollups when they hold every call summed with these thresholds, else raw rows.
     rolled = from_rollups and await rollups.usable(session, rules)
@@ -113,16 +113,23 @@ async def queue_stats(
         else:
             total.add(part)
         intervals.append({"start": local[i], "end": local[i + 1], **figures(part).to_json_dict()})
-    calls = await (rollups.agent_call_totals if rolled else agent_call_sums)(
-        session, queue=request.queue, start=start, end=end
-    )
+    if rolled:
+        calls = await rollups.agent_call_totals(
+            session, queue=request.queue, start=start, end=end, days=tz
+        )
+    else:
+        calls = await agent_call_sums(session, queue=request.queue, start=start, end=end)
     # The queue's agents: those with calls, and those its events moved.
     names = set(calls) | set(await queue_members(session, queue=request.queue, end=end))
     until = max(start, min(end, now.astimezone(UTC)))
-    # Agents' time is rolled up to each agent's mark, built or not (cti.stats.rollups).
-    times = await (rollups.agent_state_totals if from_rollups else agent_state_time)(
-        session, names=sorted(names), start=start, until=until
-    )
+    if from_rollups:
+        # Agents' time is rolled up to each agent's mark, built or not; the business days
+        # only when built in this zone (cti.stats.rollups).
+        times = await rollups.agent_state_totals(
+            session, names=sorted(names), start=start, until=until, days=tz if rolled else None
+        )
+    else:
+        times = await agent_state_time(session, names=sorted(names), start=start, until=until)
     agents = [
         agent_figures(
             name, calls.get(name, AgentCallSums()), times.get(name, AgentTime())

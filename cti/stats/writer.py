@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cti.agents.state import AgentStateChanged
 from cti.db.batch import dialect_insert
 from cti.db.writer import BatchWriter
+from cti.stats.definitions import Rules
 from cti.stats.models import AgentStateRecord
 from cti.stats.rollups import states_written
 
@@ -39,18 +40,20 @@ def state_row(event: AgentStateChanged, now: float) -> dict[str, Any]:
     }
 
 
-async def write_states(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Store the rows (skipping those already stored) and keep the agents' time rollups."""
+async def write_states(session: AsyncSession, rows: Sequence[dict[str, Any]], rules: Rules) -> None:
+    """Store the rows (skipping those already stored) and keep the agents' time rollups
+    (their business days are those of ``rules.timezone``)."""
     if rows:
         stmt = dialect_insert(session, AgentStateRecord.__table__).on_conflict_do_nothing()
         await session.execute(stmt, list(rows))
-        await states_written(session, [(row["interface"], row["at"]) for row in rows])
+        await states_written(session, [(row["interface"], row["at"]) for row in rows], rules)
 
 
 class AgentStateWriter(BatchWriter[dict[str, Any]]):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        rules: Rules,
         batch_size: int = 500,
         retry_min: float = 0.2,
         retry_max: float = 10.0,
@@ -64,10 +67,11 @@ class AgentStateWriter(BatchWriter[dict[str, Any]]):
             retry_max=retry_max,
         )
         self._sessions = sessions
+        self._rules = rules
 
     def submit(self, event: AgentStateChanged, now: float) -> None:
         self._add(state_row(event, now))
 
     async def _write(self, batch: Sequence[dict[str, Any]]) -> None:
         async with self._sessions() as session, session.begin():
-            await write_states(session, batch)
+            await write_states(session, batch, self._rules)

@@ -1,4 +1,4 @@
-"""statistics rollups: sums per 15-minute slot and per day, kept as rows are written
+"""statistics rollups: sums per 15-minute slot and per business day, kept as rows are written
 
 The tables start empty; the service fills them from the stored rows when it starts
 (cti.stats.rollups.ensure_built) and the statistics read the raw rows until then.
@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("sl_threshold_s", sa.Float(), nullable=False),
         sa.Column("short_abandon_s", sa.Float(), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stats_rollups")),
     )

@@ -1,0 +1,126 @@
+"""Which part of a period the statistics read from the rollups, and how an agent's time
+is cut into slots (cti.stats.definitions, pure)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cti.stats.backfill import read_trace
+from cti.stats.definitions import (
+    DAY_S,
+    SLOT_S,
+    StateRow,
+    agent_time,
+    day_floor,
+    day_starts,
+    next_day,
+    split_period,
+    state_slot_seconds,
+)
+
+TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
+ZONES = tuple(map(ZoneInfo, ("Asia/Shanghai", "Asia/Kathmandu", "America/New_York", "UTC")))
+UTC_ZONE = ZoneInfo("UTC")
+T0 = datetime(2026, 11, 23, 3, 7, 11, 250000, tzinfo=UTC)
+
+
+def covered_seconds(
+    start: datetime, end: datetime, covered: int | None, zone: ZoneInfo | None
+) -> list[tuple[float, float]]:
+    split = split_period(start, end, covered, days=zone)
+    pieces = [(a.timestamp(), b.timestamp()) for a, b in split.raw]
+    pieces += [(float(a), float(b)) for a, b in split.slots]
+    if split.days is not None:
+        pieces.append((float(split.days[0]), float(split.days[1])))
+        assert zone is not None
+        assert split.days[0] == day_floor(split.days[0], zone)
+        assert split.days[1] == day_floor(split.days[1], zone)
+    for a, b in split.slots:
+        assert a % SLOT_S == 0 and b % SLOT_S == 0 and a < b
+        if covered is not None:
+            assert b <= covered
+    return sorted(pieces)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_pieces_cover_the_period_once(seed: int) -> None:
+    rng = random.Random(seed)
+    start = T0 + timedelta(seconds=rng.uniform(-5 * DAY_S, 5 * DAY_S))
+    end = start + timedelta(
+        seconds=rng.choice((1, 300, 900, 4000, DAY_S, 9 * DAY_S)) * rng.random()
+    )
+    end += timedelta(microseconds=1)
+    covered = rng.choice(
+        (None, int(start.timestamp()) // SLOT_S * SLOT_S + SLOT_S * rng.randint(-4, 800))
+    )
+    zone = rng.choice((None, *ZONES))
+    pieces = covered_seconds(start, end, covered, zone)
+    assert pieces[0][0] == pytest.approx(start.timestamp())
+    assert pieces[-1][1] == pytest.approx(end.timestamp())
+    for (_, a_end), (b_start, _) in itertools.pairwise(pieces):
+        assert a_end == pytest.approx(b_start)  # no gap, no overlap
+
+
+def test_a_month_of_the_business_zone_is_read_from_its_days() -> None:
+    shanghai = ZoneInfo("Asia/Shanghai")
+    start = datetime(2026, 11, 1, tzinfo=shanghai)
+    split = split_period(start, start + timedelta(days=30), days=shanghai)
+    assert split.raw == () and split.slots == ()
+    assert split.days == (int(start.timestamp()), int((start + timedelta(days=30)).timestamp()))
+    # The same month read with UTC days: 8 hours of slots before, 16 after.
+    split = split_period(start, start + timedelta(days=30), days=ZoneInfo("UTC"))
+    assert [(b - a) // SLOT_S for a, b in split.slots] == [32, 64]
+
+
+def test_a_day_when_clocks_change_is_23_or_25_hours() -> None:
+    new_york = ZoneInfo("America/New_York")
+    spring = day_floor(datetime(2026, 3, 8, 12, tzinfo=new_york).timestamp(), new_york)
+    autumn = day_floor(datetime(2026, 11, 1, 12, tzinfo=new_york).timestamp(), new_york)
+    assert next_day(spring, new_york) - spring == 23 * 3600
+    assert next_day(autumn, new_york) - autumn == 25 * 3600
+    assert day_starts(spring, autumn, new_york)[-1] == autumn
+    assert day_starts(spring, autumn + 1, new_york)[-1] == autumn + DAY_S + 3600
+
+
+def test_nothing_is_read_from_rollups_past_the_agents_mark() -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    mark = int(start.timestamp()) + 3 * SLOT_S
+    split = split_period(start, start + timedelta(days=1), mark)
+    assert split.slots == ((int(start.timestamp()), mark),) and split.days is None
+    assert split_period(start, start + timedelta(days=2), mark + DAY_S, days=UTC_ZONE).days == (
+        int(start.timestamp()),
+        int(start.timestamp()) + DAY_S,
+    )
+    assert split.raw == ((datetime.fromtimestamp(mark, UTC), start + timedelta(days=1)),)
+    assert split_period(start, start + timedelta(days=1), mark - 4 * SLOT_S).raw == (
+        (start, start + timedelta(days=1)),
+    )
+
+
+@pytest.mark.parametrize("trace", sorted(TRACES.glob("*.ami"))[:12], ids=lambda p: p.stem)
+def test_an_agents_slots_add_up_to_their_time(trace: Path) -> None:
+    """Recorded agents' states, cut into slots, give the time :func:`agent_time` gives."""
+    by_agent: dict[str, list[StateRow]] = {}
+    for row in read_trace(trace).states:
+        by_agent.setdefault(row["interface"], []).append(
+            StateRow(row["interface"], row["state"], row["at"], row["paused_reason"])
+        )
+    for rows in by_agent.values():
+        lo = int(rows[0].at.timestamp()) // SLOT_S * SLOT_S
+        hi = (int(rows[-1].at.timestamp()) // SLOT_S + 3) * SLOT_S
+        slots = state_slot_seconds(rows, lo, hi)
+        assert all(lo <= slot < hi and slot % SLOT_S == 0 for slot, _, _ in slots)
+        assert all(0 < v <= SLOT_S for v in slots.values())
+        expected = agent_time(
+            rows, datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC)
+        )
+        on_call = sum(v for (_, state, _), v in slots.items() if state == "on_call")
+        logged_in = sum(slots.values())
+        assert on_call == pytest.approx(expected.on_call_s, abs=1e-3)
+        assert logged_in == pytest.approx(expected.logged_in_s, abs=1e-3)
