@@ -27,6 +27,7 @@ from cti.tracking.events import CallSummary
 
 __all__ = [
     "DAY_S",
+    "MONTH_W",
     "SLOT_S",
     "AgentCallSums",
     "AgentFigures",
@@ -48,7 +49,11 @@ __all__ = [
     "day_floor",
     "day_starts",
     "figures",
+    "month_ceil",
+    "month_floor",
+    "month_starts",
     "next_day",
+    "next_month",
     "offset_segments",
     "period_figures",
     "slot_ceil",
@@ -491,16 +496,19 @@ def slot_ceil(epoch: float, width: int = SLOT_S) -> int:
     return math.ceil(epoch / width) * width
 
 
+MONTH_W = 31 * DAY_S
+"""The ``width`` that tags month rows (a local month of the business time zone)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PeriodSplit:
     """``[start, end)`` as the pieces it is read from, which together cover it once."""
 
     raw: tuple[tuple[datetime, datetime], ...] = ()
     """Read from the raw rows: the unaligned edges, and what the rollups do not hold yet."""
-    slots: tuple[tuple[int, int], ...] = ()
-    """``[from, to)`` epoch ranges read from the 15-minute slots."""
-    days: tuple[int, int] | None = None
-    """``[from, to)`` epoch range of whole UTC days read from the day sums."""
+    ranges: tuple[tuple[int, int, int], ...] = ()
+    """``(width, from, to)``: epoch ranges read from the rollup rows of that width
+    (:data:`SLOT_S` slots, :data:`DAY_S` business days, :data:`MONTH_W` months)."""
 
 
 def split_period(
@@ -510,9 +518,10 @@ def split_period(
     *,
     days: ZoneInfo | None = None,
 ) -> PeriodSplit:
-    """How to read ``[start, end)``: whole slots (and whole days of the zone ``days``,
-    when given) from the rollups up to ``covered_until`` (slot-aligned; None: no limit),
-    the rest from raw rows."""
+    """How to read ``[start, end)``: whole slots, and whole days and months of the zone
+    ``days`` when given, from the rollups up to ``covered_until`` (slot-aligned; None: no
+    limit); the rest from raw rows. The fewest rows: months in the middle, days around
+    them, slots at the edges."""
     first = slot_ceil(start.timestamp())
     last = slot_floor(end.timestamp())
     if covered_until is not None:
@@ -525,13 +534,42 @@ def split_period(
         raw.append((start, lo))
     if hi < end:
         raw.append((hi, end))
-    if days is None:
-        return PeriodSplit(raw=tuple(raw), slots=((first, last),))
-    day_lo, day_hi = day_ceil(first, days), day_floor(last, days)
-    if day_hi <= day_lo or day_lo % SLOT_S or day_hi % SLOT_S:
-        return PeriodSplit(raw=tuple(raw), slots=((first, last),))
-    slots = tuple((a, b) for a, b in ((first, day_lo), (day_hi, last)) if a < b)
-    return PeriodSplit(raw=tuple(raw), slots=slots, days=(day_lo, day_hi))
+    ranges = [(SLOT_S, first, last)]
+    if days is not None:
+        day_lo, day_hi = day_ceil(first, days), day_floor(last, days)
+        if day_lo < day_hi and day_lo % SLOT_S == 0 and day_hi % SLOT_S == 0:
+            ranges = [(SLOT_S, first, day_lo), (DAY_S, day_lo, day_hi), (SLOT_S, day_hi, last)]
+            month_lo, month_hi = month_ceil(day_lo, days), month_floor(day_hi, days)
+            if month_lo < month_hi:
+                ranges[1:2] = [
+                    (DAY_S, day_lo, month_lo),
+                    (MONTH_W, month_lo, month_hi),
+                    (DAY_S, month_hi, day_hi),
+                ]
+    return PeriodSplit(raw=tuple(raw), ranges=tuple(r for r in ranges if r[1] < r[2]))
+
+
+def month_floor(epoch: float, tz: ZoneInfo) -> int:
+    """The epoch second the local month of ``epoch`` starts (the 1st, midnight, in ``tz``)."""
+    local = datetime.fromtimestamp(epoch, tz)
+    return math.floor(datetime(local.year, local.month, 1, tzinfo=tz).timestamp())
+
+
+def next_month(month: int, tz: ZoneInfo) -> int:
+    return month_floor(month + 32 * DAY_S, tz)
+
+
+def month_ceil(epoch: float, tz: ZoneInfo) -> int:
+    start = month_floor(epoch, tz)
+    return start if start >= epoch else next_month(start, tz)
+
+
+def month_starts(lo: int, hi: int, tz: ZoneInfo) -> list[int]:
+    """The starts of the local months overlapping ``[lo, hi)``, then the end of the last."""
+    out = [month_floor(lo, tz)]
+    while out[-1] < hi:
+        out.append(next_month(out[-1], tz))
+    return out
 
 
 def day_floor(epoch: float, tz: ZoneInfo) -> int:

@@ -30,6 +30,7 @@ import bisect
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -57,6 +58,7 @@ from cti.calls.writer import BatchHook
 from cti.db.batch import chunks, dialect_insert
 from cti.stats.definitions import (
     DAY_S,
+    MONTH_W,
     SLOT_S,
     AgentCallSums,
     AgentTime,
@@ -67,6 +69,7 @@ from cti.stats.definitions import (
     Sums,
     add_state_time,
     day_starts,
+    month_starts,
     offset_segments,
     slot_floor,
     split_period,
@@ -310,7 +313,8 @@ def _slot_of(epoch: Any, width: int = SLOT_S) -> Any:
 async def _sum_agent_call_days(
     session: AsyncSession, queue: str, lo: int, hi: int, tz: ZoneInfo
 ) -> None:
-    """The day rows of ``queue`` for every business day ``[lo, hi)`` touches, from its slots."""
+    """``queue``'s day and month rows of every business day and month ``[lo, hi)``
+    touches, from its slots and days."""
     S = AgentCallSlot
     first_slot, last_slot = (
         await session.execute(
@@ -321,29 +325,68 @@ async def _sum_agent_call_days(
     ).one()
     if first_slot is None:
         return
-    starts = day_starts(int(first_slot), int(last_slot) + SLOT_S, tz)
-    await session.execute(
-        delete(S).where(
-            S.queue == queue, S.width == DAY_S, S.slot >= starts[0], S.slot < starts[-1]
+    days = day_starts(int(first_slot), int(last_slot) + SLOT_S, tz)
+    sums = _Sums(S, [S.queue == queue], {"queue": queue}, ["agent"], _AGENT_CALL_COLUMNS[4:])
+    await sums.delete(session, DAY_S, days[0], days[-1])
+    await sums.sum_into(session, SLOT_S, DAY_S, days)
+    months = month_starts(days[0], days[-1], tz)
+    await sums.delete(session, MONTH_W, months[0], months[-1])
+    await sums.sum_into(session, DAY_S, MONTH_W, months)
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """Rows of one rollup table for one key (a queue, an agent), summed up a level."""
+
+    model: Any
+    where: list[Any]
+    fixed: dict[str, Any]
+    keys: list[str]
+    """Columns that tell the rows of one period apart (agent; state and reason)."""
+    values: list[str]
+    """Columns summed."""
+
+    async def delete(self, session: AsyncSession, width: int, lo: int, hi: int) -> None:
+        M = self.model
+        await session.execute(
+            delete(M).where(*self.where, M.width == width, M.slot >= lo, M.slot < hi)
         )
-    )
-    rows = await session.execute(
-        select(
-            S.agent, S.slot, S.calls, S.talk_s, S.wrapup_s, S.rating_sum, S.rated, S.ring_no_answer
-        ).where(S.queue == queue, S.width == SLOT_S, S.slot >= starts[0], S.slot < starts[-1])
-    )
-    days: dict[tuple[str, int], list[float]] = {}
-    for agent, slot, *figures in rows:
-        day = starts[bisect.bisect_right(starts, slot) - 1]
-        into = days.setdefault((str(agent), day), [0, 0.0, 0.0, 0, 0, 0])
-        for i, value in enumerate(figures):
-            into[i] += value
-    values_ = [
-        dict(zip(_AGENT_CALL_COLUMNS, (queue, DAY_S, day, agent, *sums), strict=True))
-        for (agent, day), sums in days.items()
-    ]
-    for part in chunks(values_, 5000):
-        await session.execute(dialect_insert(session, S.__table__), list(part))
+
+    async def sum_into(
+        self, session: AsyncSession, below: int, width: int, bounds: Sequence[int]
+    ) -> None:
+        """Rows of ``width`` for the periods ``[bounds[i], bounds[i + 1])``: the sums of
+        the rows of width ``below`` in each (deleted first by the caller)."""
+        if len(bounds) < 2:
+            return
+        M = self.model
+        rows = await session.execute(
+            select(M.slot, *(getattr(M, c) for c in (*self.keys, *self.values))).where(
+                *self.where, M.width == below, M.slot >= bounds[0], M.slot < bounds[-1]
+            )
+        )
+        n = len(self.keys)
+        sums: dict[tuple[Any, ...], list[Any]] = {}
+        for slot, *rest in rows:
+            key = (bounds[bisect.bisect_right(bounds, slot) - 1], *rest[:n])
+            into = sums.get(key)
+            if into is None:
+                sums[key] = list(rest[n:])
+            else:
+                for i, value in enumerate(rest[n:]):
+                    into[i] += value
+        out = [
+            {
+                **self.fixed,
+                "width": width,
+                "slot": key[0],
+                **dict(zip(self.keys, key[1:], strict=True)),
+                **dict(zip(self.values, values_, strict=True)),
+            }
+            for key, values_ in sums.items()
+        ]
+        for part in chunks(out, 5000):
+            await session.execute(dialect_insert(session, M.__table__), list(part))
 
 
 # -- keeping them: agent states ---------------------------------------------------------------
@@ -425,41 +468,17 @@ async def _recompute_agent_time(
     ]
     for part in chunks(values, 5000):
         await session.execute(dialect_insert(session, S.__table__), list(part))
-    # Whole business days only: a day the mark is inside of is read from its slots.
-    starts = day_starts(begin, covered, tz)
-    await session.execute(
-        delete(S).where(
-            S.interface == interface, S.width == DAY_S, S.slot >= starts[0], S.slot < covered
-        )
-    )
-    whole = [day for day in starts if day <= covered]
-    if len(whole) < 2:
-        return
-    found_slots = await session.execute(
-        select(S.slot, S.state, S.paused_reason, S.seconds).where(
-            S.interface == interface,
-            S.width == SLOT_S,
-            S.slot >= whole[0],
-            S.slot < whole[-1],
-        )
-    )
-    days: dict[tuple[int, str, str], float] = {}
-    for slot, state, reason, value in found_slots:
-        key = (whole[bisect.bisect_right(whole, slot) - 1], state, reason)
-        days[key] = days.get(key, 0.0) + value
-    day_rows = [
-        {
-            "interface": interface,
-            "width": DAY_S,
-            "slot": day,
-            "state": state,
-            "paused_reason": reason,
-            "seconds": value,
-        }
-        for (day, state, reason), value in days.items()
-    ]
-    for part in chunks(day_rows, 5000):
-        await session.execute(dialect_insert(session, S.__table__), list(part))
+    # Whole business days and months only: one the mark is inside of is read from below.
+    sums = _Sums(
+        S, [S.interface == interface], {"interface": interface}, ["state", "paused_reason"],
+        ["seconds"],
+    )  # fmt: skip
+    days = day_starts(begin, covered, tz)
+    await sums.delete(session, DAY_S, days[0], covered)
+    await sums.sum_into(session, SLOT_S, DAY_S, [day for day in days if day <= covered])
+    months = month_starts(days[0], covered, tz)
+    await sums.delete(session, MONTH_W, months[0], covered)
+    await sums.sum_into(session, DAY_S, MONTH_W, [month for month in months if month <= covered])
 
 
 # -- reading them -----------------------------------------------------------------------------
@@ -486,10 +505,10 @@ async def period_sums(
 ) -> dict[int, Sums]:
     """:func:`~cti.stats.queries.interval_sums`, from the slots where it can."""
     split = split_period(start, end)
-    if not split.slots or not _aligned(tz, start, end):
+    if not split.ranges or not _aligned(tz, start, end):
         split = PeriodSplit(raw=((start, end),))
     out: dict[int, Sums] = {}
-    for lo, hi in split.slots:
+    for _, lo, hi in split.ranges:
         for seg_start, seg_end, offset in offset_segments(_utc(lo), _utc(hi), tz):
             key = ((QueueSlot.slot + offset) // interval.seconds).label("bucket")
             stmt = (
@@ -527,10 +546,7 @@ async def agent_call_totals(
     split = split_period(start, end, days=days)
     out: dict[str, AgentCallSums] = defaultdict(AgentCallSums)
     S = AgentCallSlot
-    ranges = [(SLOT_S, lo, hi) for lo, hi in split.slots]
-    if split.days is not None:
-        ranges.append((DAY_S, *split.days))
-    for width, lo, hi in ranges:
+    for width, lo, hi in split.ranges:
         rows = await session.execute(
             select(
                 S.agent,
@@ -605,9 +621,7 @@ async def agent_state_totals(
             if covered is None
             else split_period(start, until, covered, days=days)
         )
-        ranges += [(name, SLOT_S, lo, hi) for lo, hi in split.slots]
-        if split.days is not None:
-            ranges.append((name, DAY_S, *split.days))
+        ranges += [(name, *r) for r in split.ranges]
         windows += [(name, lo_at, hi_at) for lo_at, hi_at in split.raw]
     # Every agent's ranges in one statement (their marks differ: those active now).
     for name, state, reason, seconds in await _time_in_ranges(session, ranges):

@@ -15,6 +15,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -26,7 +27,7 @@ from cti.csat.service import record_rating
 from cti.stats import rollups
 from cti.stats.backfill import TraceContents, read_trace, store_trace
 from cti.stats.config import StatsSettings
-from cti.stats.definitions import Interval, Rules
+from cti.stats.definitions import MONTH_W, Interval, Rules, split_period
 from cti.stats.models import AgentTimeSlot, QueueSlot
 from cti.stats.service import StatsRequest, queue_stats
 from cti.stats.writer import write_states
@@ -96,33 +97,34 @@ async def store_everything(sessions: async_sessionmaker[AsyncSession]) -> list[d
         contents = read_trace(trace)
         copies = [
             shifted(contents, days * 86400 + odd, f"-c{days}")
-            for days, odd in ((0, 0), (1, 437.25), (3, 86.5), (-2, 1234.0))
+            for days, odd in ((0, 0), (1, 437.25), (3, 86.5), (40, 3600.5), (-2, 1234.0))
         ]
         # Ratings of the copy stored last are written before their calls exist.
-        for call in [c for c in copies[3].calls if c.agent][:2]:
+        for call in [c for c in copies[4].calls if c.agent][:2]:
             await rate(sessions, call, rng.randint(1, 5))
-        # In the first copy nobody logs out at the end: their last state lasts for days,
-        # across the marks, slots and days of the next copies.
+        # In the first and third copies nobody logs out at the end: their last state lasts
+        # for days, then for more than a month, across marks, slots, days and months.
         copies[0].states[:] = staying_logged_in(copies[0].states)
-        for copy in copies[:3]:
+        copies[2].states[:] = staying_logged_in(copies[2].states)
+        for copy in copies[:4]:
             await store_trace(sessions, copy)
         # Checked now too: a later out-of-order write recomputes much, and could hide a
         # rollup that was wrong until then.
-        span = [datetime.fromtimestamp(c.started_at, UTC) for c in copies[2].calls]
+        span = [datetime.fromtimestamp(c.started_at, UTC) for c in copies[3].calls]
         if span:
-            checked = StatsRequest("hotline", min(span) - timedelta(days=4), max(span))
+            checked = StatsRequest("hotline", min(span) - timedelta(days=75), max(span))
             same(*await both(sessions, checked, "Asia/Shanghai"), f"after {trace.name}")
         # The oldest copy last: agents' older states after their newer ones, calls in
         # batches of odd sizes, in reverse.
-        calls = list(reversed(copies[3].calls))
+        calls = list(reversed(copies[4].calls))
         for i in range(0, len(calls), 3):
             await write_batch(sessions, calls[i : i + 3], batch_hooks=[rollups.calls_hook(Rules())])
-        states = copies[3].states
+        states = copies[4].states
         for i in range(0, len(states), 5):
             async with sessions() as session, session.begin():
                 await write_states(session, states[i : i + 5], Rules())
         await store_trace(sessions, copies[0])  # twice changes nothing
-        for copy in copies[:3]:
+        for copy in copies[:4]:
             for s in copy.calls:
                 if s.agent and rng.random() < 0.5:
                     await rate(sessions, s, rng.randint(1, 5))
@@ -138,7 +140,7 @@ def periods(instants: list[datetime], count: int, seed: int) -> list[tuple[datet
     out = []
     for _ in range(count):
         a, b = sorted(rng.sample(instants, 2))
-        kind = rng.choice(("odd", "slot", "day", "wide"))
+        kind = rng.choice(("odd", "slot", "day", "wide", "months"))
         if kind == "odd":
             start = a - timedelta(seconds=rng.uniform(0, 3000))
             end = b + timedelta(seconds=rng.uniform(1, 3000))
@@ -148,9 +150,12 @@ def periods(instants: list[datetime], count: int, seed: int) -> list[tuple[datet
         elif kind == "day":
             start = datetime.fromtimestamp(int(a.timestamp()) // 86400 * 86400, UTC)
             end = start + timedelta(days=rng.randint(1, 6))
-        else:
+        elif kind == "wide":
             start = a - timedelta(days=rng.uniform(0, 3))
             end = b + timedelta(days=rng.uniform(0, 3))
+        else:
+            start = a - timedelta(days=rng.uniform(0, 50))
+            end = b + timedelta(days=rng.uniform(0, 50))
         out.append((start, end))
     return out
 
@@ -200,15 +205,22 @@ async def test_rollups_give_the_raw_rows_figures(
         assert await session.scalar(select(func.count()).select_from(QueueSlot))
         assert await session.scalar(select(func.count()).select_from(AgentTimeSlot))
         stored = await session.scalar(select(func.count()).select_from(CallRecord))
-    assert stored and stored >= 4 * len(QUEUE_TRACES)
-    seen_agents = seen_calls = 0
+    assert stored and stored >= 5 * len(QUEUE_TRACES)
+    seen_agents = seen_calls = months = 0
     for z, zone in enumerate(ZONES):
         # Kept as written in the service's zone (Asia/Shanghai); rebuilt for the others,
         # as a service started with another CTI_TIMEZONE rebuilds them.
         if zone != Rules().timezone:
             assert await rollups.ensure_built(sessions, Rules(timezone=zone))
-        for i, (start, end) in enumerate(periods(instants, 12, seed=z)):
+        for i, (start, end) in enumerate(periods(instants, 10, seed=z)):
+            split = split_period(start, end, days=ZoneInfo(zone))
+            months += any(width == MONTH_W for width, _, _ in split.ranges)
             interval = (Interval.MIN15, Interval.HOUR, Interval.DAY)[i % 3]
+            # Within CTI_STATS_MAX_INTERVALS.
+            if end - start > timedelta(days=120):
+                interval = Interval.DAY
+            elif interval is Interval.MIN15 and end - start > timedelta(days=30):
+                interval = Interval.HOUR
             for queue in ("hotline", "hotline-ringall"):
                 request = StatsRequest(queue, start, end, interval)
                 rolled, raw = await both(sessions, request, zone)
@@ -216,7 +228,7 @@ async def test_rollups_give_the_raw_rows_figures(
                 seen_calls += raw["total"]["offered"]
                 seen_agents += sum(1 for a in raw["agents"] if a["logged_in_s"])
     # The periods were about something: calls and agents' time were compared.
-    assert seen_calls > 100 and seen_agents > 20
+    assert seen_calls > 100 and seen_agents > 20 and months > 3
 
 
 async def test_other_thresholds_rebuild_the_rollups(

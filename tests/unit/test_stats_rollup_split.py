@@ -14,11 +14,14 @@ import pytest
 from cti.stats.backfill import read_trace
 from cti.stats.definitions import (
     DAY_S,
+    MONTH_W,
     SLOT_S,
+    PeriodSplit,
     StateRow,
     agent_time,
     day_floor,
     day_starts,
+    month_floor,
     next_day,
     split_period,
     state_slot_seconds,
@@ -35,16 +38,15 @@ def covered_seconds(
 ) -> list[tuple[float, float]]:
     split = split_period(start, end, covered, days=zone)
     pieces = [(a.timestamp(), b.timestamp()) for a, b in split.raw]
-    pieces += [(float(a), float(b)) for a, b in split.slots]
-    if split.days is not None:
-        pieces.append((float(split.days[0]), float(split.days[1])))
-        assert zone is not None
-        assert split.days[0] == day_floor(split.days[0], zone)
-        assert split.days[1] == day_floor(split.days[1], zone)
-    for a, b in split.slots:
+    pieces += [(float(a), float(b)) for _, a, b in split.ranges]
+    for width, a, b in split.ranges:
         assert a % SLOT_S == 0 and b % SLOT_S == 0 and a < b
         if covered is not None:
             assert b <= covered
+        if width != SLOT_S:  # whole local days or months of the zone
+            assert zone is not None
+            floor = day_floor if width == DAY_S else month_floor
+            assert (floor(a, zone), floor(b, zone)) == (a, b)
     return sorted(pieces)
 
 
@@ -53,11 +55,11 @@ def test_the_pieces_cover_the_period_once(seed: int) -> None:
     rng = random.Random(seed)
     start = T0 + timedelta(seconds=rng.uniform(-5 * DAY_S, 5 * DAY_S))
     end = start + timedelta(
-        seconds=rng.choice((1, 300, 900, 4000, DAY_S, 9 * DAY_S)) * rng.random()
+        seconds=rng.choice((1, 300, 900, 4000, DAY_S, 9 * DAY_S, 80 * DAY_S)) * rng.random()
     )
     end += timedelta(microseconds=1)
     covered = rng.choice(
-        (None, int(start.timestamp()) // SLOT_S * SLOT_S + SLOT_S * rng.randint(-4, 800))
+        (None, int(start.timestamp()) // SLOT_S * SLOT_S + SLOT_S * rng.randint(-4, 9000))
     )
     zone = rng.choice((None, *ZONES))
     pieces = covered_seconds(start, end, covered, zone)
@@ -67,15 +69,24 @@ def test_the_pieces_cover_the_period_once(seed: int) -> None:
         assert a_end == pytest.approx(b_start)  # no gap, no overlap
 
 
-def test_a_month_of_the_business_zone_is_read_from_its_days() -> None:
+def test_a_month_of_the_business_zone_is_one_month_row() -> None:
     shanghai = ZoneInfo("Asia/Shanghai")
     start = datetime(2026, 11, 1, tzinfo=shanghai)
-    split = split_period(start, start + timedelta(days=30), days=shanghai)
-    assert split.raw == () and split.slots == ()
-    assert split.days == (int(start.timestamp()), int((start + timedelta(days=30)).timestamp()))
-    # The same month read with UTC days: 8 hours of slots before, 16 after.
-    split = split_period(start, start + timedelta(days=30), days=ZoneInfo("UTC"))
-    assert [(b - a) // SLOT_S for a, b in split.slots] == [32, 64]
+    end = start + timedelta(days=30)
+    split = split_period(start, end, days=shanghai)
+    assert split == PeriodSplit(ranges=((MONTH_W, int(start.timestamp()), int(end.timestamp())),))
+    # Read with UTC days: 8 hours of slots, 29 days, 16 hours of slots.
+    split = split_period(start, end, days=ZoneInfo("UTC"))
+    assert [(w, (b - a) // SLOT_S) for w, a, b in split.ranges] == [
+        (SLOT_S, 32), (DAY_S, 29 * 96), (SLOT_S, 64)
+    ]  # fmt: skip
+    # 5 November to 20 January: days, the month of December, days.
+    split = split_period(
+        start + timedelta(days=4), datetime(2027, 1, 20, tzinfo=shanghai), days=shanghai
+    )
+    assert [(w, (b - a) // DAY_S) for w, a, b in split.ranges] == [
+        (DAY_S, 26), (MONTH_W, 31), (DAY_S, 19)
+    ]  # fmt: skip
 
 
 def test_a_day_when_clocks_change_is_23_or_25_hours() -> None:
@@ -92,8 +103,11 @@ def test_nothing_is_read_from_rollups_past_the_agents_mark() -> None:
     start = datetime(2026, 11, 1, tzinfo=UTC)
     mark = int(start.timestamp()) + 3 * SLOT_S
     split = split_period(start, start + timedelta(days=1), mark)
-    assert split.slots == ((int(start.timestamp()), mark),) and split.days is None
-    assert split_period(start, start + timedelta(days=2), mark + DAY_S, days=UTC_ZONE).days == (
+    assert split.ranges == ((SLOT_S, int(start.timestamp()), mark),)
+    assert split_period(start, start + timedelta(days=2), mark + DAY_S, days=UTC_ZONE).ranges[
+        0
+    ] == (
+        DAY_S,
         int(start.timestamp()),
         int(start.timestamp()) + DAY_S,
     )
