@@ -414,30 +414,40 @@ async def _recompute_agent_time(
     session: AsyncSession, interface: str, lo: int | None, tz: ZoneInfo
 ) -> None:
     """One agent's slots from ``lo`` (None: their first row) up to the slot of their
-    latest row, which becomes their mark; and the whole days among them."""
+    latest row, which becomes their mark; and the whole days and months among them.
+
+    An agent whose latest row is a logout accrues nothing more: everything up to the end
+    of that slot is summed, and their mark is the end of time (a month of an agent who
+    went home before it ended is still read from its month row).
+    """
     R = AgentStateRecord
-    first, latest = (
+    first = await session.scalar(select(func.min(R.at)).where(R.interface == interface))
+    if first is None:
+        return
+    last_at, last_state = (
         await session.execute(
-            select(func.min(R.at), func.max(R.at)).where(R.interface == interface)
+            select(R.at, R.state)
+            .where(R.interface == interface)
+            # The state in force: the last of the latest instant, in the order the
+            # statistics read rows of one instant (cti.stats.definitions.agent_time).
+            .order_by(R.at.desc(), R.state.desc(), R.paused_reason.desc())
+            .limit(1)
         )
     ).one()
-    if latest is None:
-        return
+    gone = last_state == "logged_out"
+    covered = slot_floor(last_at.timestamp()) + (SLOT_S if gone else 0)
     M = AgentTimeMark
     mark = await session.scalar(select(M.covered_until).where(M.interface == interface))
+    new_mark = _END_OF_TIME if gone else covered
     # No mark: nothing of this agent is summed yet (a new agent, a new migration).
-    begin = slot_floor(first.timestamp()) if lo is None or mark is None else lo
-    covered = slot_floor(latest.timestamp())
+    # Else the span that was open at the old mark has closed: sum it from there.
+    begin = slot_floor(first.timestamp()) if lo is None or mark is None else min(lo, mark)
     if mark is None:
-        await session.execute(insert(M).values(interface=interface, covered_until=covered))
-    else:
-        # The span that was open at the old mark has closed: sum it from there.
-        begin = min(begin, mark)
-        if covered > mark:
-            await session.execute(
-                update(M).where(M.interface == interface).values(covered_until=covered)
-            )
-        covered = max(covered, mark)
+        await session.execute(insert(M).values(interface=interface, covered_until=new_mark))
+    elif mark != new_mark:
+        await session.execute(
+            update(M).where(M.interface == interface).values(covered_until=new_mark)
+        )
     if begin >= covered:
         return
     S = AgentTimeSlot
@@ -474,11 +484,14 @@ async def _recompute_agent_time(
         ["seconds"],
     )  # fmt: skip
     days = day_starts(begin, covered, tz)
-    await sums.delete(session, DAY_S, days[0], covered)
-    await sums.sum_into(session, SLOT_S, DAY_S, [day for day in days if day <= covered])
     months = month_starts(days[0], covered, tz)
-    await sums.delete(session, MONTH_W, months[0], covered)
-    await sums.sum_into(session, DAY_S, MONTH_W, [month for month in months if month <= covered])
+    if not gone:  # the day and month the open span is in are read from below
+        days = [day for day in days if day <= covered]
+        months = [month for month in months if month <= covered]
+    await sums.delete(session, DAY_S, days[0], _END_OF_TIME)
+    await sums.sum_into(session, SLOT_S, DAY_S, days)
+    await sums.delete(session, MONTH_W, months[0], _END_OF_TIME)
+    await sums.sum_into(session, DAY_S, MONTH_W, months)
 
 
 # -- reading them -----------------------------------------------------------------------------
