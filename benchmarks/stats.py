@@ -81,7 +81,7 @@ from cti.container import Container  # noqa: E402
 from cti.db.engine import create_engine, session_factory  # noqa: E402
 from cti.db.migrate import upgrade_async  # noqa: E402
 from cti.settings import Settings  # noqa: E402
-from cti.stats import queries, rollups  # noqa: E402
+from cti.stats import queries, rolled, rollups  # noqa: E402
 from cti.stats.config import StatsSettings  # noqa: E402
 from cti.stats.definitions import Interval  # noqa: E402
 from cti.stats.service import StatsRequest, queue_stats  # noqa: E402
@@ -606,21 +606,21 @@ async def measure(url: str, queue: str, reps: int, budget_s: float) -> dict[str,
             )
 
     period = {"queue": queue, "start": u_start, "end": u_end}
-    calls = await part(rollups.agent_call_totals, **period, days=tz)()
-    members = await part(queries.queue_members, queue=queue, end=u_end)()
+    calls = await part(rolled.agent_call_totals, **period, days=tz)()
+    members = await part(rolled.queue_agents, queue=queue, end=u_end)()
     names = sorted(set(calls) | set(members))
     parts = {
         "period_sums": part(
-            rollups.period_sums,
+            rolled.period_sums,
             **period,
             interval=Interval.HOUR,
             tz=tz,
             rules=stats_settings.rules(TZ_NAME),
         ),
-        "agent_call_totals": part(rollups.agent_call_totals, **period, days=tz),
-        "queue_members": part(queries.queue_members, queue=queue, end=u_end),
+        "agent_call_totals": part(rolled.agent_call_totals, **period, days=tz),
+        "queue_agents": part(rolled.queue_agents, queue=queue, end=u_end),
         "agent_state_totals": part(
-            rollups.agent_state_totals, names=names, start=u_start, until=u_end, days=tz
+            rolled.agent_state_totals, names=names, start=u_start, until=u_end, days=tz
         ),
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,6 +18,7 @@ from cti.stats.models import (
     AgentStateRecord,
     AgentTimeMark,
     AgentTimeSlot,
+    QueueAgent,
     QueueSlot,
     RollupState,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "HotlineDay",
     "Job",
     "Order",
+    "QueueAgent",
     "QueueSlot",
     "Recording",
     "Review",

@@ -129,3 +129,14 @@ class AgentTimeMark(Base):
 
     interface: Mapped[str] = mapped_column(String(80), primary_key=True)
     covered_until: Mapped[int] = mapped_column(BigInteger)
+
+
+class QueueAgent(Base):
+    """An agent whose state an event of ``queue`` changed, and when that first happened
+    (the queue's agents for a period, without probing ``agent_states``)."""
+
+    __tablename__ = "stats_queue_agents"
+
+    queue: Mapped[str] = mapped_column(String(80), primary_key=True)
+    interface: Mapped[str] = mapped_column(String(80), primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,10 +1,12 @@
-"""Statistics rollups: the sums of every 15-minute slot and UTC day, kept as rows are written.
+"""Statistics rollups: sums per 15-minute slot, business day and month, kept as rows are written.
 
 A month of a busy queue is hundreds of thousands of calls and millions of agent state
 rows; summing them per request cannot answer in tens of milliseconds. So the sums are
 kept (:mod:`cti.stats.models`: ``stats_queue_slots``, ``stats_agent_call_slots``,
-``stats_agent_time_slots``) and a period is read as whole slots and days from them and
-its unaligned edges from the raw rows (:func:`~cti.stats.definitions.split_period`).
+``stats_agent_time_slots``) and a period is read as whole months, days and slots from
+them and its unaligned edges from the raw rows
+(:func:`~cti.stats.definitions.split_period`). Days and months are those of the
+business time zone (``CTI_TIMEZONE``), so a month of figures is one row per agent.
 
 **Kept exact.** A slot's sums are never adjusted by increments: every transaction that
 writes calls, ratings or agent states *recomputes* the slots it touched from the raw rows
@@ -15,12 +17,13 @@ those transactions take one advisory lock before recomputing, so two writers can
 each sum the slot without the other's rows.
 
 **An agent's current state has no end yet**: agent time is summed only up to the slot
-of the agent's latest state row (``stats_agent_time_marks``); the rest is read raw.
+of the agent's latest state row (``stats_agent_time_marks``); the rest is read raw. After
+a logout nothing accrues, so a logged-out agent is summed to the end of time.
 
 **Rules.** Service level and short abandons depend on ``CTI_STATS_*`` thresholds: the
 queue slots hold the figures of the thresholds in ``stats_rollups``, and
-:func:`ensure_built` (at start) rebuilds everything when the thresholds differ or the
-rollups were never built (a new migration, rows loaded by hand). Until then
+:func:`ensure_built` (at start) rebuilds everything when the thresholds or the time zone
+differ or the rollups were never built (a new migration, rows loaded by hand). Until then
 :func:`usable` says no and the statistics read the raw rows.
 """
 
@@ -36,20 +39,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    BigInteger,
     Integer,
-    String,
-    bindparam,
     delete,
     func,
     insert,
     literal,
     select,
     text,
-    true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.calls.facts import stats_facts
@@ -60,19 +58,11 @@ from cti.stats.definitions import (
     DAY_S,
     MONTH_W,
     SLOT_S,
-    AgentCallSums,
-    AgentTime,
-    Interval,
-    PeriodSplit,
     Rules,
     StateRow,
-    Sums,
-    add_state_time,
     day_starts,
     month_starts,
-    offset_segments,
     slot_floor,
-    split_period,
     state_slot_seconds,
 )
 from cti.stats.models import (
@@ -80,32 +70,24 @@ from cti.stats.models import (
     AgentStateRecord,
     AgentTimeMark,
     AgentTimeSlot,
+    QueueAgent,
     QueueSlot,
     RollupState,
 )
 from cti.stats.queries import (
     SUMS_FIELDS,
-    Window,
-    add_bucket,
     agent_call_selects,
-    agent_call_sums,
-    agent_state_windows,
     calls_with_ratings,
     counted_epoch,
-    interval_sums,
     offered_epoch,
     sums_columns,
-    sums_from_row,
 )
 from cti.tracking.events import CallSummary
 
 __all__ = [
-    "agent_call_totals",
-    "agent_state_totals",
     "calls_hook",
     "calls_written",
     "ensure_built",
-    "period_sums",
     "rating_written",
     "rebuild",
     "states_written",
@@ -177,8 +159,17 @@ async def ensure_built(sessions: async_sessionmaker[AsyncSession], rules: Rules)
 async def rebuild(session: AsyncSession, rules: Rules) -> None:
     """Every rollup from the raw rows, then mark them usable with ``rules``."""
     await _lock(session)
-    for table in (QueueSlot, AgentCallSlot, AgentTimeSlot, AgentTimeMark, RollupState):
+    for table in (QueueSlot, AgentCallSlot, AgentTimeSlot, AgentTimeMark, QueueAgent, RollupState):
         await session.execute(delete(table))
+    R = AgentStateRecord
+    await session.execute(
+        insert(QueueAgent).from_select(
+            ["queue", "interface", "first_at"],
+            select(R.queue, R.interface, func.min(R.at))
+            .where(R.queue.is_not(None))
+            .group_by(R.queue, R.interface),
+        )
+    )
     queues = await session.scalars(
         select(CallRecord.queue).where(CallRecord.queue.is_not(None)).distinct()
     )
@@ -393,17 +384,37 @@ class _Sums:
 
 
 async def states_written(
-    session: AsyncSession, rows: Iterable[tuple[str, datetime]], rules: Rules
+    session: AsyncSession, rows: Iterable[tuple[str, datetime, str | None]], rules: Rules
 ) -> None:
-    """Recompute the agent time touched by state rows (interface, at) just written."""
+    """Recompute the agent time touched by state rows (interface, at, queue) just
+    written, and note the queues whose events moved the agents."""
     earliest: dict[str, datetime] = {}
-    for interface, at in rows:
+    members: dict[tuple[str | None, str], datetime] = {}
+    for interface, at, queue in rows:
         if interface not in earliest or at < earliest[interface]:
             earliest[interface] = at
+        if queue is not None and (
+            (queue, interface) not in members or at < members[queue, interface]
+        ):
+            members[queue, interface] = at
     if not earliest:
         return
     await session.flush()
     await _lock(session)
+    if members:
+        stmt = dialect_insert(session, QueueAgent.__table__)
+        earlier = (func.min if _sqlite(session) else func.least)(
+            QueueAgent.first_at, stmt.excluded.first_at
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["queue", "interface"], set_={"first_at": earlier}
+            ),
+            [
+                {"queue": q, "interface": i, "first_at": at}
+                for (q, i), at in sorted(members.items())
+            ],
+        )
     for interface, at in sorted(earliest.items()):
         await _recompute_agent_time(
             session, interface, slot_floor(at.timestamp()), ZoneInfo(rules.timezone)
@@ -492,235 +503,6 @@ async def _recompute_agent_time(
     await sums.sum_into(session, SLOT_S, DAY_S, days)
     await sums.delete(session, MONTH_W, months[0], _END_OF_TIME)
     await sums.sum_into(session, DAY_S, MONTH_W, months)
-
-
-# -- reading them -----------------------------------------------------------------------------
-
-
-def _aligned(tz: ZoneInfo, start: datetime, end: datetime) -> bool:
-    """Whether the zone's buckets are unions of UTC slots over the period: every offset
-    a whole number of slots and every change on a slot boundary (true of today's zones)."""
-    segments = offset_segments(start, end, tz)
-    return all(offset % SLOT_S == 0 for _, _, offset in segments) and all(
-        seg_start.timestamp() % SLOT_S == 0 for seg_start, _, _ in segments[1:]
-    )
-
-
-async def period_sums(
-    session: AsyncSession,
-    *,
-    queue: str,
-    start: datetime,
-    end: datetime,
-    interval: Interval,
-    tz: ZoneInfo,
-    rules: Rules,
-) -> dict[int, Sums]:
-    """:func:`~cti.stats.queries.interval_sums`, from the slots where it can."""
-    split = split_period(start, end)
-    if not split.ranges or not _aligned(tz, start, end):
-        split = PeriodSplit(raw=((start, end),))
-    out: dict[int, Sums] = {}
-    for _, lo, hi in split.ranges:
-        for seg_start, seg_end, offset in offset_segments(_utc(lo), _utc(hi), tz):
-            key = ((QueueSlot.slot + offset) // interval.seconds).label("bucket")
-            stmt = (
-                select(key, *(getattr(QueueSlot, name) for name in SUMS_FIELDS))
-                .where(
-                    QueueSlot.queue == queue,
-                    QueueSlot.slot >= int(seg_start.timestamp()),
-                    QueueSlot.slot < int(seg_end.timestamp()),
-                )
-                .subquery()
-            )
-            summed = select(
-                stmt.c.bucket,
-                *(
-                    func.max(stmt.c[name]) if name == "longest_wait_s" else func.sum(stmt.c[name])
-                    for name in SUMS_FIELDS
-                ),
-            ).group_by(stmt.c.bucket)
-            for row in await session.execute(summed):
-                add_bucket(out, int(row[0]), sums_from_row(row[1:]))
-    for lo_at, hi_at in split.raw:
-        raw = await interval_sums(
-            session, queue=queue, start=lo_at, end=hi_at, interval=interval, tz=tz, rules=rules
-        )
-        for bucket, part in raw.items():
-            add_bucket(out, bucket, part)
-    return out
-
-
-async def agent_call_totals(
-    session: AsyncSession, *, queue: str, start: datetime, end: datetime, days: ZoneInfo
-) -> dict[str, AgentCallSums]:
-    """:func:`~cti.stats.queries.agent_call_sums`, from the slots and the business days
-    (of ``days``, the zone the rollups keep) where it can."""
-    split = split_period(start, end, days=days)
-    out: dict[str, AgentCallSums] = defaultdict(AgentCallSums)
-    S = AgentCallSlot
-    for width, lo, hi in split.ranges:
-        rows = await session.execute(
-            select(
-                S.agent,
-                func.sum(S.calls),
-                func.sum(S.talk_s),
-                func.sum(S.wrapup_s),
-                func.sum(S.rating_sum),
-                func.sum(S.rated),
-                func.sum(S.ring_no_answer),
-            )
-            .where(S.queue == queue, S.width == width, S.slot >= lo, S.slot < hi)
-            .group_by(S.agent)
-        )
-        for agent, calls, talk, wrapup, rating_sum, rated, rings in rows:
-            _add_agent_calls(
-                out[str(agent)],
-                AgentCallSums(
-                    calls=int(calls),
-                    talk_s=float(talk),
-                    wrapup_s=float(wrapup),
-                    rating_sum=int(rating_sum),
-                    rated=int(rated),
-                    ring_no_answer=int(rings),
-                ),
-            )
-    for lo_at, hi_at in split.raw:
-        for agent, part in (
-            await agent_call_sums(session, queue=queue, start=lo_at, end=hi_at)
-        ).items():
-            _add_agent_calls(out[agent], part)
-    # Agents who did nothing in the period are left out, as from the raw rows.
-    return {a: s for a, s in out.items() if s.calls or s.rated or s.ring_no_answer}
-
-
-def _add_agent_calls(into: AgentCallSums, part: AgentCallSums) -> None:
-    into.calls += part.calls
-    into.talk_s += part.talk_s
-    into.wrapup_s += part.wrapup_s
-    into.rating_sum += part.rating_sum
-    into.rated += part.rated
-    into.ring_no_answer += part.ring_no_answer
-
-
-async def agent_state_totals(
-    session: AsyncSession,
-    *,
-    names: Sequence[str],
-    start: datetime,
-    until: datetime,
-    days: ZoneInfo | None,
-) -> dict[str, AgentTime]:
-    """:func:`~cti.stats.queries.agent_state_time`, from the slots and the business days
-    (of ``days``, the zone the rollups keep; None: slots only) each agent's mark allows,
-    the rest (edges, current state) from the raw rows."""
-    out = {name: AgentTime() for name in names}
-    if not out or until <= start:
-        return out
-    marks: dict[str, int] = {}
-    for part in chunks(list(out), 900):
-        found = await session.execute(
-            select(AgentTimeMark.interface, AgentTimeMark.covered_until).where(
-                AgentTimeMark.interface.in_(list(part))
-            )
-        )
-        marks.update({str(name): int(covered) for name, covered in found})
-    ranges: list[tuple[str, int, int, int]] = []
-    windows: list[Window] = []
-    for name in out:
-        covered = marks.get(name)
-        split = (
-            PeriodSplit(raw=((start, until),))
-            if covered is None
-            else split_period(start, until, covered, days=days)
-        )
-        ranges += [(name, *r) for r in split.ranges]
-        windows += [(name, lo_at, hi_at) for lo_at, hi_at in split.raw]
-    # Every agent's ranges in one statement (their marks differ: those active now).
-    for name, state, reason, seconds in await _time_in_ranges(session, ranges):
-        add_state_time(out[str(name)], state, reason, float(seconds))
-    for name, time in (await agent_state_windows(session, windows)).items():
-        _add_agent_time(out[name], time)
-    return out
-
-
-async def _time_in_ranges(
-    session: AsyncSession, ranges: Sequence[tuple[str, int, int, int]]
-) -> list[Any]:
-    """(interface, state, reason, seconds) summed over each agent's ``(interface, width,
-    from, to)`` ranges of :class:`AgentTimeSlot` rows."""
-    S = AgentTimeSlot
-    if not ranges:
-        return []
-    if not _sqlite(session):
-        # One index range scan per agent and range (LATERAL): a plain join of the ranges
-        # hashed the whole table (1.6 M rows for 1M calls, a quarter of a second).
-        wanted = (
-            func.unnest(
-                bindparam("interfaces", [r[0] for r in ranges], type_=ARRAY(String)),
-                bindparam("widths", [r[1] for r in ranges], type_=ARRAY(Integer)),
-                bindparam("los", [r[2] for r in ranges], type_=ARRAY(BigInteger)),
-                bindparam("his", [r[3] for r in ranges], type_=ARRAY(BigInteger)),
-            )
-            .table_valued("interface", "width", "lo", "hi")
-            .render_derived(name="wanted")
-        )
-        # Summed within each range: the outer sum then adds a few rows per agent (summing
-        # the 50 k day rows of a month outside sorted them on disk, 90 ms).
-        found = (
-            select(S.state, S.paused_reason, func.sum(S.seconds).label("seconds"))
-            .where(
-                S.interface == wanted.c.interface,
-                S.width == wanted.c.width,
-                S.slot >= wanted.c.lo,
-                S.slot < wanted.c.hi,
-            )
-            .group_by(S.state, S.paused_reason)
-            .lateral("found")
-        )
-        rows = await session.execute(
-            select(
-                wanted.c.interface,
-                found.c.state,
-                found.c.paused_reason,
-                func.sum(found.c.seconds),
-            )
-            .select_from(wanted)
-            .join(found, true())
-            .group_by(wanted.c.interface, found.c.state, found.c.paused_reason)
-        )
-        return list(rows)
-    # SQLite (no LATERAL, no column list for VALUES): one statement per distinct range,
-    # for every agent that has it (usually all but those active now).
-    by_range: dict[tuple[int, int, int], list[str]] = defaultdict(list)
-    for name, width, lo, hi in ranges:
-        by_range[(width, lo, hi)].append(name)
-    out: list[Any] = []
-    for (width, lo, hi), names in by_range.items():
-        for part in chunks(names, 900):
-            rows = await session.execute(
-                select(S.interface, S.state, S.paused_reason, func.sum(S.seconds))
-                .where(
-                    S.interface.in_(list(part)),
-                    S.width == width,
-                    S.slot >= lo,
-                    S.slot < hi,
-                )
-                .group_by(S.interface, S.state, S.paused_reason)
-            )
-            out += list(rows)
-    return out
-
-
-def _add_agent_time(into: AgentTime, part: AgentTime) -> None:
-    into.logged_in_s += part.logged_in_s
-    into.paused_s += part.paused_s
-    for reason, seconds in part.pause_by_reason.items():
-        into.pause_by_reason[reason] = into.pause_by_reason.get(reason, 0.0) + seconds
-    into.on_call_s += part.on_call_s
-    into.wrap_up_s += part.wrap_up_s
-    into.ringing_s += part.ringing_s
-    into.available_s += part.available_s
 
 
 def calls_hook(rules: Rules) -> BatchHook:

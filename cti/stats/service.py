@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cti.errors import InvalidInput
-from cti.stats import rollups
+from cti.stats import rolled, rollups
 from cti.stats.config import StatsSettings
 from cti.stats.definitions import (
     AgentCallSums,
@@ -90,8 +90,8 @@ async def queue_stats(
     rules = settings.rules(timezone)
     await plan_for_the_values(session)
     # The rollups when they hold every call summed with these thresholds, else raw rows.
-    rolled = from_rollups and await rollups.usable(session, rules)
-    sums = await (rollups.period_sums if rolled else interval_sums)(
+    built = from_rollups and await rollups.usable(session, rules)
+    sums = await (rolled.period_sums if built else interval_sums)(
         session,
         queue=request.queue,
         start=start,
@@ -113,20 +113,23 @@ async def queue_stats(
         else:
             total.add(part)
         intervals.append({"start": local[i], "end": local[i + 1], **figures(part).to_json_dict()})
-    if rolled:
-        calls = await rollups.agent_call_totals(
+    if built:
+        calls = await rolled.agent_call_totals(
             session, queue=request.queue, start=start, end=end, days=tz
         )
     else:
         calls = await agent_call_sums(session, queue=request.queue, start=start, end=end)
     # The queue's agents: those with calls, and those its events moved.
-    names = set(calls) | set(await queue_members(session, queue=request.queue, end=end))
+    members = (rolled.queue_agents if built else queue_members)(
+        session, queue=request.queue, end=end
+    )
+    names = set(calls) | set(await members)
     until = max(start, min(end, now.astimezone(UTC)))
     if from_rollups:
         # Agents' time is rolled up to each agent's mark, built or not; the business days
         # only when built in this zone (cti.stats.rollups).
-        times = await rollups.agent_state_totals(
-            session, names=sorted(names), start=start, until=until, days=tz if rolled else None
+        times = await rolled.agent_state_totals(
+            session, names=sorted(names), start=start, until=until, days=tz if built else None
         )
     else:
         times = await agent_state_time(session, names=sorted(names), start=start, until=until)

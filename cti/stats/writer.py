@@ -46,7 +46,9 @@ async def write_states(session: AsyncSession, rows: Sequence[dict[str, Any]], ru
     if rows:
         stmt = dialect_insert(session, AgentStateRecord.__table__).on_conflict_do_nothing()
         await session.execute(stmt, list(rows))
-        await states_written(session, [(row["interface"], row["at"]) for row in rows], rules)
+        await states_written(
+            session, [(row["interface"], row["at"], row["queue"]) for row in rows], rules
+        )
 
 
 class AgentStateWriter(BatchWriter[dict[str, Any]]):

@@ -45,7 +45,7 @@ def upgrade() -> None:
                 "transfers",
                 "answered_within",
             )
-        ),  # fmt: skip
+        ),
         sa.Column("wait_answered_s", sa.Float(), nullable=False),
         sa.Column("talk_s", sa.Float(), nullable=False),
         sa.Column("wrapup_s", sa.Float(), nullable=False),
@@ -93,10 +93,18 @@ def upgrade() -> None:
         sa.Column("covered_until", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("interface", name=op.f("pk_stats_agent_time_marks")),
     )
+    op.create_table(
+        "stats_queue_agents",
+        sa.Column("queue", sa.String(length=80), nullable=False),
+        sa.Column("interface", sa.String(length=80), nullable=False),
+        sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("queue", "interface", name=op.f("pk_stats_queue_agents")),
+    )
 
 
 def downgrade() -> None:
     for table in (
+        "stats_queue_agents",
         "stats_agent_time_marks",
         "stats_agent_time_slots",
         "stats_agent_call_slots",
