@@ -23,7 +23,12 @@ buckets), in the same process and on the same connection pool:
 * ours: :func:`cti.stats.service.queue_stats`, the function behind ``GET
   /api/v1/queues/{name}/stats``, end to end (every query, every figure);
 * the HTTP route itself through httpx's ASGI transport (token check, JSON);
-* each query of :mod:`cti.stats.queries` alone, to show where the time goes.
+* each read of :mod:`cti.stats.rolled` alone, to show where the time goes;
+* before: the same function on the raw rows only (``from_rollups=False``), which must
+  give the same body (checked).
+
+The data is loaded by COPY, past the service: the rollups are built first, as the
+service's first start after migration 0016 builds them, and that time is reported.
 
 Prints median and p95 and the ratio ours/baseline (aim: ours <= 50 ms), writes
 benchmarks/results/stats.json (stats-<N>months.json for more months) and drops the
