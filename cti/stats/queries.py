@@ -350,10 +350,13 @@ def _state_spans(
     )
     begins = case((A.at < start, start), else_=A.at)
     ends = func.coalesce(func.lead(A.at).over(order_by=(A.at, A.state, A.paused_reason)), until)
+    # Two rows of the instant the period opens after (a login and a logout of the same
+    # second): the first ends before ``start`` and lasts nothing in the period, as in
+    # agent_time(); unclipped it counted the whole time since then, negatively.
     return select(
         A.state.label("state"),
         A.paused_reason.label("paused_reason"),
-        _seconds(session, ends, begins).label("seconds"),
+        case((ends > begins, _seconds(session, ends, begins)), else_=0.0).label("seconds"),
     ).where(A.interface == who, A.at >= func.coalesce(opening, start), A.at < until)
 
 

@@ -33,11 +33,12 @@ from cti.db.engine import create_engine, session_factory
 from cti.events import CallRated
 from cti.stats.backfill import read_trace, store_trace
 from cti.stats.config import StatsSettings
-from cti.stats.definitions import CallRow, Interval, StateRow, agent_time, sums_of
+from cti.stats.definitions import CallRow, Interval, Rules, StateRow, agent_time, sums_of
 from cti.stats.erlang import StaffingInput, staffing, staffing_json
 from cti.stats.models import AgentStateRecord
 from cti.stats.queries import agent_state_time, interval_sums
 from cti.stats.service import StatsRequest, queue_stats
+from cti.stats.writer import write_states
 from cti.tracking.replay import replay
 from tests.statstruth import agent_row, check_agents, check_totals, queue_figures
 
@@ -203,6 +204,60 @@ async def test_sql_agent_time_equals_the_pure_reference(database_url: str, trace
                         ), (name, part, start, until)
                     assert have.ringing_s == pytest.approx(want.ringing_s, abs=1e-3)
                     assert have.available_s == pytest.approx(want.available_s, abs=1e-3)
+    finally:
+        await engine.dispose()
+
+
+async def test_two_rows_of_one_instant_before_the_period_last_nothing_in_it(
+    database_url: str,
+) -> None:
+    # An agent logged in and out in the same instant (two rows, one `at`), and back for
+    # an hour later: a period opening between them opens on both rows. The first ends at
+    # that instant, before the period: it must count nothing, not minus the time since
+    # (found by benchmarks/stats.py against the rollups, over a year of simulated shifts).
+    trace = TRACES / "agent_states.ami"
+    await store(database_url, trace)
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            last = (
+                await session.execute(
+                    select(AgentStateRecord).order_by(AgentStateRecord.at.desc()).limit(1)
+                )
+            ).scalar_one()
+            assert last.state == "logged_out"
+
+            def row(state: str, at: datetime) -> dict[str, Any]:
+                return {
+                    "interface": last.interface,
+                    "member_name": last.member_name,
+                    "state": state,
+                    "previous": "logged_out" if state == "available" else "available",
+                    "at": at,
+                    "paused_reason": "",
+                    "queue": last.queue,
+                }
+
+            back = last.at + timedelta(hours=1)
+            logins = [row("available", last.at), row("available", back)]
+            await write_states(
+                session, [*logins, row("logged_out", back + timedelta(hours=1))], Rules()
+            )
+        async with session_factory(engine)() as session:
+            rows = [
+                StateRow(r.interface, r.state, r.at, r.paused_reason)
+                for r in (
+                    await session.execute(
+                        select(AgentStateRecord).where(AgentStateRecord.interface == last.interface)
+                    )
+                ).scalars()
+            ]
+            start = last.at + timedelta(minutes=30)
+            until = start + timedelta(days=1)
+            got = await agent_state_time(session, names=[last.interface], start=start, until=until)
+        assert agent_time(rows, start, until).logged_in_s == pytest.approx(3600)
+        assert got[last.interface].logged_in_s == pytest.approx(3600)
+        assert got[last.interface].available_s == pytest.approx(3600)
     finally:
         await engine.dispose()
 
