@@ -36,6 +36,7 @@ from cti.http.errors import error_responses
 from cti.http.routing import AuthFirstRoute
 from cti.http.websocket import BadFrame, is_ping, receive_client_message
 from cti.queues.schemas import QueueLiveOut
+from cti.screenpop.hub import Subscriber
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 AUTH_TIMEOUT_S = 10.0
@@ -131,12 +132,12 @@ async def ws_agent(ws: WebSocket, hub: ScreenPopDep) -> None:
         await ws.send_text(json.dumps(hello))
         for text in backlog:
             await ws.send_text(text)
-        await _pump(ws, sub.queue)
+        await _pump(ws, sub)
     finally:
         hub.unsubscribe(sub)
 
 
-async def _pump(ws: WebSocket, queue: asyncio.Queue[str | None]) -> None:
+async def _pump(ws: WebSocket, sub: Subscriber) -> None:
     """Send queued frames until the client leaves; answer its pings."""
 
     async def receive() -> None:
@@ -147,7 +148,7 @@ async def _pump(ws: WebSocket, queue: asyncio.Queue[str | None]) -> None:
     reader = asyncio.create_task(receive())
     try:
         while True:
-            getter = asyncio.ensure_future(queue.get())
+            getter = asyncio.ensure_future(sub.queue.get())
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
             if reader in done:
                 getter.cancel()
@@ -160,6 +161,7 @@ async def _pump(ws: WebSocket, queue: asyncio.Queue[str | None]) -> None:
                 await _refuse(ws, CLOSE_TOO_SLOW, "reconnect with last_event_id")
                 return
             await ws.send_text(text)
+            sub.sent(text)
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
@@ -194,7 +196,7 @@ async def ws_supervisor(
             "queues": [QueueLiveOut.of(q).model_dump(mode="json") for q in board.all_now()],
         }
         await ws.send_text(json.dumps(snapshot, ensure_ascii=False, default=str))
-        await _pump(ws, sub.queue)
+        await _pump(ws, sub)
     finally:
         hub.unsubscribe(sub)
 
