@@ -641,6 +641,9 @@ async def main_async(args: argparse.Namespace) -> int:
     stored: dict[str, Any] = (
         json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"steps": {}}
     )
+    if args.write_up:
+        write_up(stored)
+        return 0
     with tempfile.TemporaryDirectory(prefix="cti-capacity-") as tmp:
         work = Path(tmp)
         with devstack_lock(args.lock):
@@ -706,6 +709,11 @@ def main() -> int:
     ap.add_argument("--pool", type=int, default=10, help="CTI_DB_POOL_SIZE of the service")
     ap.add_argument("--keep-going", action="store_true", help="run every step even after a loss")
     ap.add_argument("--lock", default="", help="flock this file while using the devstack")
+    ap.add_argument(
+        "--write-up",
+        action="store_true",
+        help="only rewrite RESULTS.md from the JSON (its 'analysis' text included)",
+    )
     ap.add_argument(
         "--reload", action="store_true", help="devstack reload before each step (its endpoints)"
     )
