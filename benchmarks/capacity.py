@@ -80,6 +80,8 @@ QUEUE = "load"
 HOTLINE = "4008001234"
 AGENTS = [str(ext) for ext in range(2000, 2250)]
 AGENTS_IP = "127.0.0.30"
+ECHO_DESK = "1999"
+"""A desktop of an agent not in the queue: the WebSocket round-trip baseline."""
 CALLERS_IP = "127.0.0.9"
 DEFAULT_ADMIN = "postgresql+asyncpg://cti:cti@127.0.0.1:55432/cti"
 
@@ -159,21 +161,25 @@ class CpuMeter:
     postmaster: int
     started: float = 0.0
     before: dict[str, float] = field(default_factory=dict)
+    latest: dict[str, float] = field(default_factory=dict)
+    """The last reading of each, kept for a process that has exited since (SIPp)."""
 
-    def _now(self) -> dict[str, float]:
+    def read(self) -> dict[str, float]:
         values = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
         values["postgres"] = postgres_cpu(self.postmaster)
         values["benchmark"] = cpu_seconds(os.getpid())
+        for name, value in values.items():
+            self.latest[name] = max(value, self.latest.get(name, 0.0))
         return values
 
     def start(self) -> None:
         self.started = time.monotonic()
-        self.before = self._now()
+        self.before = self.read()
 
     def stop(self) -> dict[str, float]:
         wall = time.monotonic() - self.started
-        after = self._now()
-        return {k: round(100 * (after[k] - self.before[k]) / wall, 1) for k in after}
+        self.read()
+        return {k: round(100 * (self.latest[k] - self.before[k]) / wall, 1) for k in self.before}
 
 
 # --- the database: customers, orders, the agents' tokens --------------------------------
@@ -201,7 +207,7 @@ async def agent_tokens(url: str) -> dict[str, str]:
         sessions = session_factory(engine)
         tokens = {}
         async with sessions() as s, s.begin():
-            for ext in AGENTS:
+            for ext in [*AGENTS, ECHO_DESK]:
                 issued = await create_token(
                     s, f"capacity-{ext}-{random.getrandbits(32):x}", ["agent"], ext,
                     now=datetime.now(UTC),
@@ -255,6 +261,25 @@ class Desks:
     frames: int = 0
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     ready: int = 0
+    echoes: list[float] = field(default_factory=list)
+    echoing: bool = False
+
+    async def _echo_desk(self, token: str) -> None:
+        """Baseline: ``ping`` -> ``pong`` through the same server, every 50 ms while
+        :attr:`echoing`."""
+        async with connect(f"ws://127.0.0.1:{self.port}/ws/agent", max_queue=None) as ws:
+            await ws.send(json.dumps({"token": token}))
+            json.loads(await ws.recv())  # hello
+            self.ready += 1
+            while True:
+                await asyncio.sleep(0.05)
+                if not self.echoing:
+                    continue
+                started = time.perf_counter()
+                await ws.send('"ping"')
+                while json.loads(await ws.recv()).get("type") != "pong":
+                    pass
+                self.echoes.append(time.perf_counter() - started)
 
     async def _desk(self, token: str) -> None:
         async with connect(f"ws://127.0.0.1:{self.port}/ws/agent", max_queue=None) as ws:
@@ -268,7 +293,10 @@ class Desks:
                     self.pops.setdefault(frame["call_id"], time.monotonic())
 
     async def open(self) -> None:
-        self.tasks = [asyncio.create_task(self._desk(t)) for t in self.tokens.values()]
+        self.tasks = [
+            asyncio.create_task(self._echo_desk(t) if ext == ECHO_DESK else self._desk(t))
+            for ext, t in self.tokens.items()
+        ]
         async with asyncio.timeout(60):
             while self.ready < len(self.tasks):
                 failed = [t for t in self.tasks if t.done()]
@@ -425,6 +453,17 @@ def hist_summary(h: promstats.Histogram) -> dict[str, Any]:
     }
 
 
+def echo_summary(samples: list[float]) -> dict[str, Any]:
+    if not samples:
+        return {"n": 0, "p50_ms": None, "p99_ms": None}
+    ordered = sorted(samples)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+    return {"n": len(ordered), "p50_ms": at(0.5), "p99_ms": at(0.99)}
+
+
 async def run_step(
     n: int, url: str, tokens: dict[str, str], args: argparse.Namespace, work: Path
 ) -> dict[str, Any]:
@@ -472,10 +511,12 @@ async def run_step(
             postmaster_pid(),
         )
         meter.start()
+        desks.echoing = True
         active: list[float] = []
         deadline = time.monotonic() + args.seconds + args.talk + 120
         while caller.poll() is None and time.monotonic() < deadline:
             await asyncio.sleep(1.0)
+            meter.read()
             with contextlib.suppress(httpx.HTTPError):
                 active.append(promstats.value(await scrape(base), "cti_calls_active"))
         if caller.poll() is None:
@@ -491,6 +532,7 @@ async def run_step(
             now = (counts["records"], counts["recorded"], len(desks.pops))
             if now != last:
                 last, stable_since = now, time.monotonic()
+        desks.echoing = False
         cpu = meter.stop()
         after = await scrape(base)
     finally:
@@ -534,10 +576,15 @@ async def run_step(
         "recordings": counts["recorded"],
         "agi": hist_summary(agi),
         "pop": hist_summary(pop),
+        "baseline_ws_echo": echo_summary(desks.echoes),
         "cpu_percent_of_one_core": cpu,
         "ami_reconnects": int(reconnects),
         "db_pool_size": args.pool,
     }
+    if result["pop"]["p99_ms"] and result["baseline_ws_echo"]["p99_ms"]:
+        result["pop_ratio_p99"] = round(
+            result["pop"]["p99_ms"] / result["baseline_ws_echo"]["p99_ms"], 2
+        )
     result["lost"] = {
         "calls": placed - len(answered),
         "pops": len(answered) - result["screen_pops"],
@@ -558,7 +605,8 @@ async def run_step(
 
 COLUMNS = (
     "concurrent", "calls/s", "seen (max)", "placed", "SIPp failed", "answered (call records)",
-    "screen-pops", "recordings", "AGI p99 ms", "pop p99 ms", "CPU Asterisk", "CPU service",
+    "screen-pops", "recordings", "AGI p99 ms", "pop p99 ms", "WS echo p99 ms (baseline)",
+    "CPU Asterisk", "CPU service",
     "CPU PostgreSQL", "CPU SIPp + benchmark", "nothing lost",
 )  # fmt: skip
 
@@ -569,7 +617,8 @@ def table_row(s: dict[str, Any]) -> str:
     cells = [
         s["concurrent_target"], s["rate_per_s"], s["concurrent_seen"]["max"], s["calls_placed"],
         s["sipp"].get("failed", "?"), s["answered"], s["screen_pops"], s["recordings"],
-        s["agi"]["p99_ms"], s["pop"]["p99_ms"], f"{cpu.get('asterisk')} %",
+        s["agi"]["p99_ms"], s["pop"]["p99_ms"],
+        s.get("baseline_ws_echo", {}).get("p99_ms", "-"), f"{cpu.get('asterisk')} %",
         f"{cpu.get('service')} %", f"{cpu.get('postgres')} %",
         f"{sipp_cpu} + {cpu.get('benchmark')} %", "yes" if s["nothing_lost"] else "**no**",
     ]  # fmt: skip
@@ -596,7 +645,9 @@ def ratios(steps: list[dict[str, Any]]) -> str:
 
 
 def write_up(stored: dict[str, Any]) -> None:
-    steps = sorted(stored["steps"].values(), key=lambda s: s["concurrent_target"])
+    steps = sorted(
+        stored["steps"].values(), key=lambda s: (s["rate_per_s"], s["concurrent_target"])
+    )
     if not steps:
         return
     first = steps[0]
@@ -662,7 +713,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 result["provenance"] = provenance.provenance()
                 result["seed"] = seed_info
                 result["seed_size"] = {"customers": args.customers, "orders": args.orders}
-                stored["steps"][str(n)] = result
+                stored["steps"][f"{n}@{result['rate_per_s']:g}/s"] = result
                 provenance.write_json(NAME, stored)
                 write_up(stored)
                 if not result["nothing_lost"] and not args.keep_going:
