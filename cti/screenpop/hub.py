@@ -137,6 +137,8 @@ class _Feed:
     """Work in order, each with the read time of the AMI bytes behind it (or None)."""
     worker: asyncio.Task[None] | None = None
     live: dict[str, list[Frame]] = field(default_factory=dict)
+    pending: int = 0
+    """Jobs filed and not yet published: while there are any, frames wait their turn."""
     lost_upto: int = 0
     """Id of the newest frame pushed out of the buffer (by count or age)."""
     """Frames of calls still ringing or talking at this agent (for a newly opened tab)."""
@@ -306,6 +308,12 @@ class ScreenPopHub:
                 return {**base, "customer": None, "lookup_error": type(exc).__name__}
             return {**base, **found}
 
+        found = _ready(prefetch)
+        if lookup is None or found is not None:
+            # The caller was looked up as the call arrived: the pop goes out now, in this
+            # AMI read, unless frames filed before it still wait (their order is kept).
+            self._publish_now(ext, base if found is None else {**base, **found}, read_at)
+            return
         self._enqueue(ext, job, read_at)
 
     def _prefetch(self, call: _CallInfo) -> None:
@@ -366,15 +374,27 @@ class ScreenPopHub:
         return feed
 
     def _enqueue_now(self, ext: str, payload: Payload) -> None:
+        self._publish_now(ext, payload)
+
+    def _publish_now(self, ext: str, payload: Payload, read_at: float | None = None) -> None:
+        """Publish at once if nothing waits before it in the agent's feed, else file it."""
+        if self._stopped:
+            return
+        feed = self._feed(ext)
+        if feed.pending == 0:
+            self._publish(feed, payload, read_at)
+            return
+
         async def job() -> Payload:
             return payload
 
-        self._enqueue(ext, job)
+        self._enqueue(ext, job, read_at)
 
     def _enqueue(self, ext: str, job: Job, read_at: float | None = None) -> None:
         if self._stopped:
             return
         feed = self._feed(ext)
+        feed.pending += 1
         feed.jobs.put_nowait((job, read_at))
         if feed.worker is None or feed.worker.done():
             feed.worker = asyncio.get_running_loop().create_task(
@@ -390,9 +410,11 @@ class ScreenPopHub:
                 raise
             except Exception:
                 log.exception("screen-pop job failed for agent %s", feed.extension)
+                feed.pending -= 1
                 continue
             finally:
                 feed.jobs.task_done()
+            feed.pending -= 1
             if payload is not None:
                 self._publish(feed, payload, read_at)
 
@@ -509,6 +531,13 @@ _SUPERVISED = frozenset(
         DomainEventType.ENDED,
     }
 )
+
+
+def _ready(task: asyncio.Task[Payload] | None) -> Payload | None:
+    """The result of a lookup started on arrival if it is already there and worked."""
+    if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+        return None
+    return task.result()
 
 
 async def _prefetched(task: asyncio.Task[Payload] | None) -> Payload | None:

@@ -400,3 +400,22 @@ async def test_frames_replayed_to_a_new_tab_are_not_timed_as_pops() -> None:
     for text in backlog:
         late.sent(text)
     assert pops == []
+
+
+async def test_a_caller_looked_up_on_arrival_pops_within_the_agentcalled_read() -> None:
+    hub = ScreenPopHub(FakeLookup())
+    sub, _, _ = hub.subscribe("1001")
+    tracker = CallTracker()
+    for msg in messages("answered.ami"):
+        if msg.get("Event") == "AgentCalled":
+            await asyncio.sleep(0)  # the caller rang in the queue: the lookup is done
+            await asyncio.sleep(0)
+            assert sub.queue.empty()
+            for event in tracker.feed(msg):
+                hub.on_event(event)
+            # No turn of the event loop in between: the frame is queued for the socket.
+            assert json.loads(sub.queue.get_nowait() or "{}")["type"] == "ringing"
+            return
+        for event in tracker.feed(msg):
+            hub.on_event(event)
+    raise AssertionError("no AgentCalled in the trace")
