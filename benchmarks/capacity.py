@@ -247,7 +247,15 @@ async def step_counts(url: str, since: datetime) -> dict[str, Any]:
     finally:
         await conn.close()
     answered = {r["linkedid"] for r in rows if r["outcome"] == "answered"}
-    return {"records": len(rows), "answered": answered, "recorded": int(recorded)}
+    # A call the hotline AGI did not route within its deadline (CTI_AGI_DEADLINE) goes
+    # to the dialplan's default queue, where no load agent is.
+    unrouted = sum(1 for r in rows if r["queue"] != QUEUE)
+    return {
+        "records": len(rows),
+        "answered": answered,
+        "recorded": int(recorded),
+        "unrouted": unrouted,
+    }
 
 
 # --- agents' desktops ---------------------------------------------------------------------
@@ -333,8 +341,6 @@ def serve_env(url: str, data: Path, http_port: int, pool: int) -> dict[str, str]
             "CTI_HTTP_PORT": str(http_port),
             "CTI_RECORDINGS_ROOT": dev["CTI_RECORDINGS_ROOT"],
             "CTI_RECORDINGS_LOCAL_ROOT": dev["CTI_RECORDINGS_LOCAL_ROOT"],
-            "CTI_RECORDINGS_SETTLE_S": "1",
-            "CTI_JOBS_POLL_INTERVAL": "0.5",
             "CTI_LOG_LEVEL": "WARNING",
             # Every caller of the hotline to the load agents' queue, no survey after.
             "CTI_ACD_HOTLINES": json.dumps({"hotline": {"queue": QUEUE, "csat": False}}),
@@ -526,7 +532,7 @@ async def run_step(
         counts = await step_counts(url, since)
         stable_since = time.monotonic()
         last = (counts["records"], counts["recorded"], len(desks.pops))
-        while time.monotonic() - stable_since < 5 and time.monotonic() < deadline + 60:
+        while time.monotonic() - stable_since < 8 and time.monotonic() < deadline + 60:
             await asyncio.sleep(1.0)
             counts = await step_counts(url, since)
             now = (counts["records"], counts["recorded"], len(desks.pops))
@@ -559,6 +565,13 @@ async def run_step(
         before, "cti_ami_reconnects_total"
     )
     placed = sipp.get("created", calls)
+    agi_outcomes = {
+        outcome: int(
+            promstats.value(after, "cti_agi_requests_total", script="hotline", outcome=outcome)
+            - promstats.value(before, "cti_agi_requests_total", script="hotline", outcome=outcome)
+        )
+        for outcome in ("ok", "hangup", "failed", "timeout")
+    }
     result = {
         "concurrent_target": n,
         "rate_per_s": round(rate, 2),
@@ -571,10 +584,11 @@ async def run_step(
             "mean": round(sum(active) / len(active), 1) if active else 0,
         },
         "call_records": counts["records"],
+        "not_routed_in_time": counts["unrouted"],
         "answered": len(answered),
         "screen_pops": len(answered & desks.pops.keys()),
         "recordings": counts["recorded"],
-        "agi": hist_summary(agi),
+        "agi": {**hist_summary(agi), "outcomes": agi_outcomes},
         "pop": hist_summary(pop),
         "baseline_ws_echo": echo_summary(desks.echoes),
         "cpu_percent_of_one_core": cpu,
