@@ -629,7 +629,8 @@ def table_row(s: dict[str, Any]) -> str:
     cpu = s["cpu_percent_of_one_core"]
     sipp_cpu = round(cpu.get("sipp", 0) + cpu.get("sipp_callers", 0), 1)
     cells = [
-        s["concurrent_target"], s["rate_per_s"], s["concurrent_seen"]["max"], s["calls_placed"],
+        s.get("label", s["concurrent_target"]), s["rate_per_s"], s["concurrent_seen"]["max"],
+        s["calls_placed"],
         s["sipp"].get("failed", "?"), s["answered"], s["screen_pops"], s["recordings"],
         s["agi"]["p99_ms"], s["pop"]["p99_ms"],
         s.get("baseline_ws_echo", {}).get("p99_ms", "-"), f"{cpu.get('asterisk')} %",
@@ -647,8 +648,8 @@ def ratios(steps: list[dict[str, Any]]) -> str:
         pop = s["pop"]["p99_ms"], base["pop"]["p99_ms"]
         if all(agi) and all(pop):
             parts.append(
-                f"{s['concurrent_target']}: AGI p99 {agi[0] / agi[1]:.2f}x, "
-                f"pop p99 {pop[0] / pop[1]:.2f}x"
+                f"{s.get('label', s['concurrent_target'])} at {s['rate_per_s']:g}/s: "
+                f"AGI p99 {agi[0] / agi[1]:.1f}x, pop p99 {pop[0] / pop[1]:.1f}x"
             )
     if not parts:
         return ""
@@ -681,7 +682,9 @@ def write_up(stored: dict[str, Any]) -> None:
         f"{first['seconds']:g} s",
         "per step. AGI and pop p99 come from the service's own histograms",
         '(`cti_agi_seconds{script="hotline"}`, `cti_screenpop_seconds`) over the step; CPU',
-        "is per cent of one core over the step (200 % = both cores).",
+        "is per cent of one core over the step (200 % = both cores). A p99 of 5000 is the",
+        "histogram's last finite bucket: 5 s or more. Commit `+`: only the results files",
+        "differed from the commit (the code measured is the commit's).",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),

@@ -429,12 +429,12 @@ async def main_async(args: argparse.Namespace) -> int:
     path = provenance.write_json("screenpop", result)
     print(f"wrote {path.relative_to(REPO)}")
     if admin:
-        provenance.write_section("screenpop", write_up(result, args))
+        provenance.write_section("screenpop", write_up(result))
         print("wrote benchmarks/RESULTS.md (screenpop)")
     return 0
 
 
-def write_up(r: dict[str, Any], args: argparse.Namespace) -> str:
+def write_up(r: dict[str, Any]) -> str:
     m, c, e = r["pop_metric"], r["pop_client"], r["baseline_ws_echo"]
     verdict = "**met**" if m["p99_ms"] <= 5.0 else "**not met**"
     return f"""## Screen-pop: `benchmarks/screenpop.py` (issues 6, 18)
@@ -458,18 +458,24 @@ hotline requests ({r["load"]["concurrent_calls"] / 10:g}/s, random callers:
 
 Ratio pop/baseline: {r["ratio_p50"]}x (p50), {r["ratio_p99"]}x (p99). Aim p99 ≤ 5 ms: {verdict}.
 The histogram's quantiles are interpolated inside its buckets (0.5 ms steps up to 4 ms,
-then 5, 6, 8, 10, 15, 20 ms).
+then 5, 6, 8, 10, 15, 20, 30, 50 ms). The load generators (the AMI replay, the AGI
+requests, the WebSocket client) run on the service's own event loop here, so this bench
+overstates the tail; the same pop measured in `cti serve` with real calls through
+Asterisk, 200 concurrent at 20 calls/s, is in the capacity section (p99 14 ms when
+PostgreSQL was not shared with other sessions' runs; WebSocket ping-pong baseline p99
+of that run 25.5 ms).
 
 {provenance.describe(r["provenance"])}
 
 Reproduce: `python benchmarks/screenpop.py --postgres
-postgresql+asyncpg://cti:cti@127.0.0.1:55432/cti --customers {args.customers}
---orders {args.orders}`.
+postgresql+asyncpg://cti:cti@127.0.0.1:55432/cti --customers {r["customers"]}
+--orders {r["orders"]}`.
 """
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write-up", action="store_true", help="only rewrite RESULTS.md from the JSON")
     ap.add_argument(
         "--postgres", default="", help="PostgreSQL admin URL (postgresql+asyncpg://...)"
     )
@@ -479,7 +485,12 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--load-calls", type=int, default=200)
     ap.add_argument("--gap", type=float, default=0.02, help="seconds between probes")
-    return asyncio.run(main_async(ap.parse_args()))
+    args = ap.parse_args()
+    if args.write_up:
+        stored = json.loads((provenance.RESULTS_DIR / "screenpop.json").read_text("utf-8"))
+        provenance.write_section("screenpop", write_up(stored))
+        return 0
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

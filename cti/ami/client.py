@@ -9,9 +9,9 @@ task sends ``Ping`` every ``ami_ping_interval`` seconds; no reply within
 ``ami_ping_timeout`` while nothing at all was read for that long means the peer
 is gone (a half-open socket never reports a close), so the transport is aborted.
 A Ping whose answer waits behind a flood of events (hundreds of calls) does not
-drop a link that is busy delivering them: only silence does. After any loss the client reconnects
-with exponential backoff and jitter between ``ami_reconnect_min`` and
-``ami_reconnect_max``.
+drop a link that is busy delivering them: only silence does. After any loss the
+client reconnects with exponential backoff and jitter between
+``ami_reconnect_min`` and ``ami_reconnect_max``.
 
 Actions are never re-sent: if the connection ends before an answer, the
 caller gets :class:`AmiConnectionLost` (an ``Originate`` must not dial a
