@@ -18,6 +18,7 @@ from cti.agents.config import AgentSettings
 from cti.agents.service import AgentService
 from cti.agents.state import AgentStateTracker
 from cti.ami.client import AmiClient
+from cti.ami.receipt import AmiReceipt
 from cti.auth.limiter import FailedLogins
 from cti.bus import EventBus
 from cti.calls import subscribers as calls_subscribers
@@ -125,7 +126,9 @@ class Container:
         self.metrics = Metrics()
         self.bus = EventBus(on_failure=self.metrics.subscriber_failed)
         self.phones = phone_normalizer(settings, acd)
-        self.engine: AsyncEngine = create_engine(settings.effective_database_url)
+        self.engine: AsyncEngine = create_engine(
+            settings.effective_database_url, pool_size=settings.db_pool_size
+        )
         self.session_maker: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         # The AGI's caller lookup reads on a 2 ms budget: a pool of its own, one round trip.
         self.lookup_engine: AsyncEngine = create_lookup_engine(settings.effective_database_url)
@@ -145,12 +148,16 @@ class Container:
             availability=self.agent_states,
             clock=self.clock,
         )
+        # When each AMI read happened: the screen-pop's latency and the keep-alive.
+        self.ami_receipt = AmiReceipt()
         self.screenpop = ScreenPopHub(
             PopLookup(
                 self.session_maker, self.hotline.policy, phones=self.phones, clock=self.clock
             ),
             clock=self.clock,
             call_facts=self.tracker.call_facts,
+            receipt=self.ami_receipt,
+            on_pop=self.metrics.screenpop_seconds.observe,
         )
         # Today's figures come from cti.stats: one definition for history and the wallboard.
         self.queue_board = QueueBoard(
@@ -200,6 +207,7 @@ class Container:
                 on_event=self.pipeline.on_ami_event,
                 on_state=self.metrics.ami_state,
                 on_resync=self.pipeline.on_resync,
+                receipt=self.ami_receipt,
             )
         self.agents = AgentService(self.agent_states, lambda: self.ami, agent_settings)
         self.dialler = Dialler(

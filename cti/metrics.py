@@ -9,6 +9,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # FastAGI answers must come well inside Asterisk's patience: buckets around 1-50 ms.
 AGI_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Screen-pops aim at 5 ms: fine buckets up to 20 ms, coarse beyond.
+SCREENPOP_BUCKETS = (
+    0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.015, 0.02,
+    0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)  # fmt: skip
 
 
 class Metrics:
@@ -36,6 +41,13 @@ class Metrics:
             "FastAGI session time by script, from the connection to the answer sent",
             ["script"],
             buckets=AGI_BUCKETS,
+            registry=self.registry,
+        )
+        self.screenpop_seconds = Histogram(
+            "cti_screenpop_seconds",
+            "Screen-pops: from the read of the AgentCalled bytes on the AMI socket to the "
+            "ringing frame written to the agent's WebSocket",
+            buckets=SCREENPOP_BUCKETS,
             registry=self.registry,
         )
         self.webhook_failures = Counter(

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str = ""
     """SQLAlchemy async URL. Empty means SQLite under ``data_dir``."""
+    db_pool_size: int = Field(default=10, ge=1, le=500)
+    """Database connections the service keeps open (as many more for bursts)."""
 
     ami_enabled: bool = True
     ami_host: str = "127.0.0.1"

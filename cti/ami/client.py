@@ -6,10 +6,12 @@ Lifecycle of one connection: TCP connect, ``Login``, then a resync
 it, in order. A resync Asterisk refuses (still loading its modules after a
 restart) is asked again every half second, for up to a minute. A keep-alive
 task sends ``Ping`` every ``ami_ping_interval`` seconds; no reply within
-``ami_ping_timeout`` means the peer is gone (a half-open socket never reports
-a close), so the transport is aborted. After any loss the client reconnects
-with exponential backoff and jitter between ``ami_reconnect_min`` and
-``ami_reconnect_max``.
+``ami_ping_timeout`` while nothing at all was read for that long means the peer
+is gone (a half-open socket never reports a close), so the transport is aborted.
+A Ping whose answer waits behind a flood of events (hundreds of calls) does not
+drop a link that is busy delivering them: only silence does. After any loss the
+client reconnects with exponential backoff and jitter between
+``ami_reconnect_min`` and ``ami_reconnect_max``.
 
 Actions are never re-sent: if the connection ends before an answer, the
 caller gets :class:`AmiConnectionLost` (an ``Originate`` must not dial a
@@ -42,6 +44,7 @@ from cti.ami.protocol import (
     is_list_end,
     md5_login,
 )
+from cti.ami.receipt import AmiReceipt
 from cti.ami.resync import ResyncSnapshot, collect_snapshot
 from cti.settings import Settings
 
@@ -91,8 +94,10 @@ class AmiClient:
         rng: random.Random | None = None,
         resync_retry_s: float = RESYNC_RETRY_S,
         resync_patience_s: float = RESYNC_PATIENCE_S,
+        receipt: AmiReceipt | None = None,
     ) -> None:
         self._settings = settings
+        self.receipt = receipt if receipt is not None else AmiReceipt()
         self._resync_retry_s = resync_retry_s
         self._resync_patience_s = resync_patience_s
         self._on_event = on_event
@@ -268,7 +273,9 @@ class AmiClient:
         s = self._settings
         async with asyncio.timeout(s.ami_action_timeout):
             _, protocol = await loop.create_connection(
-                lambda: AmiProtocol(self._on_event, self._connection_lost, hold=True),
+                lambda: AmiProtocol(
+                    self._on_event, self._connection_lost, hold=True, receipt=self.receipt
+                ),
                 s.ami_host,
                 s.ami_port,
             )
@@ -356,6 +363,12 @@ class AmiClient:
                     protocol, {"Action": "Ping"}, ResponseKind.SINGLE, s.ami_ping_timeout
                 )
             except AmiActionTimeout:
+                silent = self.receipt.silent_for()
+                if silent is not None and silent < s.ami_ping_timeout:
+                    # Asterisk answers actions after the events it has queued: under a
+                    # flood the Ping's answer is late, but the link is alive.
+                    log.debug("AMI %s: Ping unanswered while events flow", self.address)
+                    continue
                 self._lost_reason = f"no reply to Ping within {s.ami_ping_timeout:g}s"
                 log.warning("AMI %s: %s; dropping the connection", self.address, self._lost_reason)
                 protocol.abort()

@@ -34,6 +34,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from pydantic import SecretStr
 
 from cti.ami.codec import AmiDecodeError, AmiDecoder, AmiMessage
+from cti.ami.receipt import AmiReceipt
 
 __all__ = [
     "AmiActionError",
@@ -232,6 +233,8 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
     the response whose ``ActionID`` is ``tap_after`` (the answer to ``Login``),
     exactly as read.
     With ``hold`` events are held from the first byte (see :meth:`hold_events`).
+    ``receipt`` (optional) is stamped with the time of every read before it is decoded
+    (see :class:`cti.ami.receipt.AmiReceipt`).
     """
 
     def __init__(
@@ -242,8 +245,10 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
         *,
         tap_after: str = "",
         hold: bool = False,
+        receipt: AmiReceipt | None = None,
     ) -> None:
         super().__init__()
+        self._receipt = receipt
         self._on_event = on_event
         self._on_lost = on_lost
         self._tap = tap
@@ -273,6 +278,17 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
         raise NotImplementedError("use AmiProtocol.send_action; panoramisk's send() can hang")
 
     def data_received(self, data: bytes) -> None:
+        receipt = self._receipt
+        if receipt is None:
+            self._received(data)
+            return
+        receipt.reading()
+        try:
+            self._received(data)
+        finally:
+            receipt.done()
+
+    def _received(self, data: bytes) -> None:
         if self._tap is not None:
             self._feed_tap(data)
         try:

@@ -20,9 +20,16 @@ from sqlalchemy.ext.asyncio import (
 T = TypeVar("T")
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """The service's engine: transactions, connections pinged before use."""
-    return _engine(url, {"pool_pre_ping": True})
+DEFAULT_POOL_SIZE = 10
+
+
+def create_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncEngine:
+    """The service's engine: transactions, connections pinged before use.
+
+    ``pool_size`` connections are kept open (``CTI_DB_POOL_SIZE``); as many again may
+    be opened for a burst and are closed after it.
+    """
+    return _engine(url, {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": pool_size})
 
 
 def create_lookup_engine(url: str) -> AsyncEngine:
@@ -43,7 +50,8 @@ def _engine(url: str, kwargs: dict[str, Any]) -> AsyncEngine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs = {**kwargs, "connect_args": {"timeout": 30}}
-        kwargs.pop("pool_pre_ping", None)
+        for pooled in ("pool_pre_ping", "pool_size", "max_overflow"):
+            kwargs.pop(pooled, None)
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
 

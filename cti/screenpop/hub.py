@@ -12,6 +12,11 @@ keeps its recent frames in a ring buffer (bounded by count and age); a client
 that reconnects with ``last_event_id`` gets the frames it missed. Two tabs of
 one agent are two subscribers of the same feed. A frame goes only to the feed
 of the agent it is about.
+
+A ``ringing`` frame carries the time its ``AgentCalled`` bytes were read from the
+AMI socket (``read_at``, given by the AMI adapter); once the frame is on a WebSocket
+the hub hears of it (:meth:`Subscriber.sent`) and ``on_pop`` gets the pop's latency,
+``cti_screenpop_seconds``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,19 @@ class AgentStateChange(Protocol):
     def member_name(self) -> str | None: ...
 
 
+class Receipt(Protocol):
+    """What the hub reads of :class:`cti.ami.receipt.AmiReceipt`."""
+
+    @property
+    def read_at(self) -> float | None:
+        """When the AMI bytes being handled now were read (None: not in a read)."""
+        ...
+
+    def now(self) -> float:
+        """The clock ``read_at`` is on."""
+        ...
+
+
 class PopLookup(Protocol):
     async def __call__(self, caller_number: str | None) -> Payload: ...
 
@@ -61,13 +79,36 @@ class Frame:
     text: str
 
 
+class PopText(str):
+    """A ``ringing`` frame's text, with when its ``AgentCalled`` bytes were read
+    (:attr:`Receipt.read_at`)."""
+
+    read_at: float
+
+    def __new__(cls, text: str, read_at: float) -> PopText:
+        self = super().__new__(cls, text)
+        self.read_at = read_at
+        return self
+
+
 class Subscriber:
     """One WebSocket connection: a bounded queue of frame texts."""
 
-    def __init__(self, extension: str, max_pending: int = 500) -> None:
+    def __init__(
+        self,
+        extension: str,
+        max_pending: int = 500,
+        on_sent: Callable[[str], None] | None = None,
+    ) -> None:
         self.extension = extension
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_pending)
         self.dropped = False
+        self._on_sent = on_sent
+
+    def sent(self, text: str) -> None:
+        """The connection has written ``text`` (a frame from :attr:`queue`) to the client."""
+        if self._on_sent is not None:
+            self._on_sent(text)
 
     def push(self, text: str) -> None:
         if self.dropped:
@@ -92,9 +133,12 @@ class _Feed:
     extension: str
     buffer: deque[Frame]
     subscribers: set[Subscriber] = field(default_factory=set)
-    jobs: asyncio.Queue[Job] = field(default_factory=asyncio.Queue)
+    jobs: asyncio.Queue[tuple[Job, float | None]] = field(default_factory=asyncio.Queue)
+    """Work in order, each with the read time of the AMI bytes behind it (or None)."""
     worker: asyncio.Task[None] | None = None
     live: dict[str, list[Frame]] = field(default_factory=dict)
+    pending: int = 0
+    """Jobs filed and not yet published: while there are any, frames wait their turn."""
     lost_upto: int = 0
     """Id of the newest frame pushed out of the buffer (by count or age)."""
     """Frames of calls still ringing or talking at this agent (for a newly opened tab)."""
@@ -124,8 +168,14 @@ class ScreenPopHub:
         lookup_timeout_s: float = 3.0,
         clock: Clock = SYSTEM_CLOCK,
         call_facts: Callable[[str], CallFacts | None] | None = None,
+        receipt: Receipt | None = None,
+        on_pop: Callable[[float], None] | None = None,
     ) -> None:
+        """``receipt`` says when the AMI bytes being handled were read; ``on_pop`` gets
+        the seconds from there to a ``ringing`` frame written to a WebSocket."""
         self.lookup = lookup
+        self._receipt = receipt
+        self._on_pop = on_pop
         self.buffer_size = buffer_size
         self.buffer_age_s = buffer_age_s
         self.lookup_timeout_s = lookup_timeout_s
@@ -236,6 +286,7 @@ class ScreenPopHub:
         lookup = self.lookup
         number = call.caller_number
         prefetch = call.prefetch
+        read_at = self._receipt.read_at if self._receipt is not None else None
         if (
             prefetch is not None
             and self._clock.monotonic() - call.prefetched_at > PREFETCH_MAX_AGE_S
@@ -257,7 +308,13 @@ class ScreenPopHub:
                 return {**base, "customer": None, "lookup_error": type(exc).__name__}
             return {**base, **found}
 
-        self._enqueue(ext, job)
+        found = _ready(prefetch)
+        if lookup is None or found is not None:
+            # The caller was looked up as the call arrived: the pop goes out now, in this
+            # AMI read, unless frames filed before it still wait (their order is kept).
+            self._publish_now(ext, base if found is None else {**base, **found}, read_at)
+            return
+        self._enqueue(ext, job, read_at)
 
     def _prefetch(self, call: _CallInfo) -> None:
         """Look the caller up as the call arrives, so the pop is ready when a phone rings."""
@@ -317,16 +374,28 @@ class ScreenPopHub:
         return feed
 
     def _enqueue_now(self, ext: str, payload: Payload) -> None:
-        async def job() -> Payload:
-            return payload
+        self._publish_now(ext, payload)
 
-        self._enqueue(ext, job)
-
-    def _enqueue(self, ext: str, job: Job) -> None:
+    def _publish_now(self, ext: str, payload: Payload, read_at: float | None = None) -> None:
+        """Publish at once if nothing waits before it in the agent's feed, else file it."""
         if self._stopped:
             return
         feed = self._feed(ext)
-        feed.jobs.put_nowait(job)
+        if feed.pending == 0:
+            self._publish(feed, payload, read_at)
+            return
+
+        async def job() -> Payload:
+            return payload
+
+        self._enqueue(ext, job, read_at)
+
+    def _enqueue(self, ext: str, job: Job, read_at: float | None = None) -> None:
+        if self._stopped:
+            return
+        feed = self._feed(ext)
+        feed.pending += 1
+        feed.jobs.put_nowait((job, read_at))
         if feed.worker is None or feed.worker.done():
             feed.worker = asyncio.get_running_loop().create_task(
                 self._work(feed), name=f"screenpop-{ext}"
@@ -334,25 +403,27 @@ class ScreenPopHub:
 
     async def _work(self, feed: _Feed) -> None:
         while True:
-            job = await feed.jobs.get()
+            job, read_at = await feed.jobs.get()
             try:
                 payload = await job()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("screen-pop job failed for agent %s", feed.extension)
+                feed.pending -= 1
                 continue
             finally:
                 feed.jobs.task_done()
+            feed.pending -= 1
             if payload is not None:
-                self._publish(feed, payload)
+                self._publish(feed, payload, read_at)
 
     async def drain(self) -> None:
         """Wait until every filed job has produced its frame (tests, benchmarks)."""
         for feed in list(self._feeds.values()):
             await feed.jobs.join()
 
-    def _publish(self, feed: _Feed, payload: Payload) -> Frame:
+    def _publish(self, feed: _Feed, payload: Payload, read_at: float | None = None) -> Frame:
         now = self._clock.monotonic()
         self._next_id += 1
         frame_id = self._next_id
@@ -369,10 +440,16 @@ class ScreenPopHub:
                 feed.live.pop(call_id, None)
             elif frame.type in ("ringing", "answered"):
                 feed.live.setdefault(call_id, []).append(frame)
+        live = text if read_at is None else PopText(text, read_at)
         for sub in list(feed.subscribers):
-            sub.push(text)
+            sub.push(live)
         self.frames_sent += len(feed.subscribers)
         return frame
+
+    def _sent(self, text: str) -> None:
+        # Only frames pushed live carry the stamp; a backlog replayed to a new tab does not.
+        if self._on_pop is not None and self._receipt is not None and isinstance(text, PopText):
+            self._on_pop(self._receipt.now() - text.read_at)
 
     # --- out: subscriptions ---------------------------------------------------------------
 
@@ -391,7 +468,7 @@ class ScreenPopHub:
         no frame falls between them.
         """
         feed = self._feed(ext)
-        sub = Subscriber(ext)
+        sub = Subscriber(ext, on_sent=self._sent)
         now = self._clock.monotonic()
         if last_event_id is None or last_event_id > self._next_id:
             # No id, or one from a previous run: the calls in progress at this agent.
@@ -454,6 +531,13 @@ _SUPERVISED = frozenset(
         DomainEventType.ENDED,
     }
 )
+
+
+def _ready(task: asyncio.Task[Payload] | None) -> Payload | None:
+    """The result of a lookup started on arrival if it is already there and worked."""
+    if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+        return None
+    return task.result()
 
 
 async def _prefetched(task: asyncio.Task[Payload] | None) -> Payload | None:

@@ -36,6 +36,7 @@ from cti.http.errors import error_responses
 from cti.http.routing import AuthFirstRoute
 from cti.http.websocket import BadFrame, is_ping, receive_client_message
 from cti.queues.schemas import QueueLiveOut
+from cti.screenpop.hub import Subscriber
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 AUTH_TIMEOUT_S = 10.0
@@ -131,13 +132,17 @@ async def ws_agent(ws: WebSocket, hub: ScreenPopDep) -> None:
         await ws.send_text(json.dumps(hello))
         for text in backlog:
             await ws.send_text(text)
-        await _pump(ws, sub.queue)
+        await _pump(ws, sub)
     finally:
         hub.unsubscribe(sub)
 
 
-async def _pump(ws: WebSocket, queue: asyncio.Queue[str | None]) -> None:
-    """Send queued frames until the client leaves; answer its pings."""
+async def _pump(ws: WebSocket, sub: Subscriber) -> None:
+    """Send queued frames until the client leaves; answer its pings.
+
+    The sender waits on the queue itself: a frame is on its way one loop turn after it
+    was queued (a screen-pop's latency), not three (``asyncio.wait`` on a getter task).
+    """
 
     async def receive() -> None:
         while True:
@@ -145,27 +150,34 @@ async def _pump(ws: WebSocket, queue: asyncio.Queue[str | None]) -> None:
                 await ws.send_text('{"type": "pong"}')
 
     reader = asyncio.create_task(receive())
+    sender = asyncio.create_task(_send_frames(ws, sub))
     try:
-        while True:
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                getter.cancel()
-                bad = reader.exception()
-                if isinstance(bad, BadFrame):
-                    await _bad_frame(ws, bad)
-                return
-            text = getter.result()
-            if text is None:  # too slow or shutting down: the client resumes by id
-                await _refuse(ws, CLOSE_TOO_SLOW, "reconnect with last_event_id")
-                return
-            await ws.send_text(text)
-    except (WebSocketDisconnect, RuntimeError):
-        return
+        done, _ = await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        reader.cancel()
-        with contextlib.suppress(BaseException):
-            await reader
+        for task in (reader, sender):
+            task.cancel()
+        for task in (reader, sender):
+            with contextlib.suppress(BaseException):
+                await task
+    if reader in done and not reader.cancelled():
+        bad = reader.exception()
+        if isinstance(bad, BadFrame):
+            await _bad_frame(ws, bad)
+    elif sender in done and not sender.cancelled() and sender.exception() is not None:
+        raise sender.exception()  # type: ignore[misc]
+
+
+async def _send_frames(ws: WebSocket, sub: Subscriber) -> None:
+    while True:
+        text = await sub.queue.get()
+        if text is None:  # too slow or shutting down: the client resumes by id
+            await _refuse(ws, CLOSE_TOO_SLOW, "reconnect with last_event_id")
+            return
+        try:
+            await ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        sub.sent(text)
 
 
 @router.websocket("/ws/supervisor")
@@ -194,7 +206,7 @@ async def ws_supervisor(
             "queues": [QueueLiveOut.of(q).model_dump(mode="json") for q in board.all_now()],
         }
         await ws.send_text(json.dumps(snapshot, ensure_ascii=False, default=str))
-        await _pump(ws, sub.queue)
+        await _pump(ws, sub)
     finally:
         hub.unsubscribe(sub)
 

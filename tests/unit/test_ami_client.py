@@ -435,6 +435,37 @@ async def test_unanswered_ping_aborts_and_reconnects(fake: FakeAmi, rec: Recorde
         await client.stop()
 
 
+async def test_unanswered_ping_keeps_a_link_that_delivers_events(
+    fake: FakeAmi, rec: Recorder
+) -> None:
+    # Under a flood of events Asterisk answers a Ping late: only silence is a dead peer.
+    fake.pingless = {0}
+    client = make_client(fake, rec, ami_ping_interval=0.05, ami_ping_timeout=0.5)
+    flowing = True
+
+    async def events() -> None:
+        n = 0
+        while flowing:
+            n += 1
+            await fake.conns[0].send(msg("Event: VarSet", f"Value: {n}"))
+            await asyncio.sleep(0.01)
+
+    async with running(client, rec):
+        sender = asyncio.create_task(events())
+        try:
+            pings = lambda: [a for a in fake.conns[0].actions if a["Action"] == "Ping"]  # noqa: E731
+            await eventually(lambda: len(pings()) >= 4)  # three of them went unanswered
+            assert len(fake.conns) == 1 and client.logged_in
+        finally:
+            flowing = False
+            await sender
+        # The peer falls silent as well: now it is gone.
+        await fake.wait_conns(2)
+        assert "no reply to Ping within 0.5s" in (client.last_error or "") or client.logged_in
+        states = rec.of("state")
+        assert ConnectionState.DISCONNECTED in states[states.index(ConnectionState.LOGGED_IN) :]
+
+
 async def test_lost_reason_names_the_missing_ping(fake: FakeAmi, rec: Recorder) -> None:
     fake.pingless = {0}
     fake.handlers["Login"] = lambda conn, a: (

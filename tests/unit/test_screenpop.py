@@ -343,3 +343,79 @@ async def test_a_customer_put_through_from_a_confirmation_call_pops_with_the_ord
         assert (ringing["origin"], ringing["order_id"]) == ("confirmation", "SO-2026-0001")
     else:
         assert "origin" not in ringing and "order_id" not in ringing
+
+
+class FakeReceipt:
+    """Stands in for the AMI read stamps (cti.ami.receipt.AmiReceipt)."""
+
+    def __init__(self) -> None:
+        self.read_at: float | None = None
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+
+async def test_pop_latency_runs_from_the_agentcalled_read_to_the_frame_sent() -> None:
+    receipt = FakeReceipt()
+    pops: list[float] = []
+    hub = ScreenPopHub(FakeLookup(), receipt=receipt, on_pop=pops.append)
+    sub, _, _ = hub.subscribe("1001")
+    tracker = CallTracker()
+    for msg in messages("answered.ami"):
+        # Every event is handled inside the read that brought it (cti.ami.protocol).
+        receipt.read_at = 50.0 if msg.get("Event") == "AgentCalled" else 10.0
+        for event in tracker.feed(msg):
+            hub.on_event(event)
+    receipt.read_at = None
+    await hub.drain()
+    texts = []
+    while not sub.queue.empty():
+        text = sub.queue.get_nowait()
+        assert text is not None
+        texts.append(text)
+    receipt.t = 50.004
+    for text in texts:
+        sub.sent(text)  # what WS /ws/agent does once a frame is written
+    # Only the ringing frame is a pop, timed from its AgentCalled's read.
+    assert [json.loads(t)["type"] for t in texts] == ["ringing", "answered", "ended"]
+    assert pops == [pytest.approx(0.004)]
+
+
+async def test_frames_replayed_to_a_new_tab_are_not_timed_as_pops() -> None:
+    receipt = FakeReceipt()
+    pops: list[float] = []
+    hub = ScreenPopHub(FakeLookup(), receipt=receipt, on_pop=pops.append)
+    receipt.read_at = 1.0
+    tracker = CallTracker()
+    for msg in messages("answered.ami"):
+        if msg.get("Event") == "AgentConnect":
+            break  # the call still rings at 1001
+        for event in tracker.feed(msg):
+            hub.on_event(event)
+    await hub.drain()
+    late, backlog, _ = hub.subscribe("1001")  # a tab opened while it rings
+    assert [json.loads(t)["type"] for t in backlog] == ["ringing"]
+    receipt.t = 9.0
+    for text in backlog:
+        late.sent(text)
+    assert pops == []
+
+
+async def test_a_caller_looked_up_on_arrival_pops_within_the_agentcalled_read() -> None:
+    hub = ScreenPopHub(FakeLookup())
+    sub, _, _ = hub.subscribe("1001")
+    tracker = CallTracker()
+    for msg in messages("answered.ami"):
+        if msg.get("Event") == "AgentCalled":
+            await asyncio.sleep(0)  # the caller rang in the queue: the lookup is done
+            await asyncio.sleep(0)
+            assert sub.queue.empty()
+            for event in tracker.feed(msg):
+                hub.on_event(event)
+            # No turn of the event loop in between: the frame is queued for the socket.
+            assert json.loads(sub.queue.get_nowait() or "{}")["type"] == "ringing"
+            return
+        for event in tracker.feed(msg):
+            hub.on_event(event)
+    raise AssertionError("no AgentCalled in the trace")

@@ -39,6 +39,7 @@ def run_cti(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         ("CTI_AGI_ALLOWED", "10.0.0.5/8", "CTI_AGI_ALLOWED"),
         ("CTI_AGI_ALLOWED", "pbx.example", "CTI_AGI_ALLOWED"),
         ("CTI_RECORDINGS_ROOT", "/var/spool/../../etc", "CTI_RECORDINGS_ROOT"),
+        ("CTI_DB_POOL_SIZE", "0", "CTI_DB_POOL_SIZE"),
     ],
 )
 def test_serve_refuses_a_wrong_setting(
@@ -79,3 +80,16 @@ def test_settings_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert (settings.ami_host, settings.ami_port) == ("10.1.2.3", 6038)
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(tmp_path / "missing.env")
+
+
+def test_database_pool_size_is_set_by_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cti.db.engine import create_engine
+
+    monkeypatch.setenv("CTI_DB_POOL_SIZE", "40")
+    settings = load_settings()
+    engine = create_engine(
+        "postgresql+asyncpg://cti@127.0.0.1/cti", pool_size=settings.db_pool_size
+    )
+    assert engine.pool.size() == 40  # type: ignore[attr-defined]
+    monkeypatch.delenv("CTI_DB_POOL_SIZE")
+    assert create_engine("postgresql+asyncpg://cti@127.0.0.1/cti").pool.size() == 10  # type: ignore[attr-defined]
