@@ -151,6 +151,7 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
     touch_alive(settings)
     container.writer.start()
     container.agent_state_writer.start()
+    container.rollup_flusher.start()
     # Jobs run before the AGI listens: a spooled voicemail from the last run is written first.
     container.jobs.start()
     agi_started = ami_started = False
@@ -225,6 +226,8 @@ async def running(settings: Settings, migrate: bool = True) -> AsyncIterator[Con
         await container.screenpop.stop()
         await container.writer.stop()
         await container.agent_state_writer.stop()
+        # Marks of the last batches stay for the next start (or the next statistics read).
+        await container.rollup_flusher.stop()
         await container.engine.dispose()
         await container.lookup_engine.dispose()
 

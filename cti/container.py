@@ -61,6 +61,7 @@ from cti.settings import Settings, load_section
 from cti.stats import rollups
 from cti.stats import subscribers as stats_subscribers
 from cti.stats.config import StatsSettings
+from cti.stats.flusher import RollupFlusher
 from cti.stats.today import StatsToday
 from cti.stats.writer import AgentStateWriter
 from cti.tickets import subscribers as tickets_subscribers
@@ -138,8 +139,12 @@ class Container:
         self.pipeline = EventPipeline(self.tracker, self.agent_states, self.bus, self.metrics)
         self.writer = CallRecordWriter(self.session_maker, wrapup_of=self.agent_states.wrapup_of)
         self.stats_rules = self.stats_settings.rules(settings.timezone)
-        self.writer.add_batch_hook(rollups.calls_hook(self.stats_rules))
-        self.agent_state_writer = AgentStateWriter(self.session_maker, self.stats_rules)
+        # Writers mark the rollups they leave out of date; the flusher recomputes them.
+        self.rollup_flusher = RollupFlusher(
+            lambda: rollups.flush(self.session_maker, self.stats_rules)
+        )
+        self.writer.add_batch_hook(rollups.calls_hook(self.rollup_flusher.poke))
+        self.agent_state_writer = AgentStateWriter(self.session_maker, self.rollup_flusher.poke)
         self.live_calls = LiveCalls(self.tracker, self.metrics.calls_active, self.writer)
         self.hotline = HotlineRouter(
             session_factory(self.lookup_engine),
@@ -285,9 +290,7 @@ class Container:
             self.spool,
             self.jobs,
             self.clock,
-            on_rated=lambda session, linkedid: rollups.rating_written(
-                session, linkedid, self.stats_rules
-            ),
+            on_rated=self._rated,
         )
         confirmations_subscribers.register(self.bus, self.jobs, self.dialler, self.clock)
         clicktocall_subscribers.register(
@@ -303,6 +306,10 @@ class Container:
             metrics=self.recording_metrics,
         )
         webhooks_subscribers.register(self.jobs, self.webhooks, self.webhook_settings)
+
+    async def _rated(self, session: AsyncSession, linkedid: str) -> None:
+        await rollups.rating_written(session, linkedid)
+        self.rollup_flusher.poke()
 
     def sessions(self) -> AsyncSession:
         """A new session (``async with container.sessions() as session``)."""

@@ -22,6 +22,11 @@ def dialect_insert(session: AsyncSession, table: Any) -> Any:
     raise RuntimeError(f"unsupported database {dialect!r}")
 
 
+def is_sqlite(session: AsyncSession) -> bool:
+    """Whether ``session`` talks to SQLite (else PostgreSQL, see :func:`dialect_insert`)."""
+    return bool(session.get_bind().dialect.name == "sqlite")
+
+
 def chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(values), size):
         yield values[i : i + size]

@@ -38,10 +38,11 @@ class AgentStateRecord(Base):
 
 
 # -- rollups (cti.stats.rollups) -------------------------------------------------------------
-# Sums per 15-minute slot (``width`` 900) and per business day (``width`` 86400, a local
-# day of the business time zone, 23 to 25 hours long where clocks change) of the raw rows
-# above and of ``calls``, kept in the transaction that writes those rows, so a month of
-# statistics reads thousands of rows, not millions. ``slot`` is the epoch second the slot
+# Sums per 15-minute slot (``width`` 900), per business day (``width`` 86400, a local
+# day of the business time zone, 23 to 25 hours long where clocks change) and month of
+# the raw rows above and of ``calls``, recomputed from them shortly after they are
+# written (:class:`DirtyMark`), so a month of statistics reads thousands of rows, not
+# millions. ``slot`` is the epoch second the slot
 # starts at. Every figure read from them equals the same figure read from the raw rows
 # (tests/db/test_rollups.py).
 
@@ -140,3 +141,24 @@ class QueueAgent(Base):
     queue: Mapped[str] = mapped_column(String(80), primary_key=True)
     interface: Mapped[str] = mapped_column(String(80), primary_key=True)
     first_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DirtyMark(Base):
+    """Rollups a write left out of date, recomputed by the next flush
+    (:func:`cti.stats.rollups.flush`).
+
+    Written in the transaction that writes the raw rows, one row per write and key (no
+    unique key: a flush deletes the ids it read, so a mark written meanwhile stays for
+    the next one). A call's mark names its queue and the instant it counts at; an
+    agent's mark the interface, its earliest state row written and that row's queue.
+    """
+
+    __tablename__ = "stats_dirty"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    queue: Mapped[str | None] = mapped_column(String(80))
+    interface: Mapped[str | None] = mapped_column(String(80))
+    """None: a call's mark."""
+    at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -41,6 +41,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from cti.calls.models import CallEventRecord, CallRecord
 from cti.csat.models import CsatRating
 from cti.db.base import UtcDateTime
+from cti.db.batch import is_sqlite
 from cti.stats.definitions import (
     AgentCallSums,
     AgentTime,
@@ -73,28 +74,24 @@ async def plan_for_the_values(session: AsyncSession) -> None:
     five runs PostgreSQL may keep one generic plan for all values, which for a busy
     month measured twice as slow (benchmarks/stats.py).
     """
-    if not _sqlite(session):
+    if not is_sqlite(session):
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def _epoch(session: AsyncSession, column: Any) -> ColumnElement[int]:
     """Whole seconds since 1970 of a UTC timestamp column, on either database."""
-    if _sqlite(session):
+    if is_sqlite(session):
         return cast(func.strftime("%s", column), Integer)
     return cast(func.floor(func.date_part("epoch", column, type_=Float)), BigInteger)
 
 
 def _seconds(session: AsyncSession, later: Any, earlier: Any) -> ColumnElement[float]:
     """Seconds from ``earlier`` to ``later``, fractions kept, on either database."""
-    if _sqlite(session):
+    if is_sqlite(session):
         return (func.julianday(later) - func.julianday(earlier)) * 86400.0
     # date_part is double precision; EXTRACT is numeric since PostgreSQL 14, a third
     # slower over a month of agent states.
     return func.date_part("epoch", later - earlier, type_=Float)
-
-
-def _sqlite(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
 
 
 def _at(value: datetime) -> ColumnElement[datetime]:
@@ -385,7 +382,7 @@ async def agent_state_windows(
     windows = [w for w in windows if w[1] < w[2]]
     if not windows:
         return out
-    if _sqlite(session):  # in-process: one statement per window costs nothing
+    if is_sqlite(session):  # in-process: one statement per window costs nothing
         for name, start, until in windows:
             one = _state_spans(session, literal(name), start, until).subquery()
             sums = await session.execute(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,8 @@ from sqlalchemy import BigInteger, Integer, String, bindparam, func, select, tru
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cti.db.batch import chunks
+from cti.calls.service import utc
+from cti.db.batch import chunks, is_sqlite
 from cti.stats.definitions import (
     SLOT_S,
     AgentCallSums,
@@ -39,14 +40,6 @@ from cti.stats.queries import (
 )
 
 __all__ = ["agent_call_totals", "agent_state_totals", "period_sums", "queue_agents"]
-
-
-def _sqlite(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
-
-
-def _utc(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _aligned(tz: ZoneInfo, start: datetime, end: datetime) -> bool:
@@ -74,7 +67,7 @@ async def period_sums(
         split = PeriodSplit(raw=((start, end),))
     out: dict[int, Sums] = {}
     for _, lo, hi in split.ranges:
-        for seg_start, seg_end, offset in offset_segments(_utc(lo), _utc(hi), tz):
+        for seg_start, seg_end, offset in offset_segments(utc(lo), utc(hi), tz):
             key = ((QueueSlot.slot + offset) // interval.seconds).label("bucket")
             stmt = (
                 select(key, *(getattr(QueueSlot, name) for name in SUMS_FIELDS))
@@ -212,7 +205,7 @@ async def _time_in_ranges(
     S = AgentTimeSlot
     if not ranges:
         return []
-    if not _sqlite(session):
+    if not is_sqlite(session):
         # One index range scan per agent and range (LATERAL): a plain join of the ranges
         # hashed the whole table (1.6 M rows for 1M calls, a quarter of a second).
         wanted = (

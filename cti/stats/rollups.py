@@ -8,13 +8,17 @@ them and its unaligned edges from the raw rows
 (:func:`~cti.stats.definitions.split_period`). Days and months are those of the
 business time zone (``CTI_TIMEZONE``), so a month of figures is one row per agent.
 
-**Kept exact.** A slot's sums are never adjusted by increments: every transaction that
-writes calls, ratings or agent states *recomputes* the slots it touched from the raw rows
-(:func:`calls_written`, :func:`rating_written`, :func:`states_written`), with the same
-SQL the raw statistics use, so a slot equals its raw rows by construction, whatever the
-order rows arrive in (a trace replayed twice, a rating before its call). On PostgreSQL
-those transactions take one advisory lock before recomputing, so two writers cannot
-each sum the slot without the other's rows.
+**Kept exact, off the writers' path.** A slot's sums are never adjusted by increments:
+they are *recomputed* from the raw rows, with the same SQL the raw statistics use, so a
+slot equals its raw rows by construction, whatever the order rows arrive in (a trace
+replayed twice, a rating before its call). A transaction that writes calls, ratings or
+agent states only leaves marks (:class:`~cti.stats.models.DirtyMark`: :func:`calls_written`,
+:func:`rating_written`, :func:`states_written`); :func:`flush` recomputes what the marks
+name and deletes the marks it read, in one transaction, soon after (a background job,
+:class:`cti.stats.flusher.RollupFlusher`) or before the statistics read the sums
+(:func:`flush_pending`). A writer that commits after a flush read the marks keeps its mark
+for the next flush, and its rows are seen by that one. On PostgreSQL flushes and rebuilds
+take one advisory lock, so two of them cannot each sum a slot without the other's rows.
 
 **An agent's current state has no end yet**: agent time is summed only up to the slot
 of the agent's latest state row (``stats_agent_time_marks``); the rest is read raw. After
@@ -29,39 +33,48 @@ differ or the rollups were never built (a new migration, rows loaded by hand). U
 
 from __future__ import annotations
 
-import bisect
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    BigInteger,
     Integer,
+    and_,
     delete,
     func,
     insert,
     literal,
+    literal_column,
     select,
     text,
+    union_all,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cti.calls.facts import stats_facts
 from cti.calls.models import CallRecord
+from cti.calls.service import utc
 from cti.calls.writer import BatchHook
-from cti.db.batch import chunks, dialect_insert
+from cti.db.batch import chunks, dialect_insert, is_sqlite
 from cti.stats.definitions import (
     DAY_S,
     MONTH_W,
     SLOT_S,
     Rules,
     StateRow,
+    day_floor,
     day_starts,
+    month_floor,
     month_starts,
+    next_day,
+    next_month,
     slot_floor,
     state_slot_seconds,
 )
@@ -70,6 +83,7 @@ from cti.stats.models import (
     AgentStateRecord,
     AgentTimeMark,
     AgentTimeSlot,
+    DirtyMark,
     QueueAgent,
     QueueSlot,
     RollupState,
@@ -88,6 +102,10 @@ __all__ = [
     "calls_hook",
     "calls_written",
     "ensure_built",
+    "flush",
+    "flush_in",
+    "flush_pending",
+    "pending",
     "rating_written",
     "rebuild",
     "states_written",
@@ -96,25 +114,18 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_LOCK_KEY = 0x43544953  # "CTIS": one PostgreSQL advisory lock for every rollup writer
+_LOCK_KEY = 0x43544953  # "CTIS": one PostgreSQL advisory lock for every flush and rebuild
 _END_OF_TIME = 2**37  # an epoch second past any call (year 6325)
 
 
-def _sqlite(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
-
-
-def _utc(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
-
-
 async def _lock(session: AsyncSession) -> None:
-    """Serialize rollup writers until the transaction ends (SQLite has one writer anyway).
+    """Serialize flushes and rebuilds until the transaction ends (SQLite has one writer
+    anyway).
 
     Taken before the recomputing statements, so each of them sees every row committed by
-    a writer that held the lock before.
+    a flush that held the lock before.
     """
-    if not _sqlite(session):
+    if not is_sqlite(session):
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
 
 
@@ -159,7 +170,10 @@ async def ensure_built(sessions: async_sessionmaker[AsyncSession], rules: Rules)
 async def rebuild(session: AsyncSession, rules: Rules) -> None:
     """Every rollup from the raw rows, then mark them usable with ``rules``."""
     await _lock(session)
-    for table in (QueueSlot, AgentCallSlot, AgentTimeSlot, AgentTimeMark, QueueAgent, RollupState):
+    # Marks written before this statement name rows the recompute below reads; one
+    # written after it stays for the next flush.
+    tables = (DirtyMark, QueueSlot, AgentCallSlot, AgentTimeSlot, AgentTimeMark, QueueAgent)
+    for table in (*tables, RollupState):
         await session.execute(delete(table))
     R = AgentStateRecord
     await session.execute(
@@ -175,6 +189,7 @@ async def rebuild(session: AsyncSession, rules: Rules) -> None:
     )
     for queue in list(queues):
         await _recompute_calls(session, str(queue), 0, _END_OF_TIME, rules)
+        await _sum_agent_call_periods(session, str(queue), None, ZoneInfo(rules.timezone))
     interfaces = await session.scalars(select(AgentStateRecord.interface).distinct())
     for interface in list(interfaces):
         await _recompute_agent_time(session, str(interface), None, ZoneInfo(rules.timezone))
@@ -189,38 +204,40 @@ async def rebuild(session: AsyncSession, rules: Rules) -> None:
     )
 
 
-# -- keeping them: calls and ratings ----------------------------------------------------------
+# -- marking what writes leave out of date ---------------------------------------------------
 
 
 CallKey = tuple[str | None, datetime | None]
 """A written call's queue and the instant it counts at (offered, else started)."""
 
 
-async def calls_written(session: AsyncSession, keys: Iterable[CallKey], rules: Rules) -> None:
-    """Recompute the slots (and days) of the calls just written in this transaction."""
-    touched: dict[str, set[int]] = defaultdict(set)
+async def calls_written(session: AsyncSession, keys: Iterable[CallKey]) -> None:
+    """Mark the slots of the calls just written in this transaction."""
+    marks: dict[tuple[str, int], datetime] = {}
     for queue, at in keys:
         if queue is not None and at is not None:
-            touched[queue].add(slot_floor(at.timestamp()))
-    if not touched:
-        return
-    await session.flush()
-    await _lock(session)
-    for queue, slots in sorted(touched.items()):
-        for lo, hi in _runs(sorted(slots)):
-            await _recompute_calls(session, queue, lo, hi, rules)
-
-
-async def rating_written(session: AsyncSession, linkedid: str, rules: Rules) -> None:
-    """Recompute the slots of the call a rating was just written for (if it is stored)."""
-    await session.flush()
-    rows = await session.execute(
-        select(CallRecord.queue, CallRecord.offered_at, CallRecord.started_at).where(
-            CallRecord.linkedid == linkedid
+            marks.setdefault((queue, slot_floor(at.timestamp())), at)
+    if marks:
+        await session.execute(
+            insert(DirtyMark),
+            [
+                {"queue": queue, "interface": None, "at": at}
+                for (queue, _), at in sorted(marks.items())
+            ],
         )
-    )
-    await calls_written(
-        session, [(queue, offered or started) for queue, offered, started in rows], rules
+
+
+async def rating_written(session: AsyncSession, linkedid: str) -> None:
+    """Mark the slot of the call a rating was just written for (if it is stored; else the
+    call's own mark, when it is written, covers the rating)."""
+    C = CallRecord
+    await session.execute(
+        insert(DirtyMark).from_select(
+            ["queue", "at"],
+            select(C.queue, func.coalesce(C.offered_at, C.started_at)).where(
+                C.linkedid == linkedid, C.queue.is_not(None)
+            ),
+        )
     )
 
 
@@ -238,8 +255,9 @@ def _runs(slots: Sequence[int]) -> list[tuple[int, int]]:
 async def _recompute_calls(
     session: AsyncSession, queue: str, lo: int, hi: int, rules: Rules
 ) -> None:
-    """``queue``'s slots in ``[lo, hi)`` from its calls, and the days they fall in."""
-    start, end = _utc(lo), _utc(hi)
+    """``queue``'s slots in ``[lo, hi)`` from its calls (its days and months:
+    :func:`_sum_agent_call_periods`)."""
+    start, end = utc(lo), utc(hi)
     await session.execute(
         delete(QueueSlot).where(QueueSlot.queue == queue, QueueSlot.slot >= lo, QueueSlot.slot < hi)
     )
@@ -288,7 +306,6 @@ async def _recompute_calls(
             set_={"ring_no_answer": rings.excluded.ring_no_answer},
         )
     )
-    await _sum_agent_call_days(session, queue, lo, hi, ZoneInfo(rules.timezone))
 
 
 _AGENT_CALL_COLUMNS = [
@@ -297,32 +314,42 @@ _AGENT_CALL_COLUMNS = [
 ]  # fmt: skip
 
 
-def _slot_of(epoch: Any, width: int = SLOT_S) -> Any:
-    return (epoch // width) * width
+def _slot_of(epoch: Any) -> Any:
+    return (epoch // SLOT_S) * SLOT_S
 
 
-async def _sum_agent_call_days(
-    session: AsyncSession, queue: str, lo: int, hi: int, tz: ZoneInfo
+async def _sum_agent_call_periods(
+    session: AsyncSession, queue: str, slots: Iterable[int] | None, tz: ZoneInfo
 ) -> None:
-    """``queue``'s day and month rows of every business day and month ``[lo, hi)``
-    touches, from its slots and days."""
+    """``queue``'s agent call rows of the business days and months ``slots`` fall in (None:
+    every day and month from its first slot to its last), from its slots and days."""
     S = AgentCallSlot
-    first_slot, last_slot = (
-        await session.execute(
-            select(func.min(S.slot), func.max(S.slot)).where(
-                S.queue == queue, S.width == SLOT_S, S.slot >= lo, S.slot < hi
+    if slots is None:
+        first_slot, last_slot = (
+            await session.execute(
+                select(func.min(S.slot), func.max(S.slot)).where(
+                    S.queue == queue, S.width == SLOT_S
+                )
             )
-        )
-    ).one()
-    if first_slot is None:
-        return
-    days = day_starts(int(first_slot), int(last_slot) + SLOT_S, tz)
+        ).one()
+        if first_slot is None:
+            return
+        bounds = day_starts(int(first_slot), int(last_slot) + SLOT_S, tz)
+        days = list(pairwise(bounds))
+    else:
+        days = [(day, next_day(day, tz)) for day in sorted({day_floor(s, tz) for s in slots})]
+    months = [
+        (month, next_month(month, tz)) for month in sorted({month_floor(d, tz) for d, _ in days})
+    ]
     sums = _Sums(S, [S.queue == queue], {"queue": queue}, ["agent"], _AGENT_CALL_COLUMNS[4:])
-    await sums.delete(session, DAY_S, days[0], days[-1])
+    await sums.delete_at(session, DAY_S, [day for day, _ in days])
     await sums.sum_into(session, SLOT_S, DAY_S, days)
-    months = month_starts(days[0], days[-1], tz)
-    await sums.delete(session, MONTH_W, months[0], months[-1])
+    await sums.delete_at(session, MONTH_W, [month for month, _ in months])
     await sums.sum_into(session, DAY_S, MONTH_W, months)
+
+
+_PERIODS_PER_STATEMENT = 400
+"""Periods summed by one statement (SQLite compounds at most 500 SELECTs)."""
 
 
 @dataclass(frozen=True)
@@ -338,72 +365,159 @@ class _Sums:
     """Columns summed."""
 
     async def delete(self, session: AsyncSession, width: int, lo: int, hi: int) -> None:
+        """The rows of ``width`` starting in ``[lo, hi)``."""
         M = self.model
         await session.execute(
             delete(M).where(*self.where, M.width == width, M.slot >= lo, M.slot < hi)
         )
 
-    async def sum_into(
-        self, session: AsyncSession, below: int, width: int, bounds: Sequence[int]
-    ) -> None:
-        """Rows of ``width`` for the periods ``[bounds[i], bounds[i + 1])``: the sums of
-        the rows of width ``below`` in each (deleted first by the caller)."""
-        if len(bounds) < 2:
-            return
+    async def delete_at(self, session: AsyncSession, width: int, starts: Sequence[int]) -> None:
+        """The rows of ``width`` starting at ``starts``."""
         M = self.model
-        rows = await session.execute(
-            select(M.slot, *(getattr(M, c) for c in (*self.keys, *self.values))).where(
-                *self.where, M.width == below, M.slot >= bounds[0], M.slot < bounds[-1]
+        for part in chunks(starts):
+            await session.execute(
+                delete(M).where(*self.where, M.width == width, M.slot.in_(list(part)))
             )
-        )
-        n = len(self.keys)
-        sums: dict[tuple[Any, ...], list[Any]] = {}
-        for slot, *rest in rows:
-            key = (bounds[bisect.bisect_right(bounds, slot) - 1], *rest[:n])
-            into = sums.get(key)
-            if into is None:
-                sums[key] = list(rest[n:])
-            else:
-                for i, value in enumerate(rest[n:]):
-                    into[i] += value
-        out = [
-            {
-                **self.fixed,
-                "width": width,
-                "slot": key[0],
-                **dict(zip(self.keys, key[1:], strict=True)),
-                **dict(zip(self.values, values_, strict=True)),
-            }
-            for key, values_ in sums.items()
-        ]
-        for part in chunks(out, 5000):
-            await session.execute(dialect_insert(session, M.__table__), list(part))
+
+    async def sum_into(
+        self, session: AsyncSession, below: int, width: int, periods: Sequence[tuple[int, int]]
+    ) -> None:
+        """Rows of ``width`` for the periods ``[from, to)``: the sums of the rows of width
+        ``below`` in each (deleted first by the caller), summed by the database."""
+        M = self.model
+        for part in chunks(periods, _PERIODS_PER_STATEMENT):
+            # Epoch seconds computed here, written into the statement as numbers.
+            bounds = [
+                select(
+                    literal_column(str(int(lo)), BigInteger).label("lo"),
+                    literal_column(str(int(hi)), BigInteger).label("hi"),
+                )
+                for lo, hi in part
+            ]
+            period = (bounds[0] if len(bounds) == 1 else union_all(*bounds)).subquery("period")
+            keys = [getattr(M, c) for c in self.keys]
+            summed = (
+                select(
+                    *(literal(value, getattr(M, name).type) for name, value in self.fixed.items()),
+                    literal(width, Integer),
+                    period.c.lo,
+                    *keys,
+                    *(func.sum(getattr(M, c)) for c in self.values),
+                )
+                .select_from(M)
+                .join(period, and_(M.slot >= period.c.lo, M.slot < period.c.hi))
+                .where(*self.where, M.width == below)
+                .group_by(period.c.lo, *keys)
+            )
+            await session.execute(
+                insert(M).from_select(
+                    [*self.fixed, "width", "slot", *self.keys, *self.values], summed
+                )
+            )
 
 
-# -- keeping them: agent states ---------------------------------------------------------------
+# -- marking agent states ----------------------------------------------------------------------
 
 
 async def states_written(
-    session: AsyncSession, rows: Iterable[tuple[str, datetime, str | None]], rules: Rules
+    session: AsyncSession, rows: Iterable[tuple[str, datetime, str | None]]
 ) -> None:
-    """Recompute the agent time touched by state rows (interface, at, queue) just
-    written, and note the queues whose events moved the agents."""
-    earliest: dict[str, datetime] = {}
-    members: dict[tuple[str | None, str], datetime] = {}
+    """Mark the agent time touched by state rows (interface, at, queue) just written:
+    per agent and queue, the earliest row."""
+    marks: dict[tuple[str, str | None], datetime] = {}
     for interface, at, queue in rows:
+        if (interface, queue) not in marks or at < marks[interface, queue]:
+            marks[interface, queue] = at
+    if marks:
+        await session.execute(
+            insert(DirtyMark),
+            [
+                {"queue": queue, "interface": interface, "at": at}
+                for (interface, queue), at in sorted(marks.items(), key=lambda m: (m[0][0], m[1]))
+            ],
+        )
+
+
+# -- flushing: recomputing what the marks name -------------------------------------------------
+
+
+async def pending(session: AsyncSession) -> bool:
+    """Whether a write left marks no flush has read yet."""
+    return await session.scalar(select(DirtyMark.id).limit(1)) is not None
+
+
+async def flush(sessions: async_sessionmaker[AsyncSession], rules: Rules) -> int:
+    """Recompute what the marks name, in a transaction of its own; how many marks."""
+    async with sessions() as session, session.begin():
+        return await flush_in(session, rules)
+
+
+async def flush_pending(session: AsyncSession, rules: Rules) -> None:
+    """Flush before reading the sums with ``session``, if a write left marks (so a read
+    sees every write committed before it). The flush commits on its own when ``session``
+    is on an engine; on a connection it is part of the session's transaction."""
+    if not await pending(session):
+        return
+    if isinstance(session.bind, AsyncEngine):
+        await flush(async_sessionmaker(session.bind), rules)
+    else:
+        await flush_in(session, rules)
+
+
+async def flush_in(session: AsyncSession, rules: Rules) -> int:
+    """:func:`flush` in ``session``'s transaction: lock, read the marks, recompute, delete
+    the marks read (not those written since: the next flush recomputes theirs)."""
+    await _lock(session)
+    marks = list(
+        await session.execute(
+            select(DirtyMark.id, DirtyMark.queue, DirtyMark.interface, DirtyMark.at).order_by(
+                DirtyMark.id
+            )
+        )
+    )
+    if not marks:
+        return 0
+    await _recompute_marked(session, marks, await _built_rules(session, rules))
+    for part in chunks([mark.id for mark in marks]):
+        await session.execute(delete(DirtyMark).where(DirtyMark.id.in_(list(part))))
+    return len(marks)
+
+
+async def _built_rules(session: AsyncSession, rules: Rules) -> Rules:
+    """The rules the rollups were built with (a flush keeps them as they are), else
+    ``rules``."""
+    row = (
+        await session.execute(
+            select(
+                RollupState.sl_threshold_s, RollupState.short_abandon_s, RollupState.timezone
+            ).where(RollupState.id == 1)
+        )
+    ).first()
+    if row is None:
+        return rules
+    return Rules(sl_threshold_s=row[0], short_abandon_s=row[1], timezone=row[2])
+
+
+async def _recompute_marked(session: AsyncSession, marks: Sequence[Any], rules: Rules) -> None:
+    """The slots, days and months of the calls and the agent time ``marks`` name."""
+    tz = ZoneInfo(rules.timezone)
+    calls: dict[str, set[int]] = defaultdict(set)
+    earliest: dict[str, datetime] = {}
+    members: dict[tuple[str, str], datetime] = {}
+    for _, queue, interface, at in marks:
+        if interface is None:
+            if queue is not None:
+                calls[queue].add(slot_floor(at.timestamp()))
+            continue
         if interface not in earliest or at < earliest[interface]:
             earliest[interface] = at
         if queue is not None and (
             (queue, interface) not in members or at < members[queue, interface]
         ):
             members[queue, interface] = at
-    if not earliest:
-        return
-    await session.flush()
-    await _lock(session)
     if members:
         stmt = dialect_insert(session, QueueAgent.__table__)
-        earlier = (func.min if _sqlite(session) else func.least)(
+        earlier = (func.min if is_sqlite(session) else func.least)(
             QueueAgent.first_at, stmt.excluded.first_at
         )
         await session.execute(
@@ -415,10 +529,12 @@ async def states_written(
                 for (q, i), at in sorted(members.items())
             ],
         )
+    for queue, slots in sorted(calls.items()):
+        for lo, hi in _runs(sorted(slots)):
+            await _recompute_calls(session, queue, lo, hi, rules)
+        await _sum_agent_call_periods(session, queue, slots, tz)
     for interface, at in sorted(earliest.items()):
-        await _recompute_agent_time(
-            session, interface, slot_floor(at.timestamp()), ZoneInfo(rules.timezone)
-        )
+        await _recompute_agent_time(session, interface, slot_floor(at.timestamp()), tz)
 
 
 async def _recompute_agent_time(
@@ -467,7 +583,7 @@ async def _recompute_agent_time(
             S.interface == interface, S.width == SLOT_S, S.slot >= begin, S.slot < covered
         )
     )
-    start, until = _utc(begin), _utc(covered)
+    start, until = utc(begin), utc(covered)
     opening = select(func.max(R.at)).where(R.interface == interface, R.at < start).scalar_subquery()
     found = await session.execute(
         select(R.at, R.state, R.paused_reason)
@@ -500,24 +616,23 @@ async def _recompute_agent_time(
         days = [day for day in days if day <= covered]
         months = [month for month in months if month <= covered]
     await sums.delete(session, DAY_S, days[0], _END_OF_TIME)
-    await sums.sum_into(session, SLOT_S, DAY_S, days)
+    await sums.sum_into(session, SLOT_S, DAY_S, list(pairwise(days)))
     await sums.delete(session, MONTH_W, months[0], _END_OF_TIME)
-    await sums.sum_into(session, DAY_S, MONTH_W, months)
+    await sums.sum_into(session, DAY_S, MONTH_W, list(pairwise(months)))
 
 
-def calls_hook(rules: Rules) -> BatchHook:
-    """The call writer's hook that keeps the rollups of the calls it inserts."""
+def calls_hook(on_marked: Callable[[], None] | None = None) -> BatchHook:
+    """The call writer's hook that marks the slots of the calls it inserts (then calls
+    ``on_marked``: the flusher's poke)."""
 
-    async def keep(session: AsyncSession, summaries: Sequence[CallSummary]) -> None:
+    async def mark(session: AsyncSession, summaries: Sequence[CallSummary]) -> None:
         keys: list[CallKey] = []
         for summary in summaries:
             facts = stats_facts(summary)
             at = summary.started_at if facts.offered_at is None else facts.offered_at
-            keys.append((facts.queue, _utc_float(at)))
-        await calls_written(session, keys, rules)
+            keys.append((facts.queue, utc(at)))
+        await calls_written(session, keys)
+        if keys and on_marked is not None:
+            on_marked()
 
-    return keep
-
-
-def _utc_float(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
+    return mark

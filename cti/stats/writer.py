@@ -9,7 +9,7 @@ trace, a retried batch) is skipped by the table's unique key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cti.agents.state import AgentStateChanged
 from cti.db.batch import dialect_insert
 from cti.db.writer import BatchWriter
-from cti.stats.definitions import Rules
 from cti.stats.models import AgentStateRecord
 from cti.stats.rollups import states_written
 
@@ -40,22 +39,20 @@ def state_row(event: AgentStateChanged, now: float) -> dict[str, Any]:
     }
 
 
-async def write_states(session: AsyncSession, rows: Sequence[dict[str, Any]], rules: Rules) -> None:
-    """Store the rows (skipping those already stored) and keep the agents' time rollups
-    (their business days are those of ``rules.timezone``)."""
+async def write_states(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store the rows (skipping those already stored) and mark the agents' time rollups
+    they touch (:mod:`cti.stats.rollups`)."""
     if rows:
         stmt = dialect_insert(session, AgentStateRecord.__table__).on_conflict_do_nothing()
         await session.execute(stmt, list(rows))
-        await states_written(
-            session, [(row["interface"], row["at"], row["queue"]) for row in rows], rules
-        )
+        await states_written(session, [(row["interface"], row["at"], row["queue"]) for row in rows])
 
 
 class AgentStateWriter(BatchWriter[dict[str, Any]]):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        rules: Rules,
+        on_written: Callable[[], None] | None = None,
         batch_size: int = 500,
         retry_min: float = 0.2,
         retry_max: float = 10.0,
@@ -69,11 +66,14 @@ class AgentStateWriter(BatchWriter[dict[str, Any]]):
             retry_max=retry_max,
         )
         self._sessions = sessions
-        self._rules = rules
+        self._on_written = on_written
+        """Told after each batch is stored (the rollups' flusher)."""
 
     def submit(self, event: AgentStateChanged, now: float) -> None:
         self._add(state_row(event, now))
 
     async def _write(self, batch: Sequence[dict[str, Any]]) -> None:
         async with self._sessions() as session, session.begin():
-            await write_states(session, batch, self._rules)
+            await write_states(session, batch)
+        if batch and self._on_written is not None:
+            self._on_written()

@@ -85,7 +85,7 @@ async def rate(sessions: async_sessionmaker[AsyncSession], call: CallSummary, ra
             queue=call.queue,
             rated_at=datetime.fromtimestamp(call.ended_at + 5, UTC),
         )
-        await rollups.rating_written(session, call.linkedid, Rules())
+        await rollups.rating_written(session, call.linkedid)
 
 
 async def store_everything(sessions: async_sessionmaker[AsyncSession]) -> list[datetime]:
@@ -118,11 +118,11 @@ async def store_everything(sessions: async_sessionmaker[AsyncSession]) -> list[d
         # batches of odd sizes, in reverse.
         calls = list(reversed(copies[4].calls))
         for i in range(0, len(calls), 3):
-            await write_batch(sessions, calls[i : i + 3], batch_hooks=[rollups.calls_hook(Rules())])
+            await write_batch(sessions, calls[i : i + 3], batch_hooks=[rollups.calls_hook()])
         states = copies[4].states
         for i in range(0, len(states), 5):
             async with sessions() as session, session.begin():
-                await write_states(session, states[i : i + 5], Rules())
+                await write_states(session, states[i : i + 5])
         await store_trace(sessions, copies[0])  # twice changes nothing
         for copy in copies[:4]:
             for s in copy.calls:

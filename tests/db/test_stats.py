@@ -33,7 +33,7 @@ from cti.db.engine import create_engine, session_factory
 from cti.events import CallRated
 from cti.stats.backfill import read_trace, store_trace
 from cti.stats.config import StatsSettings
-from cti.stats.definitions import CallRow, Interval, Rules, StateRow, agent_time, sums_of
+from cti.stats.definitions import CallRow, Interval, StateRow, agent_time, sums_of
 from cti.stats.erlang import StaffingInput, staffing, staffing_json
 from cti.stats.models import AgentStateRecord
 from cti.stats.queries import agent_state_time, interval_sums
@@ -240,9 +240,7 @@ async def test_two_rows_of_one_instant_before_the_period_last_nothing_in_it(
 
             back = last.at + timedelta(hours=1)
             logins = [row("available", last.at), row("available", back)]
-            await write_states(
-                session, [*logins, row("logged_out", back + timedelta(hours=1))], Rules()
-            )
+            await write_states(session, [*logins, row("logged_out", back + timedelta(hours=1))])
         async with session_factory(engine)() as session:
             rows = [
                 StateRow(r.interface, r.state, r.at, r.paused_reason)
