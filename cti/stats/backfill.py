@@ -20,7 +20,7 @@ from cti.agents.state import AgentStateTracker
 from cti.ami.codec import AmiDecodeError, AmiDecoder
 from cti.calls.writer import write_batch
 from cti.stats.definitions import Rules
-from cti.stats.rollups import calls_hook, ensure_built, flush
+from cti.stats.rollups import calls_hook, ensure_built
 from cti.stats.writer import state_row, write_states
 from cti.tracking.events import CallSummary, DomainEventType
 from cti.tracking.tracker import CallTracker
@@ -72,7 +72,7 @@ async def store_trace(
     Wrap-up seconds are the agents' as the trace last reported them (their Wrapuptime).
     The statistics' rollups are kept as the service keeps them (``rules``: the
     thresholds in force; built first if they were not): the writes mark what they touch,
-    and one flush at the end recomputes it.
+    for the service's next flush or the next statistics read (:mod:`cti.stats.rollups`).
     """
     rules = Rules() if rules is None else rules
     await ensure_built(sessions, rules)
@@ -88,5 +88,4 @@ async def store_trace(
     for i in range(0, len(contents.states), BATCH):
         async with sessions() as session, session.begin():
             await write_states(session, contents.states[i : i + BATCH])
-    await flush(sessions, rules)
     return written

@@ -6,10 +6,14 @@ and marks are crossed), partly out of order: a rating before its call, an agent'
 states after newer ones, the same trace twice. Then many periods with unaligned edges, in
 zones whose offsets are whole hours, quarter hours and half hours, with and without DST,
 must give the same body from the rollups as from the raw rows (``from_rollups=False``).
+
+The writes only mark what they leave out of date; the statistics flush the marks before
+reading the sums, so every comparison reads what was written just before it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
@@ -18,23 +22,25 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cti.calls.models import CallRecord
 from cti.calls.writer import write_batch
+from cti.container import Container
 from cti.csat.service import record_rating
 from cti.stats import rollups
 from cti.stats.backfill import TraceContents, read_trace, store_trace
 from cti.stats.config import StatsSettings
-from cti.stats.definitions import MONTH_W, Interval, Rules, split_period
-from cti.stats.models import AgentTimeSlot, QueueSlot
+from cti.stats.definitions import DAY_S, MONTH_W, SLOT_S, Interval, Rules, split_period
+from cti.stats.models import AgentTimeSlot, DirtyMark, QueueSlot
 from cti.stats.service import StatsRequest, queue_stats
 from cti.stats.writer import write_states
 from cti.tracking.events import CallSummary
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
 QUEUE_TRACES = sorted(p for p in TRACES.glob("*.ami") if p.with_suffix(".queue_log").is_file())
+assert QUEUE_TRACES, f"recorded traces with a queue_log in {TRACES}"
 ZONES = ("Asia/Shanghai", "Asia/Kathmandu", "America/New_York", "Australia/Lord_Howe", "UTC")
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -194,11 +200,17 @@ def same(rolled: Any, raw: Any, where: str = "") -> None:
         assert rolled == raw, where
 
 
-@pytest.mark.skipif(not QUEUE_TRACES, reason="no recorded traces")
+async def marks(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(DirtyMark)) or 0)
+
+
 async def test_rollups_give_the_raw_rows_figures(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     instants = await store_everything(sessions)
+    # The last trace's late writes are marked, not summed yet: the first read flushes.
+    assert await marks(sessions)
     async with sessions() as session:
         assert await rollups.usable(session, Rules())
         # The rollups hold what they claim: slots of calls and agents' time.
@@ -206,15 +218,20 @@ async def test_rollups_give_the_raw_rows_figures(
         assert await session.scalar(select(func.count()).select_from(AgentTimeSlot))
         stored = await session.scalar(select(func.count()).select_from(CallRecord))
     assert stored and stored >= 5 * len(QUEUE_TRACES)
-    seen_agents = seen_calls = months = 0
+    seen_agents = seen_calls = 0
+    pieces = dict.fromkeys(("month", "day", "slot", "raw"), 0)
     for z, zone in enumerate(ZONES):
         # Kept as written in the service's zone (Asia/Shanghai); rebuilt for the others,
         # as a service started with another CTI_TIMEZONE rebuilds them.
         if zone != Rules().timezone:
             assert await rollups.ensure_built(sessions, Rules(timezone=zone))
-        for i, (start, end) in enumerate(periods(instants, 10, seed=z)):
+        for i, (start, end) in enumerate(periods(instants, 6, seed=z)):
             split = split_period(start, end, days=ZoneInfo(zone))
-            months += any(width == MONTH_W for width, _, _ in split.ranges)
+            widths = {width for width, _, _ in split.ranges}
+            pieces["month"] += MONTH_W in widths
+            pieces["day"] += DAY_S in widths
+            pieces["slot"] += SLOT_S in widths
+            pieces["raw"] += bool(split.raw)
             interval = (Interval.MIN15, Interval.HOUR, Interval.DAY)[i % 3]
             # Within CTI_STATS_MAX_INTERVALS.
             if end - start > timedelta(days=120):
@@ -227,8 +244,11 @@ async def test_rollups_give_the_raw_rows_figures(
                 same(rolled, raw, f"{queue} {start}..{end} {zone} {interval.value}")
                 seen_calls += raw["total"]["offered"]
                 seen_agents += sum(1 for a in raw["agents"] if a["logged_in_s"])
-    # The periods were about something: calls and agents' time were compared.
-    assert seen_calls > 100 and seen_agents > 20 and months > 3
+                assert not await marks(sessions)  # the read flushed them
+    # The periods were about something: calls and agents' time were compared, read
+    # from every kind of piece.
+    assert seen_calls > 100 and seen_agents > 20
+    assert min(pieces.values()) >= 3, pieces
 
 
 async def test_other_thresholds_rebuild_the_rollups(
@@ -254,3 +274,81 @@ async def test_other_thresholds_rebuild_the_rollups(
     rebuilt, raw_again = await both(sessions, request, "Asia/Shanghai", stricter)
     same(rebuilt, raw_again)
     assert rebuilt == rolled
+
+
+async def test_a_read_before_any_flush_sees_every_write(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    contents = read_trace(QUEUE_TRACES[0])
+    await store_trace(sessions, contents)  # builds the rollups, then only marks
+    late = shifted(contents, 86400 + 437.25, "-late")
+    await write_batch(sessions, late.calls, batch_hooks=[rollups.calls_hook()])
+    async with sessions() as session, session.begin():
+        await write_states(session, late.states)
+    for call in [c for c in late.calls if c.agent][:2]:
+        await rate(sessions, call, 4)
+    assert await marks(sessions)
+    first = datetime.fromtimestamp(min(s.started_at for s in contents.calls), UTC)
+    request = StatsRequest("hotline", first - timedelta(hours=5), first + timedelta(days=3))
+    async with sessions() as session:
+        raw = await queue_stats(
+            session, request, settings=StatsSettings(), timezone="Asia/Shanghai", now=NOW,
+            from_rollups=False,
+        )  # fmt: skip
+    assert await marks(sessions)  # reading the raw rows flushes nothing
+    rolled, raw_again = await both(sessions, request, "Asia/Shanghai")
+    assert raw_again == raw and raw["total"]["offered"] >= 2 * len(
+        [c for c in contents.calls if c.queue == "hotline"]
+    )
+    same(rolled, raw)
+    assert not await marks(sessions)
+
+
+async def test_a_mark_written_during_a_flush_stays_for_the_next(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contents = read_trace(QUEUE_TRACES[0])
+    await store_trace(sessions, contents)
+    before = await marks(sessions)
+    assert before
+    call = next(c for c in contents.calls if c.queue)
+    at = datetime.fromtimestamp(call.started_at, UTC)
+    recompute = rollups._recompute_marked
+
+    async def written_meanwhile(session: AsyncSession, *args: Any) -> None:
+        # Another writer commits its rows' mark after the flush read the marks.
+        async with sessions() as other, other.begin():
+            await other.execute(insert(DirtyMark).values(queue=call.queue, at=at))
+        await recompute(session, *args)
+
+    monkeypatch.setattr(rollups, "_recompute_marked", written_meanwhile)
+    assert await rollups.flush(sessions, Rules()) == before
+    monkeypatch.undo()
+    # Exactly the mark written meanwhile is left: the flush deleted the marks it read.
+    async with sessions() as session:
+        left = list(await session.execute(select(DirtyMark.queue, DirtyMark.at)))
+    assert left == [(call.queue, at)]
+    assert await rollups.flush(sessions, Rules()) == 1
+    assert not await marks(sessions)
+    assert await rollups.flush(sessions, Rules()) == 0
+
+
+async def test_the_service_flushes_what_its_writers_mark(container: Container) -> None:
+    sessions = container.session_maker
+    await rollups.ensure_built(sessions, container.stats_rules)  # as the service does at start
+    contents = read_trace(QUEUE_TRACES[0])
+    for call in contents.calls:
+        container.writer.submit(call)
+    # No read flushes here: the flusher, poked by the writer, recomputes in the background.
+    for _ in range(600):
+        async with sessions() as session:
+            stored = await session.scalar(select(func.count()).select_from(CallRecord))
+            summed = await session.scalar(select(func.sum(QueueSlot.offered)))
+        if stored == len(contents.calls) and not await marks(sessions) and summed:
+            break
+        await asyncio.sleep(0.05)
+    assert stored == len(contents.calls) and summed and not await marks(sessions)
+    assert container.rollup_flusher.flushes
+    first = datetime.fromtimestamp(min(s.started_at for s in contents.calls), UTC)
+    request = StatsRequest("hotline", first - timedelta(hours=5), first + timedelta(days=2))
+    same(*await both(sessions, request, container.settings.timezone))
