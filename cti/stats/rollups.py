@@ -1,4 +1,4 @@
-"""Statistics rollups: sums per 15-minute slot, business day and month, kept as rows are written.
+"""Statistics rollups: sums per 15-minute slot, business day and month of the rows written.
 
 A month of a busy queue is hundreds of thousands of calls and millions of agent state
 rows; summing them per request cannot answer in tens of milliseconds. So the sums are
