@@ -266,7 +266,11 @@ async def test_other_thresholds_rebuild_the_rollups(
     request = StatsRequest("hotline", first - timedelta(hours=5), first + timedelta(days=2))
     rolled, raw = await both(sessions, request, "Asia/Shanghai", stricter, built=False)
     same(rolled, raw)
+    # Written meanwhile, days later: marked, then summed by the rebuild, which drops the marks.
+    await store_trace(sessions, shifted(contents, 3 * 86400 + 1.5, "-later"))
+    assert await marks(sessions)
     assert await rollups.ensure_built(sessions, rules)
+    assert not await marks(sessions)
     assert not await rollups.ensure_built(sessions, rules)  # built once
     async with sessions() as session:
         assert await rollups.usable(session, rules)
