@@ -245,6 +245,15 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The loop ``cti serve`` runs on (``CTI_EVENT_LOOP``): ``uvloop`` or ``asyncio``."""
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
 async def serve(settings: Settings) -> None:
     """``cti serve``: run until SIGTERM or SIGINT, then shut down cleanly."""
     stop = asyncio.Event()
