@@ -10,15 +10,14 @@ must also really drop a large share of the hotline's traffic (the reason they ex
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cti.agents.state import AgentStateTracker
+from cti.ami import eventfilter
 from cti.ami.codec import AmiDecoder, AmiMessage
 from cti.clock import FixedClock
 from cti.tracking.events import CallSummary, DomainEvent
@@ -30,67 +29,11 @@ TRACES = sorted((ROOT / "tests" / "fixtures" / "traces").glob("*.ami"))
 CALL_TRACES = [t for t in TRACES if ".snapshot." not in t.name]
 
 
-@dataclass(frozen=True)
-class EventFilter:
-    """One ``eventfilter(criteria) = expression`` line of the advanced syntax."""
-
-    exclude: bool
-    name: str | None
-    header: str | None
-    method: str
-    expression: str
-
-    def matches(self, msg: Mapping[str, str]) -> bool:
-        if self.name is not None and msg.get("Event") != self.name:
-            return False
-        if self.header is None:
-            return True
-        value = msg.get(self.header)
-        if value is None:
-            return False
-        tests: dict[str, Callable[[str], bool]] = {
-            "none": lambda v: True,
-            "exact": lambda v: v == self.expression,
-            "starts_with": lambda v: v.startswith(self.expression),
-            "ends_with": lambda v: v.endswith(self.expression),
-            "contains": lambda v: self.expression in v,
-            "regex": lambda v: re.search(self.expression, v) is not None,
-        }
-        return tests[self.method](value)
-
-
-_LINE = re.compile(r"^eventfilter\((?P<criteria>[^=]*)\)\s*=\s*(?P<expr>.*)$")
-_CRITERION = re.compile(r"(\w+)\(([^)]*)\)")
-
-
-def filters(text: str) -> list[EventFilter]:
-    found: list[EventFilter] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line.startswith("eventfilter"):
-            continue
-        m = _LINE.match(line)
-        assert m is not None, f"not the advanced eventfilter syntax: {line}"
-        criteria = dict(_CRITERION.findall(m["criteria"]))
-        assert set(criteria) <= {"action", "name", "header", "method"}, line
-        found.append(
-            EventFilter(
-                exclude=criteria.get("action", "include") == "exclude",
-                name=criteria.get("name"),
-                header=criteria.get("header"),
-                method=criteria.get("method", "none"),
-                expression=m["expr"].strip(),
-            )
-        )
-    return found
-
-
-FILTERS = filters(MANAGER_CONF.read_text())
+FILTERS = eventfilter.parse(MANAGER_CONF.read_text())
 
 
 def delivered(msg: Mapping[str, str]) -> bool:
-    """Asterisk's rule for exclusions only: an event goes out unless one matches it."""
-    return not any(f.matches(msg) for f in FILTERS if f.exclude)
+    return eventfilter.delivered(FILTERS, msg)
 
 
 def messages(path: Path) -> list[AmiMessage]:
@@ -127,7 +70,11 @@ def replay(msgs: list[AmiMessage]) -> tuple[list[Any], list[Any]]:
 
 def test_the_filters_are_exclusions_only() -> None:
     """An include filter would silently drop every event it does not name."""
-    assert FILTERS and all(f.exclude for f in FILTERS)
+    assert len(FILTERS) >= 5
+    with pytest.raises(eventfilter.EventFilterError, match="only exclusions"):
+        eventfilter.parse("eventfilter(name(Hangup)) =")
+    with pytest.raises(eventfilter.EventFilterError, match="advanced"):
+        eventfilter.parse("eventfilter = !Event: Newexten")
 
 
 @pytest.mark.parametrize("trace", CALL_TRACES, ids=lambda p: p.name)
