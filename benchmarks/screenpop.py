@@ -51,6 +51,7 @@ from prometheus_client import generate_latest  # noqa: E402
 from replay import copy_of, load_block  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
+from cti.ami import eventfilter  # noqa: E402
 from cti.ami.codec import AmiDecoder  # noqa: E402
 from cti.ami.protocol import AmiProtocol  # noqa: E402
 from cti.api import create_http_app  # noqa: E402
@@ -64,6 +65,7 @@ from cti.tracking.tracker import CallTracker  # noqa: E402
 
 TRACES = REPO / "tests" / "fixtures" / "traces"
 PROBE_TRACE = TRACES / "answered.ami"
+MANAGER_CONF = REPO / "dialplans" / "manager.conf"
 PROBE_CALLER = b"13800138000"
 BANNER = b"Asterisk Call Manager/9.0.0\r\n"
 
@@ -89,9 +91,22 @@ def summary(samples: list[float]) -> dict[str, float]:
     }
 
 
+def as_delivered(block: bytes) -> bytes:
+    """The events of ``block`` that Asterisk writes to the CTI's AMI user (the traces
+    were recorded without its ``eventfilter`` lines of dialplans/manager.conf)."""
+    filters = eventfilter.parse(MANAGER_CONF.read_text(encoding="utf-8"))
+    return b"".join(
+        b"".join(f"{k}: {v}\r\n".encode() for k, v in msg.headers) + b"\r\n"
+        for msg in AmiDecoder().feed(block)
+        if eventfilter.delivered(filters, msg)
+    )
+
+
 def background_block() -> tuple[bytes, list[tuple[bytes, bytes]], float]:
-    """Recorded traffic with agents renamed, and its events per call-second."""
+    """Recorded traffic as the CTI's AMI user receives it, agents renamed, and its
+    events per call-second."""
     block, pairs, _calls = load_block()
+    block = as_delivered(block)
     for ext in ("1001", "1002", "1003"):
         new = str(int(ext) + 1000).encode()
         block = block.replace(b"PJSIP/" + ext.encode(), b"PJSIP/" + new)

@@ -76,7 +76,7 @@ def _settings(env_file: Path | None) -> Settings:
 @app.command()
 def serve(env_file: EnvFile = None) -> None:
     """Run the AMI client, the FastAGI server and the HTTP API until SIGTERM/SIGINT."""
-    from cti.app import StartupError
+    from cti.app import StartupError, event_loop_factory
     from cti.app import serve as serve_async
     from cti.logging import setup_logging
     from ivr.fastagi import AgiError
@@ -84,7 +84,8 @@ def serve(env_file: EnvFile = None) -> None:
     settings = _settings(env_file)
     setup_logging(settings.log_level)
     try:
-        asyncio.run(serve_async(settings))
+        with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
+            runner.run(serve_async(settings))
     except (StartupError, AgiError) as exc:
         typer.echo(f"cti: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -132,7 +132,9 @@ class Container:
         )
         self.session_maker: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         # The AGI's caller lookup reads on a 2 ms budget: a pool of its own, one round trip.
-        self.lookup_engine: AsyncEngine = create_lookup_engine(settings.effective_database_url)
+        self.lookup_engine: AsyncEngine = create_lookup_engine(
+            settings.effective_database_url, pool_size=settings.db_pool_size
+        )
 
         self.tracker = CallTracker()
         self.agent_states = AgentStateTracker(default_wrapup_s=agent_settings.wrapup_s, clock=clock)

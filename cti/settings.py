@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     """Open connections (WebSockets included) beyond which new requests get 503."""
     http_ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     """Largest WebSocket message a client may send; a larger one closes the socket (1009)."""
+    http_ws_compression: bool = False
+    """permessage-deflate on WebSockets: off by default, the desktops' frames are small
+    and on a LAN; zlib on every frame to every desktop costs the event loop more than
+    it saves."""
 
     auth_failure_burst: int = Field(default=20, ge=1, le=100_000)
     """Wrong tokens a client address may present in a row before it gets 429."""
@@ -117,6 +121,9 @@ class Settings(BaseSettings):
     timezone: TimeZoneName = "Asia/Shanghai"
     default_region: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    """The event loop ``cti serve`` runs on: uvloop (libuv; faster AMI reads, WebSocket
+    writes and database round trips) or the standard library's."""
 
     @field_validator("agi_allowed", mode="before")
     @classmethod

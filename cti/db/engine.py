@@ -32,7 +32,7 @@ def create_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncEngin
     return _engine(url, {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": pool_size})
 
 
-def create_lookup_engine(url: str) -> AsyncEngine:
+def create_lookup_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncEngine:
     """An engine for reads on a latency budget (the AGI's caller lookup): one round trip.
 
     Every statement stands on its own (autocommit): no BEGIN and ROLLBACK around a
@@ -40,8 +40,14 @@ def create_lookup_engine(url: str) -> AsyncEngine:
     connection that died with the server fails its query, which invalidates the
     pool, and the reader asks once more on a fresh one (:func:`retry_if_disconnected`).
     Only for sessions that read: a write there would commit at once.
+
+    Sized like the service's pool (``CTI_DB_POOL_SIZE``): a burst of calls must not
+    open and close a connection per lookup (each costs a TLS attempt and a backend
+    start, more than the lookup itself).
     """
-    return _engine(url, {"isolation_level": "AUTOCOMMIT"})
+    return _engine(
+        url, {"isolation_level": "AUTOCOMMIT", "pool_size": pool_size, "max_overflow": pool_size}
+    )
 
 
 def _engine(url: str, kwargs: dict[str, Any]) -> AsyncEngine:

@@ -111,5 +111,6 @@ def server_config(app: Any, settings: Settings, **kwargs: Any) -> ServerConfig:
         timeout_keep_alive=settings.http_keep_alive_timeout,
         limit_concurrency=settings.http_max_connections,
         ws_max_size=settings.http_ws_max_message_bytes,
+        ws_per_message_deflate=settings.http_ws_compression,
         **kwargs,
     )

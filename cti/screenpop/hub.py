@@ -26,12 +26,13 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
 from cti.clock import SYSTEM_CLOCK, Clock
+from cti.screenpop.eager import run_eagerly
 from cti.tracking.events import DomainEvent, DomainEventType
 from cti.tracking.model import CallFacts
 from cti.tracking.values import extension_of
@@ -92,7 +93,13 @@ class PopText(str):
 
 
 class Subscriber:
-    """One WebSocket connection: a bounded queue of frame texts."""
+    """One WebSocket connection: a bounded queue of frame texts.
+
+    Once the connection is pumping (:meth:`write_now_with`), a frame pushed while
+    nothing waits before it is written at once, in the caller (the AMI read), instead
+    of waking the connection's sender on a later turn of the event loop; frames that
+    find others waiting go to the queue, so their order is kept.
+    """
 
     def __init__(
         self,
@@ -104,14 +111,36 @@ class Subscriber:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_pending)
         self.dropped = False
         self._on_sent = on_sent
+        self._write: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        self.sending = False
+        """The connection's sender holds a frame it took from the queue."""
+        self._in_flight: asyncio.Task[None] | None = None
+        """A frame written at once that had to wait (the socket's buffer was full)."""
+
+    def write_now_with(self, write: Callable[[str], Coroutine[Any, Any, None]]) -> None:
+        """Write frames that wait behind nothing with ``write`` (the socket's send)."""
+        self._write = write
 
     def sent(self, text: str) -> None:
         """The connection has written ``text`` (a frame from :attr:`queue`) to the client."""
         if self._on_sent is not None:
             self._on_sent(text)
 
+    async def settled(self) -> None:
+        """Wait for a frame written at once that is still on its way (order of frames)."""
+        while self._in_flight is not None:
+            await asyncio.wait([self._in_flight])
+
     def push(self, text: str) -> None:
         if self.dropped:
+            return
+        if (
+            self._write is not None
+            and not self.sending
+            and self._in_flight is None
+            and self.queue.empty()
+        ):
+            self._write_now(text)
             return
         try:
             self.queue.put_nowait(text)
@@ -121,6 +150,29 @@ class Subscriber:
             with contextlib.suppress(asyncio.QueueFull):
                 self.queue.get_nowait()
                 self.queue.put_nowait(None)
+
+    def _write_now(self, text: str) -> None:
+        assert self._write is not None
+        try:
+            waiting = run_eagerly(self._write(text))
+        except Exception as exc:
+            # The socket is going away: its sender hears it and the connection ends.
+            log.debug("WebSocket of agent %s: write failed: %s", self.extension, exc)
+            self.close()
+            return
+        if waiting is None:
+            self.sent(text)
+            return
+        self._in_flight = waiting
+
+        def landed(task: asyncio.Task[None]) -> None:
+            self._in_flight = None
+            if task.cancelled() or task.exception() is not None:
+                self.close()
+            else:
+                self.sent(text)
+
+        waiting.add_done_callback(landed)
 
     def close(self) -> None:
         self.dropped = True

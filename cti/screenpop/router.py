@@ -132,16 +132,17 @@ async def ws_agent(ws: WebSocket, hub: ScreenPopDep) -> None:
         await ws.send_text(json.dumps(hello))
         for text in backlog:
             await ws.send_text(text)
-        await _pump(ws, sub)
+        await _pump(ws, sub, write_now=True)
     finally:
         hub.unsubscribe(sub)
 
 
-async def _pump(ws: WebSocket, sub: Subscriber) -> None:
+async def _pump(ws: WebSocket, sub: Subscriber, *, write_now: bool = False) -> None:
     """Send queued frames until the client leaves; answer its pings.
 
-    The sender waits on the queue itself: a frame is on its way one loop turn after it
-    was queued (a screen-pop's latency), not three (``asyncio.wait`` on a getter task).
+    ``write_now``: a frame that waits behind nothing is written by whoever pushes it
+    (the AMI read, for a screen-pop) instead of on a later turn of the event loop;
+    the sender takes the others from the queue, in order.
     """
 
     async def receive() -> None:
@@ -151,6 +152,8 @@ async def _pump(ws: WebSocket, sub: Subscriber) -> None:
 
     reader = asyncio.create_task(receive())
     sender = asyncio.create_task(_send_frames(ws, sub))
+    if write_now:
+        sub.write_now_with(ws.send_text)
     try:
         done, _ = await asyncio.wait({reader, sender}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -171,12 +174,17 @@ async def _send_frames(ws: WebSocket, sub: Subscriber) -> None:
     while True:
         text = await sub.queue.get()
         if text is None:  # too slow or shutting down: the client resumes by id
+            await sub.settled()
             await _refuse(ws, CLOSE_TOO_SLOW, "reconnect with last_event_id")
             return
+        sub.sending = True
         try:
+            await sub.settled()  # a frame written at once before this one goes first
             await ws.send_text(text)
         except (WebSocketDisconnect, RuntimeError):
             return
+        finally:
+            sub.sending = False
         sub.sent(text)
 
 

@@ -234,3 +234,41 @@ async def test_supervisor_sees_live_calls_and_needs_stats_scope(
             if f["type"] == "call":
                 events.append(f["event"])
         assert events[0] == "call_started" and "answered" in events
+
+
+def pops_written(container: Container) -> float:
+    """How many pops the service has timed as written to a WebSocket."""
+    value = container.metrics.registry.get_sample_value("cti_screenpop_seconds_count")
+    return value or 0.0
+
+
+async def test_the_pop_is_written_within_the_ami_read_that_rang_the_agent(
+    container: Container, server: str, make_token: Any
+) -> None:
+    """Once the caller was looked up (as the call arrived), the ``ringing`` frame leaves
+    in the same read of AMI bytes as its ``AgentCalled``: it does not wait for a later
+    turn of the event loop behind whatever else the service has to do."""
+    trace = messages("answered.ami")
+    called = next(i for i, m in enumerate(trace) if m.get("Event") == "AgentCalled")
+    token = await make_token("agent", agent="1001")
+    async with connect_as(f"{server}/ws/agent", token) as ws:
+        assert (await frame(ws))["type"] == "hello"
+        feed(container, trace[:called])  # the call arrives: its caller is looked up
+        for _ in range(100):  # the lookup runs on the loop: let it finish
+            await asyncio.sleep(0.01)
+            if not container.screenpop._prefetching:
+                break
+        before = pops_written(container)
+        receipt = container.ami_receipt
+        receipt.reading()  # the read of the AgentCalled bytes...
+        try:
+            feed(container, trace[called : called + 1])
+            written = pops_written(container)  # ...and, in it, the frame was written
+        finally:
+            receipt.done()
+        assert written == before + 1
+        pop = await until(ws, "ringing")
+        assert pop["call_id"] == "1795430853.8" and pop["caller"]["number"] == "13800138000"
+        feed(container, trace[called + 1 :])
+        assert (await until(ws, "answered"))["call_id"] == pop["call_id"]
+        assert (await until(ws, "ended"))["call_id"] == pop["call_id"]

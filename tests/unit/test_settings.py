@@ -40,6 +40,8 @@ def run_cti(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         ("CTI_AGI_ALLOWED", "pbx.example", "CTI_AGI_ALLOWED"),
         ("CTI_RECORDINGS_ROOT", "/var/spool/../../etc", "CTI_RECORDINGS_ROOT"),
         ("CTI_DB_POOL_SIZE", "0", "CTI_DB_POOL_SIZE"),
+        ("CTI_EVENT_LOOP", "trio", "CTI_EVENT_LOOP"),
+        ("CTI_HTTP_WS_COMPRESSION", "maybe", "CTI_HTTP_WS_COMPRESSION"),
     ],
 )
 def test_serve_refuses_a_wrong_setting(
@@ -93,3 +95,34 @@ def test_database_pool_size_is_set_by_the_operator(monkeypatch: pytest.MonkeyPat
     assert engine.pool.size() == 40  # type: ignore[attr-defined]
     monkeypatch.delenv("CTI_DB_POOL_SIZE")
     assert create_engine("postgresql+asyncpg://cti@127.0.0.1/cti").pool.size() == 10  # type: ignore[attr-defined]
+
+
+def test_the_agi_lookup_pool_is_sized_like_the_service_pool(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A burst of calls reuses the lookup pool's connections instead of opening one per
+    lookup (a connection costs a TLS attempt and a backend start, more than the lookup)."""
+    from cti.container import Container
+
+    monkeypatch.setenv("CTI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CTI_DATABASE_URL", "postgresql+asyncpg://cti@127.0.0.1/cti")
+    monkeypatch.setenv("CTI_DB_POOL_SIZE", "25")
+    container = Container(load_settings())
+    pool = container.lookup_engine.pool
+    assert pool.size() == 25  # type: ignore[attr-defined]
+    assert pool._max_overflow == 25  # type: ignore[attr-defined]
+
+
+def test_serve_runs_on_the_event_loop_the_operator_chose() -> None:
+    import asyncio
+
+    import uvloop
+
+    from cti.app import event_loop_factory
+
+    for name, kind in (("uvloop", uvloop.Loop), ("asyncio", asyncio.BaseEventLoop)):
+        loop = event_loop_factory(name)()
+        try:
+            assert isinstance(loop, kind), name
+        finally:
+            loop.close()
