@@ -29,9 +29,21 @@ def _git(*args: str) -> str:
 
 
 def commit() -> str:
-    """The short commit, with ``+`` when the work tree differs from it."""
+    """The short commit, with ``+`` when the work tree's code differs from it.
+
+    The results the benchmarks write (``benchmarks/results/``, ``RESULTS.md``) do not
+    count: a run after another one's results measures the commit's code all the same.
+    """
     head = _git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    dirty = _git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!benchmarks/results",
+        ":!benchmarks/RESULTS.md",
+    )
     return head + ("+" if dirty else "")
 
 
@@ -74,6 +86,23 @@ def describe(p: dict[str, Any]) -> str:
         f"({m['cpu']}), {m['memory_gib']} GiB, Python {m['python']}; load average "
         f"(1, 5, 15 min) at the end: {load}."
     )
+
+
+def verdict(met: bool) -> str:
+    """The aim's outcome as the write-ups print it."""
+    return "**met**" if met else "**not met**"
+
+
+def committed_json(rev: str, name: str) -> dict[str, Any] | None:
+    """``benchmarks/results/NAME.json`` as committed in ``rev`` (an older run), if there."""
+    text = _git("show", f"{rev}:benchmarks/results/{name}.json")
+    if not text:
+        return None
+    try:
+        loaded = json.loads(text)
+    except ValueError:
+        return None
+    return loaded if isinstance(loaded, dict) else None
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:
