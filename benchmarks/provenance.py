@@ -61,10 +61,14 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def provenance() -> dict[str, Any]:
-    """Commit, date (UTC), machine and its load right now."""
+def provenance(code: str | None = None) -> dict[str, Any]:
+    """Commit, date (UTC), machine and its load right now.
+
+    ``code``: the :func:`commit` taken when the run started (a commit made during a long
+    run must not be credited with what the run measured).
+    """
     return {
-        "commit": commit(),
+        "commit": code or commit(),
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {
             "arch": platform.machine(),

@@ -184,7 +184,6 @@ async def measure(work: Path) -> dict[str, Any]:
         }
     return {
         "benchmark": NAME,
-        "provenance": provenance.provenance(),
         "opusenc": _version(["opusenc", "--version"]),
         "sox": _version(["sox", "--version"]),
         "audio": f"{SECONDS:g} s Mandarin conversation (espeak-ng), 8 kHz 16-bit, "
@@ -226,8 +225,10 @@ def main() -> None:
             sys.exit(
                 f"recording_formats: {tool} is not installed (Debian: espeak-ng sox opus-tools)"
             )
+    code = provenance.commit()
     with tempfile.TemporaryDirectory() as tmp:
         result = asyncio.run(measure(Path(tmp)))
+    result["provenance"] = provenance.provenance(code)
     formats: dict[str, dict[str, float]] = result["formats"]
     enc: dict[str, float] = result["opus_encode"]
     print(

@@ -286,6 +286,7 @@ def main() -> int:
         provenance.write_section(NAME, write_up(stored))
         return 0
 
+    code = provenance.commit()
     block, pairs, calls_per_block = load_block()
     if not block:
         print("no traces under tests/fixtures/traces", file=sys.stderr)
@@ -323,7 +324,7 @@ def main() -> int:
     )
     result = {
         "benchmark": NAME,
-        "provenance": provenance.provenance(),
+        "provenance": provenance.provenance(code),
         "args": vars(args),
         "panoramisk": version("panoramisk"),
         "timing": "best CPU (process) time of each side over the rounds, alternating",

@@ -744,6 +744,7 @@ async def main() -> int:
         return 2
     print(f"database {url.rpartition('/')[2]}: migrating and loading ...", flush=True)
     load_before = round(os.getloadavg()[0], 2)  # a shared machine: say how busy it was
+    code = provenance.commit()
     try:
         await upgrade_async(url)
         load = await seed(url, args.calls, random.Random(args.seed), Span(args.months))
@@ -792,7 +793,7 @@ async def main() -> int:
             provenance.RESULTS_DIR / f"{result_name(args.months)}.json",
             {
                 "benchmark": NAME,
-                "provenance": provenance.provenance(),
+                "provenance": provenance.provenance(code),
                 "load_average_1m_before": load_before,
                 "args": {k: v for k, v in vars(args).items() if k not in ("keep", "no_write")},
                 "calls": args.calls,
