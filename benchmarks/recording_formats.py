@@ -188,6 +188,8 @@ async def measure(work: Path) -> dict[str, Any]:
         "sox": _version(["sox", "--version"]),
         "audio": f"{SECONDS:g} s Mandarin conversation (espeak-ng), 8 kHz 16-bit, "
         f"noise floor ±{NOISE}",
+        "audio_seconds": SECONDS,
+        "noise_floor": NOISE,
         "opus_bitrate_kbps_per_channel": kbps,
         "formats": formats,
         "opus_encode": {
@@ -262,8 +264,9 @@ def write_up(r: dict[str, Any]) -> str:
     longest_min = lease * enc["realtime_factor"] / 60
     return f"""## Recording formats: `benchmarks/recording_formats.py` (issue 15)
 
-{r["audio"].replace(" s Mandarin", " s of a two-party Mandarin")} (turns with pauses, a
-noise floor on each leg as on a real line), stored through the service's own code
+{r["audio_seconds"]:g} s of a two-party Mandarin conversation (espeak-ng, turns with pauses,
+8 kHz 16-bit, a ±{r["noise_floor"]} noise floor on each leg as on a real line), stored
+through the service's own code
 (`cti.recordings.audio`: `sox -M` for stereo, `opusenc` for Opus at the default
 {r["opus_bitrate_kbps_per_channel"]} kbit/s per channel). Baseline: the mono WAV
 Asterisk's MixMonitor writes; each format's bytes per hour of talk from its size and
