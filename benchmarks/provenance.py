@@ -21,6 +21,9 @@ RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
 RESULTS_DIR = REPO / "benchmarks" / "results"
 
 
+_RESULTS_PATHS = (":!benchmarks/results", ":!benchmarks/RESULTS.md")
+
+
 def _git(*args: str) -> str:
     res = subprocess.run(
         ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30, check=False
@@ -35,16 +38,28 @@ def commit() -> str:
     count: a run after another one's results measures the commit's code all the same.
     """
     head = _git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = _git(
-        "status",
-        "--porcelain",
-        "--untracked-files=no",
-        "--",
-        ".",
-        ":!benchmarks/results",
-        ":!benchmarks/RESULTS.md",
-    )
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *_RESULTS_PATHS)
     return head + ("+" if dirty else "")
+
+
+def same_code(a: str, b: str) -> bool:
+    """Whether two :func:`commit` values name the same code (results files aside).
+
+    A commit that only added results measured the code of the one before it; a ``+``
+    (uncommitted changes) is only the same as itself.
+    """
+    if a == b:
+        return True
+    if a.endswith("+") or b.endswith("+"):
+        return False
+    res = subprocess.run(
+        ["git", "diff", "--quiet", a, b, "--", ".", *_RESULTS_PATHS],
+        cwd=REPO,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return res.returncode == 0
 
 
 def cpu_model() -> str:

@@ -452,7 +452,7 @@ async def main() -> int:
     parser.add_argument(
         "--append",
         action="store_true",
-        help="add this run to the stored runs of the same commit and sizes (all are shown)",
+        help="add this run to the stored runs of the same code and sizes (all are shown)",
     )
     parser.add_argument("--write-up", action="store_true", help="only rewrite RESULTS.md")
     args = parser.parse_args()
@@ -516,7 +516,7 @@ async def main() -> int:
         same = [
             x
             for x in earlier.get("runs", [])
-            if x["provenance"]["commit"] == run["provenance"]["commit"]
+            if provenance.same_code(x["provenance"]["commit"], run["provenance"]["commit"])
             and (x["args"]["customers"], x["args"]["orders"], x["calls_per_round"])
             == (args.customers, args.orders, args.calls)
         ]
@@ -580,6 +580,20 @@ def write_up(stored: dict[str, Any]) -> str:
         "| lookup on a session p50 / p99 ms | load (1 min) at its end |"
     )
     again = ", then the same with `--append` for each further run" if len(runs) > 1 else ""
+    per_run = ""
+    if len(runs) > 1:
+        parts = []
+        for run in runs:
+            rm = median_of(run["rounds"])
+            loads = [x["load_average"][0] for x in run["rounds"]]
+            parts.append(
+                f"run of {run['provenance']['date'][11:16]} (load {min(loads):g}-{max(loads):g}): "
+                f"`SELECT 1` {_ms(rm['baseline_select1']['p99_ms'])}, random callers "
+                f"{_ms(rm['decide']['p99_ms'])}, heaviest customer "
+                f"{_ms(rm['heaviest_customer']['p99_ms'])}, aim "
+                f"{'met' if aim_met(rm, aim) else 'not met'}"
+            )
+        per_run = "\n\nMedian p99 of each run's rounds: " + "; ".join(parts) + "."
     rate, fallbacks = r["per_s_concurrent"], sum(run["fallbacks"] for run in runs)
     ratio50 = dec["p50_ms"] / base["p50_ms"]
     ratio99 = dec["p99_ms"] / base["p99_ms"]
@@ -646,7 +660,7 @@ decisions/s ({rate["baseline_select1"]:,} `SELECT 1`/s). Fallbacks (a lookup tha
 or ran out of time): {fallbacks}. Aim p99 ≤ {aim:g} ms with the heaviest customer
 included: {provenance.verdict(met)} (median of the rounds: random callers
 {_ms(dec["p99_ms"])}, heaviest customer {_ms(hv["p99_ms"])}; {met_rounds} of {n_rounds}
-rounds met it on both).{tail}
+rounds met it on both).{tail}{per_run}
 
 {before_text}
 
