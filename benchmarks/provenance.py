@@ -21,6 +21,9 @@ RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
 RESULTS_DIR = REPO / "benchmarks" / "results"
 
 
+_RESULTS_PATHS = (":!benchmarks/results", ":!benchmarks/RESULTS.md")
+
+
 def _git(*args: str) -> str:
     res = subprocess.run(
         ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30, check=False
@@ -29,10 +32,34 @@ def _git(*args: str) -> str:
 
 
 def commit() -> str:
-    """The short commit, with ``+`` when the work tree differs from it."""
+    """The short commit, with ``+`` when the work tree's code differs from it.
+
+    The results the benchmarks write (``benchmarks/results/``, ``RESULTS.md``) do not
+    count: a run after another one's results measures the commit's code all the same.
+    """
     head = _git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *_RESULTS_PATHS)
     return head + ("+" if dirty else "")
+
+
+def same_code(a: str, b: str) -> bool:
+    """Whether two :func:`commit` values name the same code (results files aside).
+
+    A commit that only added results measured the code of the one before it; a ``+``
+    (uncommitted changes) is only the same as itself.
+    """
+    if a == b:
+        return True
+    if a.endswith("+") or b.endswith("+"):
+        return False
+    res = subprocess.run(
+        ["git", "diff", "--quiet", a, b, "--", ".", *_RESULTS_PATHS],
+        cwd=REPO,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return res.returncode == 0
 
 
 def cpu_model() -> str:
@@ -49,10 +76,14 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def provenance() -> dict[str, Any]:
-    """Commit, date (UTC), machine and its load right now."""
+def provenance(code: str | None = None) -> dict[str, Any]:
+    """Commit, date (UTC), machine and its load right now.
+
+    ``code``: the :func:`commit` taken when the run started (a commit made during a long
+    run must not be credited with what the run measured).
+    """
     return {
-        "commit": commit(),
+        "commit": code or commit(),
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {
             "arch": platform.machine(),
@@ -74,6 +105,23 @@ def describe(p: dict[str, Any]) -> str:
         f"({m['cpu']}), {m['memory_gib']} GiB, Python {m['python']}; load average "
         f"(1, 5, 15 min) at the end: {load}."
     )
+
+
+def verdict(met: bool) -> str:
+    """The aim's outcome as the write-ups print it."""
+    return "**met**" if met else "**not met**"
+
+
+def committed_json(rev: str, name: str) -> dict[str, Any] | None:
+    """``benchmarks/results/NAME.json`` as committed in ``rev`` (an older run), if there."""
+    text = _git("show", f"{rev}:benchmarks/results/{name}.json")
+    if not text:
+        return None
+    try:
+        loaded = json.loads(text)
+    except ValueError:
+        return None
+    return loaded if isinstance(loaded, dict) else None
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:

@@ -14,34 +14,49 @@ it, with the service's own code (``cti.recordings.audio``):
 Prints bytes per hour of talk and the ratio to mono WAV, and how fast opusenc
 encodes (seconds of audio per second of CPU, on a 10-minute file), which bounds
 the longest call a catalog job converts within its lease (``CTI_JOBS_LEASE_S``).
-Writes benchmarks/results/recording_formats.json.
+Writes benchmarks/results/recording_formats.json and its section of
+benchmarks/RESULTS.md (``--write-up`` rewrites the section from the JSON).
 
     python benchmarks/recording_formats.py
 """
 
 from __future__ import annotations
 
+import argparse
 import array
 import asyncio
 import json
-import platform
 import random
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import wave
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-from cti.recordings.audio import merge_dual, read_opus, read_wav, to_opus  # noqa: E402
+import provenance  # noqa: E402
+
+from cti.jobs.config import JobSettings  # noqa: E402
+from cti.recordings.audio import merge_dual, read_opus, read_wav, run_tool, to_opus  # noqa: E402
 from cti.recordings.config import RecordingSettings  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results" / "recording_formats.json"
+NAME = "recording_formats"
+LOW_COMPLEXITY = 5
+"""The cheaper opusenc setting compared with the default (10): ``--comp 5``."""
+LABELS = {
+    "wav_mono": "WAV mono (baseline)",
+    "wav_stereo": "WAV stereo (dual-channel)",
+    "opus_mono": "Opus mono",
+    "opus_stereo": "Opus stereo",
+}
 RATE = 8000
 SECONDS = 60.0
 GAP_S = 0.4
@@ -109,7 +124,18 @@ def write(path: Path, *channels: list[int]) -> Path:
     return path
 
 
-async def measure(work: Path) -> dict[str, object]:
+async def timed_child(run: Callable[[], Awaitable[None]]) -> tuple[float, float]:
+    """Wall seconds and the child processes' CPU seconds of ``run()``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    await run()
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+async def measure(work: Path) -> dict[str, Any]:
     kbps = RecordingSettings().opus_bitrate_kbps
     caller, agent = conversation(work)
     mixed = [max(-32768, min(32767, a + b)) for a, b in zip(caller, agent, strict=True)]
@@ -123,10 +149,15 @@ async def measure(work: Path) -> dict[str, object]:
 
     # Encoding speed, on 10 minutes (the 60 s repeated) so start-up cost does not dominate.
     long_wav = write(work / "long.wav", mixed * 10)
-    wall = time.perf_counter()
-    await to_opus(long_wav, work / "long.opus", kbps)
-    wall = time.perf_counter() - wall
     audio_s = read_wav(long_wav).duration_s
+    wall, cpu = await timed_child(lambda: to_opus(long_wav, work / "long.opus", kbps))
+    # The cheaper setting, same file, same bitrate: what it would save and cost.
+    low = work / "long-low.opus"
+    low_args = ["opusenc", "--quiet", "--bitrate", str(kbps), "--comp", str(LOW_COMPLEXITY)]
+    low_wall, low_cpu = await timed_child(
+        lambda: run_tool([*low_args, str(long_wav), str(low)], 600)
+    )
+    default_bytes = (work / "long.opus").stat().st_size
 
     durations = {
         "wav_mono": read_wav(mono).duration_s,
@@ -152,21 +183,30 @@ async def measure(work: Path) -> dict[str, object]:
             "ratio_to_wav_mono": round(per_s / base, 4),
         }
     return {
-        "benchmark": "recording_formats",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
+        "benchmark": NAME,
         "opusenc": _version(["opusenc", "--version"]),
         "sox": _version(["sox", "--version"]),
         "audio": f"{SECONDS:g} s Mandarin conversation (espeak-ng), 8 kHz 16-bit, "
         f"noise floor ±{NOISE}",
+        "audio_seconds": SECONDS,
+        "noise_floor": NOISE,
         "opus_bitrate_kbps_per_channel": kbps,
         "formats": formats,
         "opus_encode": {
             "audio_s": audio_s,
             "wall_s": round(wall, 3),
+            "cpu_s": round(cpu, 3),
             "realtime_factor": round(audio_s / wall, 1),
+            "realtime_factor_cpu": round(audio_s / cpu, 1),
         },
+        "opus_encode_low_complexity": {
+            "complexity": LOW_COMPLEXITY,
+            "wall_s": round(low_wall, 3),
+            "cpu_s": round(low_cpu, 3),
+            "speedup_cpu": round(cpu / low_cpu, 2),
+            "bytes_ratio": round(low.stat().st_size / default_bytes, 3),
+        },
+        "jobs_lease_s_default": JobSettings.model_fields["lease_s"].default,
     }
 
 
@@ -176,17 +216,23 @@ def _version(args: list[str]) -> str:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write-up", action="store_true", help="only rewrite RESULTS.md from the JSON")
+    if ap.parse_args().write_up:
+        stored = json.loads((provenance.RESULTS_DIR / f"{NAME}.json").read_text("utf-8"))
+        provenance.write_section(NAME, write_up(stored))
+        return
     for tool in ("espeak-ng", "sox", "opusenc"):
         if shutil.which(tool) is None:
             sys.exit(
                 f"recording_formats: {tool} is not installed (Debian: espeak-ng sox opus-tools)"
             )
+    code = provenance.commit()
     with tempfile.TemporaryDirectory() as tmp:
         result = asyncio.run(measure(Path(tmp)))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    formats: dict[str, dict[str, float]] = result["formats"]  # type: ignore[assignment]
-    enc: dict[str, float] = result["opus_encode"]  # type: ignore[assignment]
+    result["provenance"] = provenance.provenance(code)
+    formats: dict[str, dict[str, float]] = result["formats"]
+    enc: dict[str, float] = result["opus_encode"]
     print(
         f"{result['audio']}; Opus at {result['opus_bitrate_kbps_per_channel']} kbit/s per channel"
     )
@@ -198,9 +244,50 @@ def main() -> None:
         )
     print(
         f"opusenc: {enc['audio_s']:g} s of audio in {enc['wall_s']:.2f} s "
-        f"({enc['realtime_factor']:g}x real time)"
+        f"({enc['realtime_factor']:g}x real time, {enc['realtime_factor_cpu']:g}x per CPU second)"
     )
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    path = provenance.write_json(NAME, result)
+    print(f"wrote {path.relative_to(REPO)}")
+    provenance.write_section(NAME, write_up(result))
+    print(f"wrote benchmarks/RESULTS.md ({NAME})")
+
+
+def write_up(r: dict[str, Any]) -> str:
+    """The section of RESULTS.md, from a run's JSON."""
+    enc, low = r["opus_encode"], r["opus_encode_low_complexity"]
+    rows = [
+        f"| {LABELS.get(name, name)} | {row['bytes_per_hour']:,} | {row['mib_per_hour']:.2f} "
+        f"| {row['ratio_to_wav_mono']:.3f} |"
+        for name, row in r["formats"].items()
+    ]
+    lease = r["jobs_lease_s_default"]
+    longest_min = lease * enc["realtime_factor"] / 60
+    return f"""## Recording formats: `benchmarks/recording_formats.py` (issue 15)
+
+{r["audio_seconds"]:g} s of a two-party Mandarin conversation (espeak-ng, turns with pauses,
+8 kHz 16-bit, a ±{r["noise_floor"]} noise floor on each leg as on a real line), stored
+through the service's own code
+(`cti.recordings.audio`: `sox -M` for stereo, `opusenc` for Opus at the default
+{r["opus_bitrate_kbps_per_channel"]} kbit/s per channel). Baseline: the mono WAV
+Asterisk's MixMonitor writes; each format's bytes per hour of talk from its size and
+its duration as read back from the file.
+
+| format | bytes per hour of talk | MiB/hour | ratio to mono WAV |
+|---|---|---|---|
+{chr(10).join(rows)}
+
+{r["opusenc"]} encoded {enc["audio_s"]:g} s of the same audio (mono) in {enc["wall_s"]:.2f} s
+wall, {enc["cpu_s"]:.2f} s of its CPU: {enc["realtime_factor"]:g}x real time
+({enc["realtime_factor_cpu"]:g}x per CPU second). The catalog job encodes within its lease
+(`CTI_JOBS_LEASE_S`, default {lease:g} s): at this run's speed, calls up to about
+{longest_min:.0f} minutes. A lower complexity (`--comp {low["complexity"]}`, same bitrate) took
+{low["cpu_s"]:.2f} s of CPU ({low["speedup_cpu"]:g}x faster) for {low["bytes_ratio"]:.3f} times
+the bytes; the service uses opusenc's default complexity.
+
+{provenance.describe(r["provenance"])}
+
+Reproduce: `python benchmarks/recording_formats.py` (needs `espeak-ng`, `sox`, `opus-tools`).
+"""
 
 
 if __name__ == "__main__":

@@ -31,9 +31,10 @@ The data is loaded by COPY, past the service: the rollups are built first, as th
 service's first start after migration 0016 builds them, and that time is reported.
 
 Prints median and p95 and the ratio ours/baseline (aim: ours <= 50 ms), writes
-benchmarks/results/stats.json (stats-<N>months.json for more months) and drops the
-database (``--keep`` keeps it). 4-7 minutes for 1M calls on a shared 2-core VM, most of
-it the load.
+benchmarks/results/stats.json (stats-<N>months.json for more months) and the section of
+benchmarks/RESULTS.md (from the one-month and the 12-month JSON; ``--write-up`` only
+rewrites it), and drops the database (``--keep`` keeps it). 4-7 minutes for 1M calls
+on a shared 2-core VM, most of it the load.
 
     python benchmarks/stats.py [--calls 1000000] [--months 1] [--reps 15] [--keep]
     python benchmarks/stats.py --quick       # 20k calls, a few repetitions: a smoke run
@@ -48,10 +49,8 @@ import heapq
 import json
 import math
 import os
-import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +67,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import asyncpg  # type: ignore[import-untyped]  # noqa: E402
 import httpx  # noqa: E402
+import provenance  # noqa: E402
 from routing import (  # noqa: E402
     DEFAULT_URL,
     create_database,
@@ -91,7 +91,9 @@ from cti.stats.config import StatsSettings  # noqa: E402
 from cti.stats.definitions import Interval  # noqa: E402
 from cti.stats.service import StatsRequest, queue_stats  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results" / "stats.json"
+NAME = "stats"
+BEFORE_ROLLUPS = "6d1580f"
+"""The commit whose ``results/stats*.json`` are the last runs before the rollups."""
 TZ_NAME = "Asia/Shanghai"  # no DST: hour h of a span starts h hours after its first instant
 MONTH = datetime(2026, 11, 1, tzinfo=ZoneInfo(TZ_NAME))  # the month measured
 DAYS = 30
@@ -703,19 +705,6 @@ def same_figures(rolled: Any, raw: Any, where: str = "body") -> None:
         assert rolled == raw, (where, rolled, raw)
 
 
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1_000_000, help="call records to load")
@@ -732,7 +721,13 @@ async def main() -> int:
     parser.add_argument("--quick", action="store_true", help="20k calls, 5 repetitions")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--no-write", action="store_true", help="leave results/stats.json")
+    parser.add_argument(
+        "--write-up", action="store_true", help="only rewrite RESULTS.md from the JSON files"
+    )
     args = parser.parse_args()
+    if args.write_up:
+        provenance.write_section(NAME, write_up())
+        return 0
     if args.quick:
         args.calls, args.reps = 20_000, 5
     if args.calls < 1000 * args.months or not 1 <= args.months <= 24:
@@ -749,6 +744,7 @@ async def main() -> int:
         return 2
     print(f"database {url.rpartition('/')[2]}: migrating and loading ...", flush=True)
     load_before = round(os.getloadavg()[0], 2)  # a shared machine: say how busy it was
+    code = provenance.commit()
     try:
         await upgrade_async(url)
         load = await seed(url, args.calls, random.Random(args.seed), Span(args.months))
@@ -794,14 +790,12 @@ async def main() -> int:
     print(f"aim median <= {AIM_MS:.0f} ms: {'met' if met else 'NOT met'}")
     if not args.no_write:
         write_result(
-            RESULTS if args.months == 1 else RESULTS.with_name(f"stats-{args.months}months.json"),
+            provenance.RESULTS_DIR / f"{result_name(args.months)}.json",
             {
-                "benchmark": "stats",
-                "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "commit": git_commit(),
-                "python": platform.python_version(),
-                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                "load_average_1m_before_after": [load_before, round(os.getloadavg()[0], 2)],
+                "benchmark": NAME,
+                "provenance": provenance.provenance(code),
+                "load_average_1m_before": load_before,
+                "args": {k: v for k, v in vars(args).items() if k not in ("keep", "no_write")},
                 "calls": args.calls,
                 "months": args.months,
                 "load": load,
@@ -810,7 +804,189 @@ async def main() -> int:
                 "aim_met": met,
             },
         )
+        if not args.quick:
+            provenance.write_section(NAME, write_up())
+            print(f"written benchmarks/RESULTS.md ({NAME})")
     return 0
+
+
+def result_name(months: int) -> str:
+    return NAME if months == 1 else f"{NAME}-{months}months"
+
+
+def _n(x: float) -> str:
+    """Milliseconds as the tables print them: 3 significant figures, at least one decimal."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
+PART_LABELS = {
+    "period_sums": "part: `rolled.period_sums` (the buckets from the slot, day and month rows, "
+    "CSAT included)",
+    "agent_call_totals": "part: `rolled.agent_call_totals` (the agents' calls of the period)",
+    "queue_agents": "part: `rolled.queue_agents`",
+    "agent_state_totals": "part: `rolled.agent_state_totals` (the agents' time per state and "
+    "reason)",
+}
+
+
+def mode_section(r: dict[str, Any], title: str) -> list[str]:
+    """One mode's run: its data, its timings against the baseline, the aim."""
+    f, rows, ld = r["figures"], r["load"]["rows"], r["load"]
+    lines = [
+        f"### {title} (`benchmarks/results/{result_name(r['months'])}.json`)",
+        "",
+        f"Data: {rows['calls']:,} call records, {rows['call_events']:,} call events, "
+        f"{rows['agent_states']:,} agent state rows, {rows['csat_ratings']:,} ratings, "
+        f"{ld['agents']:,} agents over the {len(QUEUES)} queues, spread over {r['months']} "
+        f"{'month' if r['months'] == 1 else 'months'} up to the one measured. Loaded in "
+        f"{ld['total_s']:.0f} s (simulation {ld['simulate_and_states_s']:.0f} s, COPY "
+        f"{ld['copy_calls_s'] + ld['copy_events_csat_s']:.0f} s); rollups built in "
+        f"**{ld['rollups_build_s']:.0f} s**. The {r['queue']} queue that month: "
+        f"{f['offered']:,} offered calls, answer rate {100 * f['answer_rate']:.1f} %, service "
+        f"level {100 * f['service_level_of_offered']:.1f} %, AHT {f['aht_s']:.0f} s, "
+        f"{r['agents_in_body']} agents in the body.",
+        "",
+        f"{r['queue_stats']['n']} interleaved repetitions (the parts: "
+        f"{next(iter(r['parts'].values()))['n']}), milliseconds:",
+        "",
+        "| | median | p95 | min |",
+        "|---|---|---|---|",
+    ]
+
+    def row(label: str, q: dict[str, float], bold: bool = False) -> str:
+        med = f"**{_n(q['median_ms'])}**" if bold else _n(q["median_ms"])
+        return f"| {label} | {med} | {_n(q['p95_ms'])} | {_n(q['min_ms'])} |"
+
+    b, o, h = r["baseline_count_group_by_hour"], r["queue_stats"], r["http_route"]
+    lines += [
+        row(
+            "baseline: `SELECT date_trunc('hour', offered_at AT TIME ZONE ...), count(*) ... "
+            "GROUP BY 1`",
+            b,
+        ),
+        row("ours: `queue_stats()` (the route's service function, in-process)", o, True),
+        row("ours: the HTTP route through httpx's ASGI transport (token, JSON)", h, True),
+        *(row(PART_LABELS.get(k, k), v) for k, v in r["parts"].items()),
+        row(
+            f"before: the same function on the raw rows (`from_rollups=False`, "
+            f"{r['raw_rows_queue_stats']['n']} runs)",
+            r["raw_rows_queue_stats"],
+        ),
+    ]
+    ratio = o["median_ms"] / b["median_ms"]
+    raw_ratio = r["raw_rows_queue_stats"]["median_ms"] / o["median_ms"]
+    lines += [
+        "",
+        f"Ratio ours/baseline: **{ratio:.2f}x** (medians; p95 "
+        f"{o['p95_ms'] / b['p95_ms']:.2f}x); the raw rows take {raw_ratio:.0f}x as long as "
+        f"the rollups. Aim median ≤ {r['aim_median_ms']:g} ms: "
+        f"{provenance.verdict(r['aim_met'])} (in-process {_n(o['median_ms'])} ms, over HTTP "
+        f"{_n(h['median_ms'])} ms). The run also checked that the body from the rollups "
+        "equals the body from the raw rows (every count, every interval, every agent; "
+        "floats within the 0.1 they are rounded to).",
+    ]
+    before = provenance.committed_json(BEFORE_ROLLUPS, result_name(r["months"]))
+    if before is not None:
+        lines += [
+            "",
+            f"Before the rollups (`benchmarks/results/{result_name(r['months'])}.json` as "
+            f"committed in `{BEFORE_ROLLUPS}`, code `{before.get('commit', '?')}`, run of "
+            f"{str(before.get('at', '?'))[:16]}): `queue_stats()` median "
+            f"{_n(before['queue_stats']['median_ms'])} ms against a baseline of "
+            f"{_n(before['baseline_count_group_by_hour']['median_ms'])} ms.",
+        ]
+    p = r["provenance"]
+    lines += [
+        "",
+        f"{provenance.describe(p)} 1-minute load average before the run: "
+        f"{r['load_average_1m_before']:g}.",
+    ]
+    return lines
+
+
+def write_up() -> str:
+    """The section of RESULTS.md, from the stored runs of both modes (one month, 12 months)."""
+    runs: dict[int, dict[str, Any] | None] = {}
+    for months in (1, 12):
+        path = provenance.RESULTS_DIR / f"{result_name(months)}.json"
+        stored = json.loads(path.read_text("utf-8")) if path.exists() else None
+        runs[months] = stored if stored is not None and "provenance" in stored else None
+    lines = [
+        "## Statistics: `benchmarks/stats.py` (issue 17)",
+        "",
+        f"`GET /api/v1/queues/hotline/stats` for one month at `interval=1h` ({HOURS} buckets, "
+        f"{TZ_NAME}) against the devstack PostgreSQL, schema by the project's migrations, data",
+        f"loaded by COPY from a simulation of a {len(QUEUES)}-queue centre: call records "
+        "(answered, some by the preferred agent and some transferred; short and long abandons;",
+        "timeouts, some to voicemail; closed-hours voicemail; IVR hang-ups; outbound), their",
+        "timelines in `call_events` (unanswered rings included), the agents' state history",
+        "from a shift-by-shift simulation of each queue's agents (`agent_states`: logins,",
+        "breaks, lunch, every ring, talk and wrap-up) and CSAT ratings. Two modes: the calls",
+        f"in the one month measured ({MONTH:%B %Y}, with 11.11 and its after-sales wave), and",
+        "the same number of calls spread over the 12 months up to it (`--months 12`). Rows",
+        "loaded by COPY bypass the service, so the benchmark then builds the rollups as the",
+        "service's first start after migration 0016 does (`rollups.ensure_built`), and times",
+        "it. Baseline: the bare count of the queue's calls per hour of the month, the least",
+        "work any implementation must do, in the same process, pool and repetitions.",
+        "",
+    ]
+    for months, title in ((1, "One month"), (12, "The same calls over 12 months")):
+        r = runs[months]
+        if r is None:
+            lines += [
+                f"### {title}",
+                "",
+                "No run in this format yet: "
+                f"`python benchmarks/stats.py{'' if months == 1 else ' --months 12'}`.",
+                "",
+            ]
+            continue
+        lines += [*mode_section(r, title), ""]
+        if months == 12:
+            lines += [
+                "Comparing the two bodies is what found a bug in the raw rows' agent time "
+                "(fixed in `eab76ad`, with the test",
+                "`test_two_rows_of_one_instant_before_the_period_...`): two state rows of one "
+                "instant before the period (a login",
+                "and a logout of the same moment, in the simulation's shift changes) made the "
+                "first count minus the whole time",
+                "since it; the rollups, summed in Python by the definition, had it right.",
+                "",
+            ]
+    lines += [
+        "### What the rollups are",
+        "",
+        '`cti/stats/rollups.py`, README "How a month answers in milliseconds": sums per '
+        "15-minute slot per queue,",
+        "and per slot, business day and business month per queue and agent and per agent, "
+        "state and pause reason,",
+        "recomputed from the raw rows in the transaction that writes a call, a rating or a "
+        "state row. A period is read",
+        "as months, days and slots, with only its unaligned edges and the agents' current "
+        "states read raw. What it took:",
+        "",
+        "* days and months of the business time zone, not UTC days: a month in the business "
+        "zone read with UTC days",
+        "  needs the slots of the unaligned hours at both ends for every agent; now it is one "
+        "month row per agent and state;",
+        "* an agent whose latest state is a logout accrues nothing, so their time is summed to "
+        "the end of time; otherwise",
+        "  the month of every agent who went home before the period's end could only be read "
+        "as days;",
+        "* the per-agent ranges in one `LATERAL` statement, summed inside each range: a plain "
+        "join of the ranges hashed",
+        "  the whole table, and summing the rows outside sorted them on disk;",
+        "* the queue's agents noted as states are written (`stats_queue_agents`) instead of a "
+        "recursive index probe per",
+        "  agent (the `rolled.queue_agents` part above).",
+        "",
+        "Reproduce (under `flock /work/devstack.lock` on the shared machine; most of a run is "
+        "the load and the rollup",
+        "build timed above): `python benchmarks/stats.py` and "
+        "`python benchmarks/stats.py --months 12` (`--calls 1000000` by default; `--quick`,",
+        "20,000 calls, is a smoke run that leaves RESULTS.md alone).",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -154,6 +154,7 @@ class Container:
             phones=self.phones,
             availability=self.agent_states,
             clock=self.clock,
+            connect=self.lookup_engine.connect,
         )
         # When each AMI read happened: the screen-pop's latency and the keep-alive.
         self.ami_receipt = AmiReceipt()

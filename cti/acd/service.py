@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from cti.acd.availability import AgentAvailability, NoAgentAvailability
 from cti.acd.decision import Action, RoutingDecision
@@ -31,6 +32,7 @@ from cti.db.engine import retry_if_disconnected
 log = logging.getLogger(__name__)
 
 Calendar = dict[str, dict[date, CalendarDay]]
+Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 
 class HotlineRouter:
@@ -39,6 +41,9 @@ class HotlineRouter:
     ``sessions`` are only read from; the service gives it a pool of its own in
     autocommit without pings (:func:`cti.db.engine.create_lookup_engine`): one round
     trip per lookup, and one more after a connection died with the server.
+    ``connect`` (that pool's ``engine.connect``): the caller lookup runs on a plain
+    connection instead of a session, without the ORM's per-statement work; without it
+    the lookup uses a session too.
     """
 
     def __init__(
@@ -49,12 +54,16 @@ class HotlineRouter:
         phones: PhoneNormalizer,
         availability: AgentAvailability | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        connect: Connect | None = None,
     ) -> None:
         self.settings = settings if settings is not None else AcdSettings()
         self.policy = Policy.from_settings(self.settings)
         self.phones = phones
         self.availability: AgentAvailability = availability or NoAgentAvailability()
         self._sessions = sessions
+        self._connect: Callable[[], AbstractAsyncContextManager[AsyncSession | AsyncConnection]] = (
+            connect or sessions
+        )
         self._clock = clock
         rules = self.policy.rules
         # Only as much of the order history as tells the tier: the same tier the
@@ -112,8 +121,8 @@ class HotlineRouter:
             e164, since = number.e164, self.policy.rules.window_start(now)
 
             async def lookup() -> CustomerProfile | None:
-                async with self._sessions() as session:
-                    return await caller_profile(session, stmt=self._stmt, e164=e164, since=since)
+                async with self._connect() as db:
+                    return await caller_profile(db, stmt=self._stmt, e164=e164, since=since)
 
             try:
                 async with asyncio.timeout_at(deadline):

@@ -102,7 +102,9 @@ async def _seed(container: Container) -> None:
 
 
 def router(container: Container, settings: AcdSettings = OFFICE, **kw: Any) -> HotlineRouter:
+    """As the container builds it: the caller lookup on a connection of the lookup pool."""
     kw.setdefault("clock", FixedClock(NOW))
+    kw.setdefault("connect", container.lookup_engine.connect)
     return HotlineRouter(container.session_maker, settings, phones=container.phones, **kw)
 
 
@@ -257,12 +259,14 @@ async def test_caller_is_found_after_the_server_dropped_the_lookup_connections(
     container: Container, database_url: str
 ) -> None:
     await _seed(container)
-    # The service's own lookup pool: autocommit, no ping before a connection is used.
+    # The service's own lookup pool: autocommit, no ping before a connection is used,
+    # the lookup on a plain connection (as the container builds it).
     r = HotlineRouter(
         session_factory(container.lookup_engine),
         OFFICE,
         phones=container.phones,
         clock=FixedClock(NOW),
+        connect=container.lookup_engine.connect,
     )
     assert (await r.decide(env(VIP_BY_SPEND))).notes["lookup"] == "found"
     # A restart or failover: the server ends every session of the database.
