@@ -10,17 +10,21 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sqlite3
 import subprocess
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DEVSTACK = REPO / "docker" / "devstack" / "devstack"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+T = TypeVar("T")
 
 
 def need(condition: bool, reason: str) -> None:
@@ -113,20 +117,81 @@ async def _drop_pg_database(admin_url: str, url: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An empty, migrated database: SQLite and PostgreSQL, each test runs on both."""
+async def _copy_pg_database(admin_url: str, template_url: str) -> str:
+    """A new database of the devstack's PostgreSQL, a copy of ``template_url``'s."""
+    import asyncpg
+
+    name = f"cti_test_{uuid.uuid4().hex[:10]}"
+    template = template_url.rpartition("/")[2]
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        # The migration's just-closed connection may linger for a moment.
+        for _ in range(25):
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                break
+            except asyncpg.exceptions.ObjectInUseError:
+                await asyncio.sleep(0.2)
+        else:
+            raise RuntimeError(f"template database {template} still in use")
+    finally:
+        await conn.close()
+    return f"{admin_url.rpartition('/')[0]}/{name}"
+
+
+def _run_apart(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to its end on an event loop of its own, in a thread: a session fixture
+    is first set up from within a test's running loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite database migrated once for the session; :func:`database_url` copies it."""
     from cti.db.migrate import upgrade_async
 
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'cti.sqlite3'}"
-        await upgrade_async(url)
+    path = tmp_path_factory.mktemp("migrated") / "cti.sqlite3"
+    _run_apart(upgrade_async(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL database migrated once for the session, never connected to again:
+    the template :func:`database_url` copies (``CREATE DATABASE ... TEMPLATE``)."""
+    from cti.db.migrate import upgrade_async
+
+    url = _run_apart(_create_pg_database(postgres_url))
+    try:
+        _run_apart(upgrade_async(url))
         yield url
+    finally:
+        _run_apart(_drop_pg_database(postgres_url, url))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty, migrated database: SQLite and PostgreSQL, each test runs on both.
+
+    Each test has a database of its own, a copy of one the session migrated once (the
+    same tables and rows as migrating it anew, without running every migration per test).
+    """
+    if request.param == "sqlite":
+        path = tmp_path / "cti.sqlite3"
+        template: Path = request.getfixturevalue("migrated_sqlite")
+        src, dst = sqlite3.connect(template), sqlite3.connect(path)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+        yield f"sqlite+aiosqlite:///{path}"
         return
     admin_url: str = request.getfixturevalue("postgres_url")
-    url = await _create_pg_database(admin_url)
+    template_url: str = request.getfixturevalue("migrated_postgres")
+    url = await _copy_pg_database(admin_url, template_url)
     try:
-        await upgrade_async(url)
         yield url
     finally:
         await _drop_pg_database(admin_url, url)
