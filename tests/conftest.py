@@ -15,7 +15,7 @@ import subprocess
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -156,16 +156,55 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+class PgDatabases:
+    """Copies of a migrated template database, each test's own: the next copy is made, and
+    the last one dropped, in a thread of their own while a test runs."""
+
+    def __init__(self, admin_url: str, template_url: str) -> None:
+        self._admin_url = admin_url
+        self._template_url = template_url
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="pg-databases")
+        self._next: Future[str] | None = None
+        self._pending: list[Future[None]] = []
+
+    def _copy(self) -> Future[str]:
+        return self._worker.submit(
+            asyncio.run, _copy_pg_database(self._admin_url, self._template_url)
+        )
+
+    async def take(self) -> str:
+        """A new copy (the one made ahead, when there is one); the next is begun."""
+        made = self._next or self._copy()
+        self._next = self._copy()
+        return await asyncio.wrap_future(made)
+
+    def drop(self, url: str) -> None:
+        self._pending.append(
+            self._worker.submit(asyncio.run, _drop_pg_database(self._admin_url, url))
+        )
+
+    def close(self) -> None:
+        if self._next is not None:
+            self.drop(self._next.result())
+        self._worker.shutdown(wait=True)
+        for dropped in self._pending:
+            dropped.result()
+
+
 @pytest.fixture(scope="session")
-def migrated_postgres(postgres_url: str) -> Iterator[str]:
-    """A PostgreSQL database migrated once for the session, never connected to again:
-    the template :func:`database_url` copies (``CREATE DATABASE ... TEMPLATE``)."""
+def pg_databases(postgres_url: str) -> Iterator[PgDatabases]:
+    """PostgreSQL databases copied from one migrated once for the session (``CREATE
+    DATABASE ... TEMPLATE``; the template is never connected to again)."""
     from cti.db.migrate import upgrade_async
 
     url = _run_apart(_create_pg_database(postgres_url))
     try:
         _run_apart(upgrade_async(url))
-        yield url
+        databases = PgDatabases(postgres_url, url)
+        try:
+            yield databases
+        finally:
+            databases.close()
     finally:
         _run_apart(_drop_pg_database(postgres_url, url))
 
@@ -188,10 +227,9 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
             src.close()
         yield f"sqlite+aiosqlite:///{path}"
         return
-    admin_url: str = request.getfixturevalue("postgres_url")
-    template_url: str = request.getfixturevalue("migrated_postgres")
-    url = await _copy_pg_database(admin_url, template_url)
+    databases: PgDatabases = request.getfixturevalue("pg_databases")
+    url = await databases.take()
     try:
         yield url
     finally:
-        await _drop_pg_database(admin_url, url)
+        databases.drop(url)
