@@ -84,59 +84,38 @@ def postgres_url(devstack: Devstack) -> str:
     return url
 
 
-async def _create_pg_database(admin_url: str) -> str:
+async def _admin_execute(admin_url: str, sql: str) -> bool:
+    """Run ``sql`` on the admin database; False if a database it names stayed in use (a
+    just-closed pool connection, or autovacuum, may linger for a moment)."""
     import asyncpg  # type: ignore[import-untyped]
 
-    name = f"cti_test_{uuid.uuid4().hex[:10]}"
-    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        for _ in range(25):
+            try:
+                await conn.execute(sql)
+                return True
+            except asyncpg.exceptions.ObjectInUseError:
+                await asyncio.sleep(0.2)
+        return False
     finally:
         await conn.close()
+
+
+async def _create_pg_database(admin_url: str, template: str | None = None) -> str:
+    """A new database of the devstack's PostgreSQL: empty, or a copy of ``template``'s."""
+    name = f"cti_test_{uuid.uuid4().hex[:10]}"
+    sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+    if not await _admin_execute(admin_url, sql):
+        raise RuntimeError(f"template database {template} still in use")
     base, _, _ = admin_url.rpartition("/")
     return f"{base}/{name}"
 
 
 async def _drop_pg_database(admin_url: str, url: str) -> None:
-    import asyncpg
-
     name = url.rpartition("/")[2]
-    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
-    try:
-        # A just-closed pool connection (or autovacuum) may linger for a moment.
-        for _ in range(25):
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                return
-            except asyncpg.exceptions.ObjectInUseError:
-                await asyncio.sleep(0.2)
+    if not await _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}"'):
         warnings.warn(f"test database {name} left behind: still in use", stacklevel=1)
-    finally:
-        await conn.close()
-
-
-async def _copy_pg_database(admin_url: str, template_url: str) -> str:
-    """A new database of the devstack's PostgreSQL, a copy of ``template_url``'s."""
-    import asyncpg
-
-    name = f"cti_test_{uuid.uuid4().hex[:10]}"
-    template = template_url.rpartition("/")[2]
-    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        # The migration's just-closed connection may linger for a moment.
-        for _ in range(25):
-            try:
-                await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-                break
-            except asyncpg.exceptions.ObjectInUseError:
-                await asyncio.sleep(0.2)
-        else:
-            raise RuntimeError(f"template database {template} still in use")
-    finally:
-        await conn.close()
-    return f"{admin_url.rpartition('/')[0]}/{name}"
 
 
 def _run_apart(coro: Coroutine[Any, Any, T]) -> T:
@@ -168,9 +147,8 @@ class PgDatabases:
         self._pending: list[Future[None]] = []
 
     def _copy(self) -> Future[str]:
-        return self._worker.submit(
-            asyncio.run, _copy_pg_database(self._admin_url, self._template_url)
-        )
+        template = self._template_url.rpartition("/")[2]
+        return self._worker.submit(asyncio.run, _create_pg_database(self._admin_url, template))
 
     async def take(self) -> str:
         """A new copy (the one made ahead, when there is one); the next is begun."""
