@@ -15,7 +15,7 @@ business time zone. Outbound calls are never queue traffic.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -549,51 +549,53 @@ def split_period(
     return PeriodSplit(raw=tuple(raw), ranges=tuple(r for r in ranges if r[1] < r[2]))
 
 
-def month_floor(epoch: float, tz: ZoneInfo) -> int:
-    """The epoch second the local month of ``epoch`` starts (the 1st, midnight, in ``tz``)."""
-    local = datetime.fromtimestamp(epoch, tz)
-    return math.floor(datetime(local.year, local.month, 1, tzinfo=tz).timestamp())
+@dataclass(frozen=True, slots=True)
+class CalendarUnit:
+    """A unit of the business calendar, the local day or the local month of a zone: it
+    starts at a local midnight, and its length in seconds varies (a day of 23 to 25 hours
+    across a DST change, a month of 28 to 31 days)."""
+
+    first_day: Callable[[datetime], tuple[int, int, int]]
+    """``(year, month, day)`` of the unit's first day, given a local time within it."""
+    past_longest_s: int
+    """Seconds from a unit's start that land in the next unit: more than the longest
+    unit, less than the shortest two."""
+
+    def floor(self, epoch: float, tz: ZoneInfo) -> int:
+        """The epoch second the unit of ``epoch`` starts (its first midnight in ``tz``)."""
+        year, month, day = self.first_day(datetime.fromtimestamp(epoch, tz))
+        return math.floor(datetime(year, month, day, tzinfo=tz).timestamp())
+
+    def next(self, start: int, tz: ZoneInfo) -> int:
+        """The start of the unit after the one starting at ``start``."""
+        return self.floor(start + self.past_longest_s, tz)
+
+    def ceil(self, epoch: float, tz: ZoneInfo) -> int:
+        """``epoch`` if a unit starts there, else the start of the next unit."""
+        start = self.floor(epoch, tz)
+        return start if start >= epoch else self.next(start, tz)
+
+    def starts(self, lo: int, hi: int, tz: ZoneInfo) -> list[int]:
+        """The starts of the units overlapping ``[lo, hi)``, then the end of the last."""
+        out = [self.floor(lo, tz)]
+        while out[-1] < hi:
+            out.append(self.next(out[-1], tz))
+        return out
 
 
-def next_month(month: int, tz: ZoneInfo) -> int:
-    return month_floor(month + 32 * DAY_S, tz)
+LOCAL_DAY = CalendarUnit(lambda local: (local.year, local.month, local.day), 26 * 3600)
+"""The local day: 23 to 25 hours (a DST change), so 26 hours on is the next day."""
+LOCAL_MONTH = CalendarUnit(lambda local: (local.year, local.month, 1), 32 * DAY_S)
+"""The local month: 28 to 31 days, so 32 days on is the next month."""
 
-
-def month_ceil(epoch: float, tz: ZoneInfo) -> int:
-    start = month_floor(epoch, tz)
-    return start if start >= epoch else next_month(start, tz)
-
-
-def month_starts(lo: int, hi: int, tz: ZoneInfo) -> list[int]:
-    """The starts of the local months overlapping ``[lo, hi)``, then the end of the last."""
-    out = [month_floor(lo, tz)]
-    while out[-1] < hi:
-        out.append(next_month(out[-1], tz))
-    return out
-
-
-def day_floor(epoch: float, tz: ZoneInfo) -> int:
-    """The epoch second the local day of ``epoch`` starts (its midnight in ``tz``)."""
-    local = datetime.fromtimestamp(epoch, tz)
-    return math.floor(datetime(local.year, local.month, local.day, tzinfo=tz).timestamp())
-
-
-def next_day(day: int, tz: ZoneInfo) -> int:
-    """The start of the local day after the one starting at ``day`` (23 to 25 hours on)."""
-    return day_floor(day + 26 * 3600, tz)
-
-
-def day_ceil(epoch: float, tz: ZoneInfo) -> int:
-    start = day_floor(epoch, tz)
-    return start if start >= epoch else next_day(start, tz)
-
-
-def day_starts(lo: int, hi: int, tz: ZoneInfo) -> list[int]:
-    """The starts of the local days overlapping ``[lo, hi)``, then the end of the last."""
-    out = [day_floor(lo, tz)]
-    while out[-1] < hi:
-        out.append(next_day(out[-1], tz))
-    return out
+day_floor = LOCAL_DAY.floor
+next_day = LOCAL_DAY.next
+day_ceil = LOCAL_DAY.ceil
+day_starts = LOCAL_DAY.starts
+month_floor = LOCAL_MONTH.floor
+next_month = LOCAL_MONTH.next
+month_ceil = LOCAL_MONTH.ceil
+month_starts = LOCAL_MONTH.starts
 
 
 def _utc(epoch: int) -> datetime:

@@ -76,9 +76,10 @@ def test_calls_are_recorded_across_ami_loss_and_asterisk_restart(
     assert abandoned[0]["agent"] is None
     stack.add_queue_member("1001")
 
-    # 3. The AMI link drops in the middle of a call: the live call is resynced.
+    # 3. The AMI link drops in the middle of a call: the live call is resynced. The caller
+    # talks 20 s, time for the cut and the reconnect (CTI_AMI_RECONNECT_MAX 2 s).
     caller = stack.run_sipp_caller(
-        "13600136000", "王芳", scenario="caller_hangup_after_30s.xml", wait=False
+        "13600136000", "王芳", scenario="caller_hangup_after_20s.xml", wait=False
     )
     live = stack.wait_for(
         lambda: [

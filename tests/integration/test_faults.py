@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,6 +26,10 @@ from tests.conftest import Devstack
 from tests.integration.conftest import CtiServe
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+
+PG_OUTAGE_S = float(os.environ.get("CTI_TEST_PG_OUTAGE_S", "30"))
+"""How long PostgreSQL is down in the outage test: 30 s in ``make test``; ``make chaos``
+sets ``CTI_TEST_PG_OUTAGE_S=60``, the minute of the issue."""
 
 
 @pytest.fixture(autouse=True)
@@ -139,11 +144,16 @@ def test_calls_route_while_postgres_is_down_and_nothing_is_lost(
     cti_serve: CtiServe,
     agent_1001: None,
 ) -> None:
-    """PostgreSQL stopped for a minute of traffic: every call still reaches the agent
-    (the hotline AGI answers with its defaults), ``/readyz`` names the database, and
-    once it is back every call record, recording and callback of the outage is written:
-    the finished calls were buffered, the jobs spooled to disk."""
-    outage_s = 60.0
+    """PostgreSQL stopped during traffic: every call still reaches the agent (the
+    hotline AGI answers with its defaults), ``/readyz`` names the database, and once it
+    is back every call record, recording and callback of the outage is written: the
+    finished calls were buffered, the jobs spooled to disk.
+
+    The issue's outage is a minute: ``make chaos`` runs that (:data:`PG_OUTAGE_S`). In
+    ``make test`` it is 30 s, which still outlasts every timeout the service has on the
+    way: the readiness check (3 s), the AGI request (5 s), and the buffered writer's
+    retries, which reach their 10 s cap after 12.6 s and retry at it twice more."""
+    outage_s = PG_OUTAGE_S
     cti_serve.env.update(
         CTI_DATABASE_URL=pg_database,
         # A second hotline that is never open: its callers leave a voicemail (a callback).
@@ -172,8 +182,8 @@ def test_calls_route_while_postgres_is_down_and_nothing_is_lost(
         voicemail = stack.run_sipp_caller(
             voicemail_number, "吴婷", dnis="4008009999", scenario="caller_voicemail.xml", wait=False
         )
-        # Calls one after another for the whole outage, each ~12 s with agent 1001.
-        while time.monotonic() - stopped < outage_s - 15:
+        # Calls one after another for the whole outage (two at least), each ~12 s with 1001.
+        while len(answered) < 2 or time.monotonic() - stopped < outage_s - 15:
             number = f"1380013{8201 + len(answered)}"
             assert stack.run_sipp_caller(number, "郑强").returncode == 0
             answered.append(number)
@@ -190,7 +200,7 @@ def test_calls_route_while_postgres_is_down_and_nothing_is_lost(
         assert routed["reason"].startswith("fallback: database error"), routed
         [rec] = stack.wait_for(lambda n=number: recordings_of(cti_serve, token, n), timeout=30)
         assert rec["call_id"] == record["linkedid"]
-    assert len(answered) >= 3, answered
+    assert len(answered) >= 2, answered  # several, written in their order once it is back
 
     def callbacks() -> list[dict[str, Any]]:
         page = cti_serve.get("/api/v1/tickets/callbacks", token).json()

@@ -22,6 +22,7 @@ from cti.stats.definitions import (
     day_floor,
     day_starts,
     month_floor,
+    month_starts,
     next_day,
     split_period,
     state_slot_seconds,
@@ -97,6 +98,29 @@ def test_a_day_when_clocks_change_is_23_or_25_hours() -> None:
     assert next_day(autumn, new_york) - autumn == 25 * 3600
     assert day_starts(spring, autumn, new_york)[-1] == autumn
     assert day_starts(spring, autumn + 1, new_york)[-1] == autumn + DAY_S + 3600
+
+
+def test_days_and_months_start_at_local_midnight_in_zones_off_the_hour() -> None:
+    # Lord Howe Island moves its clocks by half an hour: days of 24.5 and 23.5 hours.
+    lord_howe = ZoneInfo("Australia/Lord_Howe")
+    autumn = day_floor(datetime(2026, 4, 5, 12, tzinfo=lord_howe).timestamp(), lord_howe)
+    spring = day_floor(datetime(2026, 10, 4, 12, tzinfo=lord_howe).timestamp(), lord_howe)
+    assert next_day(autumn, lord_howe) - autumn == DAY_S + 1800
+    assert next_day(spring, lord_howe) - spring == DAY_S - 1800
+    for name in ("Asia/Kathmandu", "America/St_Johns", "Pacific/Chatham", "Australia/Lord_Howe"):
+        tz = ZoneInfo(name)
+        lo = int(datetime(2026, 1, 1, tzinfo=tz).timestamp())
+        days = day_starts(lo, lo + 400 * DAY_S, tz)
+        months = month_starts(lo, lo + 400 * DAY_S, tz)
+        assert days[0] == months[0] == lo and days[-2] < lo + 400 * DAY_S <= days[-1], name
+        assert set(months[:-1]) <= set(days), name
+        lengths = {b - a for a, b in itertools.pairwise(days)}
+        assert lengths <= {DAY_S + change for change in (0, 1800, -1800, 3600, -3600)}, name
+        for start in days + months:
+            local = datetime.fromtimestamp(start, tz)
+            assert (local.hour, local.minute) == (0, 0), (name, local)
+        assert {datetime.fromtimestamp(m, tz).day for m in months} == {1}, name
+        assert [month_floor(m + 7 * DAY_S, tz) for m in months] == months, name
 
 
 def test_nothing_is_read_from_rollups_past_the_agents_mark() -> None:
