@@ -57,7 +57,10 @@ def test_a_failing_subscriber_is_isolated_logged_and_counted(
         bus.publish(Rang("1002"))
     assert heard == [Rang("1001"), Rang("1002")]  # the others still hear every event
     assert failures == ["broken", "broken"]
-    assert [r.getMessage() for r in caplog.records] == ["subscriber broken failed on Rang"] * 2
+    # Only the bus's own lines: a collection during the block may log another test's
+    # leftovers (asyncio's "Future exception was never retrieved").
+    bus_lines = [r.getMessage() for r in caplog.records if r.name == "cti.bus"]
+    assert bus_lines == ["subscriber broken failed on Rang"] * 2
     assert "bug in a subscriber" in caplog.text  # with its traceback
 
 
