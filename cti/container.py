@@ -160,7 +160,10 @@ class Container:
         self.ami_receipt = AmiReceipt()
         self.screenpop = ScreenPopHub(
             PopLookup(
-                self.session_maker, self.hotline.policy, phones=self.phones, clock=self.clock
+                session_factory(self.lookup_engine),
+                self.hotline.policy,
+                phones=self.phones,
+                clock=self.clock,
             ),
             clock=self.clock,
             call_facts=self.tracker.call_facts,
