@@ -475,10 +475,10 @@ Ratio pop/baseline: {r["ratio_p50"]}x (p50), {r["ratio_p99"]}x (p99). Aim p99 â‰
 The histogram's quantiles are interpolated inside its buckets (0.5 ms steps up to 4 ms,
 then 5, 6, 8, 10, 15, 20, 30, 50 ms). The load generators (the AMI replay, the AGI
 requests, the WebSocket client) run on the service's own event loop here, so this bench
-overstates the tail; the same pop measured in `cti serve` with real calls through
-Asterisk, 200 concurrent at 20 calls/s, is in the capacity section (p99 14 ms when
-PostgreSQL was not shared with other sessions' runs; WebSocket ping-pong baseline p99
-of that run 25.5 ms).
+overstates the tail. Each probe's `AgentCalled` follows its call's arrival by 5 ms, as
+in the recorded traces when an agent is free: the pop's lookup, started on arrival,
+has that long before the phone rings. The same pop measured in `cti serve` with real
+calls through Asterisk (200 concurrent at 20 calls/s) is in the capacity section.
 
 {provenance.describe(r["provenance"])}
 
