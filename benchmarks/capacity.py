@@ -697,10 +697,32 @@ def findings(steps: list[dict[str, Any]]) -> list[str]:
             if unrouted
             else "none of them for the AGI deadline"
         )
+        failed = int(s["sipp"].get("failed", 0) or 0)
+        at_sip = (
+            f"; {failed} never got a final SIP answer (SIPp counted them failed, after "
+            f"{s['sipp'].get('retransmissions', 0)} retransmissions: Asterisk answered "
+            "SIP late)"
+            if failed
+            else ""
+        )
         out.append(
-            f"**{label(s)}: {lost['calls']} of {s['calls_placed']} calls lost**; {why}; "
-            f"screen-pops lost for answered calls: {lost['pops']}, recordings: "
+            f"**{label(s)}: {lost['calls']} of {s['calls_placed']} calls lost**; {why}"
+            f"{at_sip}; screen-pops lost for answered calls: {lost['pops']}, recordings: "
             f"{lost['recordings']}."
+        )
+    if lossy:
+        s = lossy[0]
+        per_call = {p: cpu_ms_per_call(s, p) for p, _ in PROCESSES}
+        busiest = dict(PROCESSES)[max(per_call, key=lambda p: per_call[p])]
+        if s.get("not_routed_in_time", 0):
+            limit = "the service's routing deadline (the AGI answered too late)"
+        elif int(s["sipp"].get("failed", 0) or 0):
+            limit = "Asterisk's SIP handling"
+        else:
+            limit = "not one process (see the losses above)"
+        out.append(
+            f"**Where it breaks**: first at {label(s)}; the limit there is {limit}; the "
+            f"largest CPU user per call is {busiest}."
         )
     if steps:
         top = max(steps, key=lambda s: s["rate_per_s"])
