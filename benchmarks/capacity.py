@@ -845,7 +845,11 @@ async def main_async(args: argparse.Namespace) -> int:
                 result["provenance"] = provenance.provenance()
                 result["seed"] = seed_info
                 result["seed_size"] = {"customers": args.customers, "orders": args.orders}
-                stored["steps"][f"{n}@{result['rate_per_s']:g}/s"] = result
+                key = f"{n}@{result['rate_per_s']:g}/s"
+                if args.again:  # another run of a step: kept beside the earlier ones
+                    runs = 1 + sum(1 for k in stored["steps"] if k.split(" ")[0] == key)
+                    key, result["label"] = f"{key} run {runs}", f"{n} (run {runs})"
+                stored["steps"][key] = result
                 provenance.write_json(NAME, stored)
                 write_up(stored)
                 if not result["nothing_lost"] and not args.keep_going:
@@ -894,6 +898,7 @@ def main() -> int:
     ap.add_argument(
         "--fresh", action="store_true", help="forget the steps of earlier runs (other code)"
     )
+    ap.add_argument("--again", action="store_true", help="keep earlier runs of the same step")
     ap.add_argument("--lock", default="", help="flock this file while using the devstack")
     ap.add_argument(
         "--write-up",
