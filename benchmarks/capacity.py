@@ -668,7 +668,8 @@ PROCESSES = (("asterisk", "Asterisk"), ("service", "the service"), ("postgres", 
 
 
 def label(s: dict[str, Any]) -> str:
-    return f"{s['concurrent_target']} concurrent at {s['rate_per_s']:g} calls/s"
+    run = f" ({s['label'].split('(')[-1]}" if "(run " in str(s.get("label", "")) else ""
+    return f"{s['concurrent_target']} concurrent at {s['rate_per_s']:g} calls/s{run}"
 
 
 def cpu_ms_per_call(s: dict[str, Any], process: str) -> float:
