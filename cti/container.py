@@ -160,10 +160,7 @@ class Container:
         self.ami_receipt = AmiReceipt()
         self.screenpop = ScreenPopHub(
             PopLookup(
-                session_factory(self.lookup_engine),
-                self.hotline.policy,
-                phones=self.phones,
-                clock=self.clock,
+                self.session_maker, self.hotline.policy, phones=self.phones, clock=self.clock
             ),
             clock=self.clock,
             call_facts=self.tracker.call_facts,

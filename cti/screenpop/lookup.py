@@ -22,7 +22,6 @@ from cti.clock import SYSTEM_CLOCK, Clock
 from cti.customers.phones import PhoneNormalizer
 from cti.customers.profile import caller_profile, caller_statement
 from cti.customers.service import customer_phones
-from cti.db.engine import retry_if_disconnected
 from cti.orders.models import Order
 from cti.orders.service import last_orders
 from cti.tickets.models import Ticket
@@ -89,14 +88,7 @@ def _order(o: Order) -> dict[str, Any]:
 
 
 class PopLookup:
-    """``await lookup(caller_number)``: the pop's payload, read through each domain's service.
-
-    ``sessions`` is the service's lookup pool (autocommit, no ping before use, as the
-    AGI's caller lookup): the pop only reads, and it has the few milliseconds between
-    the call's arrival and the agent's phone ringing (5-7 ms on the recorded traces) to
-    be ready, so it spends no round trips on BEGIN, a ping and ROLLBACK. A read that
-    meets a connection which died with the database is done once more on a fresh one.
-    """
+    """``await lookup(caller_number)``: the pop's payload, read through each domain's service."""
 
     def __init__(
         self,
@@ -115,9 +107,6 @@ class PopLookup:
         self._clock = clock
 
     async def __call__(self, caller_number: str | None) -> dict[str, Any]:
-        return await retry_if_disconnected(lambda: self._read(caller_number))
-
-    async def _read(self, caller_number: str | None) -> dict[str, Any]:
         number = self._phones(caller_number)
         empty: dict[str, Any] = {
             "customer": None,
