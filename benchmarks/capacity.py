@@ -715,12 +715,13 @@ def findings(steps: list[dict[str, Any]]) -> list[str]:
         s = lossy[0]
         per_call = {p: cpu_ms_per_call(s, p) for p, _ in PROCESSES}
         busiest = dict(PROCESSES)[max(per_call, key=lambda p: per_call[p])]
-        if s.get("not_routed_in_time", 0):
-            limit = "the service's routing deadline (the AGI answered too late)"
-        elif int(s["sipp"].get("failed", 0) or 0):
-            limit = "Asterisk's SIP handling"
-        else:
+        unrouted, at_sip = s.get("not_routed_in_time", 0), int(s["sipp"].get("failed", 0) or 0)
+        if not unrouted and not at_sip:
             limit = "not one process (see the losses above)"
+        elif at_sip >= unrouted:
+            limit = "Asterisk's SIP handling (most of the lost calls)"
+        else:
+            limit = "the service's routing deadline (most of the lost calls)"
         out.append(
             f"**Where it breaks**: first at {label(s)}; the limit there is {limit}; the "
             f"largest CPU user per call is {busiest}."
