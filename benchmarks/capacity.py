@@ -18,10 +18,15 @@ service, PostgreSQL, SIPp and this script (per cent of one core over the step).
 Baseline of the same run: the smallest step.
 
     python benchmarks/capacity.py --steps 25,50,100,200 --keep-going \\
-        --lock /work/devstack.lock --reload
+        --lock /work/devstack.lock
 
 The devstack lock is taken for the seeding and for each step on its own (never held
-between steps; every step sets up its agents, SIPp and ``cti serve`` again).
+between steps; every step sets up its agents, SIPp and ``cti serve`` again). Each step
+starts on a freshly restarted Asterisk (``devstack restart-asterisk``, with the config
+of this checkout), not a reloaded one: in Asterisk 22.10 every ``dialplan reload``
+leaves one more subscriber on the ``channel:all`` topic for good, and each call costs
+more with every one of them. ``--dialplan-reloads N`` measures that: the step runs
+after N reloads, beside the same step without.
 ``--database URL --keep`` reuse a seeded database across invocations (one step per
 invocation); the JSON keeps the latest result of every step and RESULTS.md is
 rewritten from it.
@@ -667,9 +672,45 @@ POP_AIM_MS = 5.0
 PROCESSES = (("asterisk", "Asterisk"), ("service", "the service"), ("postgres", "PostgreSQL"))
 
 
+def reloads(s: dict[str, Any]) -> int:
+    return int(s.get("asterisk", {}).get("dialplan_reloads", 0))
+
+
 def label(s: dict[str, Any]) -> str:
     run = f" ({s['label'].split('(')[-1]}" if "(run " in str(s.get("label", "")) else ""
-    return f"{s['concurrent_target']} concurrent at {s['rate_per_s']:g} calls/s{run}"
+    after = f" after {reloads(s)} dialplan reloads" if reloads(s) else ""
+    return f"{s['concurrent_target']} concurrent at {s['rate_per_s']:g} calls/s{run}{after}"
+
+
+def reload_findings(steps: list[dict[str, Any]]) -> list[str]:
+    """A step run after ``dialplan reload``s against the same step on a fresh Asterisk."""
+    out: list[str] = []
+    for s in (s for s in steps if reloads(s)):
+        same = [
+            f
+            for f in steps
+            if not reloads(f)
+            and f["concurrent_target"] == s["concurrent_target"]
+            and f["rate_per_s"] == s["rate_per_s"]
+        ]
+        if not same:
+            continue
+        fresh = same[-1]
+        subs = s["asterisk"].get("channel_all_subscribers")
+        fresh_subs = fresh.get("asterisk", {}).get("channel_all_subscribers")
+        out.append(
+            f"**{label(s)}** (`channel:all` subscribers {subs}, against {fresh_subs} on a "
+            f"fresh Asterisk): Asterisk used {cpu_ms_per_call(s, 'asterisk'):.1f} ms of CPU "
+            f"per call against {cpu_ms_per_call(fresh, 'asterisk'):.1f} ms; AGI p99 "
+            f"{s['agi']['p99_ms']} ms against {fresh['agi']['p99_ms']} ms; pop p99 "
+            f"{s['pop']['p99_ms']} ms against {fresh['pop']['p99_ms']} ms. Every "
+            "`dialplan reload` of Asterisk 22.10 (and so every `core reload`) leaves one "
+            "subscriber more on `channel:all` until Asterisk restarts, and every channel "
+            "message is handed to each; the AMI output is the same. Operators: restart "
+            "Asterisk in a quiet hour after a series of dialplan reloads (README, "
+            "Operations)."
+        )
+    return out
 
 
 def cpu_ms_per_call(s: dict[str, Any], process: str) -> float:
@@ -677,9 +718,10 @@ def cpu_ms_per_call(s: dict[str, Any], process: str) -> float:
     return float(s["cpu_percent_of_one_core"].get(process, 0.0)) * 10 / float(s["rate_per_s"])
 
 
-def findings(steps: list[dict[str, Any]]) -> list[str]:
+def findings(all_steps: list[dict[str, Any]]) -> list[str]:
     """What the table says, computed from it (no figure typed by hand)."""
     out: list[str] = []
+    steps = [s for s in all_steps if not reloads(s)]
     clean = [s for s in steps if s["nothing_lost"]]
     lossy = [s for s in steps if not s["nothing_lost"]]
     below_loss = [s for s in clean if not lossy or s["rate_per_s"] < lossy[0]["rate_per_s"]]
@@ -761,7 +803,7 @@ def findings(steps: list[dict[str, Any]]) -> list[str]:
             f"(aim p99 <= {POP_AIM_MS:g} ms: {verdict}){ratio}; AGI p50 "
             f"{s['agi']['p50_ms']} ms, p99 {s['agi']['p99_ms']} ms."
         )
-    return out
+    return out + reload_findings(all_steps)
 
 
 def write_up(stored: dict[str, Any]) -> None:
@@ -808,11 +850,14 @@ def write_up(stored: dict[str, Any]) -> None:
         "talk + ring seconds (the seen (max) column); the pops are timed inside the",
         "service, from the read of the `AgentCalled` bytes to the frame written, so a",
         "desktop's own network and browser are not in them. Recording files are deleted",
-        "after each run.",
+        "after each run. Each step starts on a freshly restarted Asterisk (`devstack",
+        "restart-asterisk`); a step marked 'after N dialplan reloads' ran after that many",
+        "`dialplan reload`s, to show what they cost.",
         "",
         "Reproduce (the script takes the devstack lock for the seeding and for each step):",
         "`python benchmarks/capacity.py --fresh --steps 25,50,100,200 --keep-going "
-        "--lock /work/devstack.lock --reload`.",
+        "--lock /work/devstack.lock`; then `--again --steps 200`, and `--steps 200 "
+        "--dialplan-reloads 20` for the reloads' cost.",
     ]
     provenance.write_section(NAME, "\n".join(lines))
 
@@ -841,13 +886,16 @@ async def main_async(args: argparse.Namespace) -> int:
         try:
             for n in steps:
                 with devstack_lock(args.lock):
-                    if args.reload:  # another checkout may have reloaded its own config
-                        stack.devstack("reload")
+                    asterisk = prepare_asterisk(args)
                     result = await run_step(n, url, tokens, args, work)
+                result["asterisk"] = asterisk
                 result["provenance"] = provenance.provenance()
                 result["seed"] = seed_info
                 result["seed_size"] = {"customers": args.customers, "orders": args.orders}
                 key = f"{n}@{result['rate_per_s']:g}/s"
+                if args.dialplan_reloads:
+                    key += f" after {args.dialplan_reloads} dialplan reloads"
+                    result["label"] = f"{n} (after {args.dialplan_reloads} dialplan reloads)"
                 if args.again:  # another run of a step: kept beside the earlier ones
                     runs = 1 + sum(1 for k in stored["steps"] if k.split(" ")[0] == key)
                     key, result["label"] = f"{key} run {runs}", f"{n} (run {runs})"
@@ -865,6 +913,30 @@ async def main_async(args: argparse.Namespace) -> int:
             else:
                 print(f"kept database {url}")
     return 0
+
+
+def channel_all_subscribers() -> int | None:
+    """How many subscribers Asterisk's ``channel:all`` topic has (every channel message
+    is handed to each of them)."""
+    out = stack.devstack("asterisk-cli", "stasis show topic channel:all", check=False)
+    for line in out.splitlines():
+        if line.startswith("Subscribers count:"):
+            return int(line.split(":", 1)[1])
+    return None
+
+
+def prepare_asterisk(args: argparse.Namespace) -> dict[str, Any]:
+    """Asterisk as the step finds it: restarted on this checkout's config (unless
+    ``--no-restart``), then ``dialplan reload`` ``--dialplan-reloads`` times."""
+    if args.restart:
+        stack.devstack("restart-asterisk")
+    for _ in range(args.dialplan_reloads):
+        stack.devstack("asterisk-cli", "dialplan reload")
+    return {
+        "restarted": args.restart,
+        "dialplan_reloads": args.dialplan_reloads,
+        "channel_all_subscribers": channel_all_subscribers(),
+    }
 
 
 async def remove_recordings(url: str) -> None:
@@ -908,7 +980,17 @@ def main() -> int:
         help="only rewrite RESULTS.md from the JSON (its 'analysis' text included)",
     )
     ap.add_argument(
-        "--reload", action="store_true", help="devstack reload before each step (its endpoints)"
+        "--no-restart",
+        dest="restart",
+        action="store_false",
+        help="run on the running Asterisk as it is (default: restart it before each step)",
+    )
+    ap.add_argument(
+        "--dialplan-reloads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="'dialplan reload' N times before each step (measures what reloads cost)",
     )
     return asyncio.run(main_async(ap.parse_args()))
 
