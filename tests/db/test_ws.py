@@ -275,11 +275,12 @@ async def test_the_pop_is_written_within_the_ami_read_that_rang_the_agent(
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-async def test_the_pop_finds_the_caller_after_the_server_dropped_the_lookup_connections(
+async def test_the_pop_finds_the_caller_after_the_server_dropped_the_services_connections(
     container: Container, database_url: str, client: Any, make_token: Any
 ) -> None:
-    """The pop reads on the lookup pool (no ping before use): after a restart or failover
-    its first read meets a dead connection and is done again on a fresh one."""
+    """After a restart or failover PostgreSQL has ended every connection of the service's
+    database; the pop reads on the service's pool, which pings a connection before use,
+    so its next lookup still finds the caller and their orders."""
     import asyncpg
 
     await seed_customer(container, client, make_token)
