@@ -132,8 +132,8 @@ async def _lock(session: AsyncSession) -> None:
 # -- state -----------------------------------------------------------------------------------
 
 
-async def usable(session: AsyncSession, rules: Rules) -> bool:
-    """True when the rollups hold every stored call, summed with ``rules``."""
+async def _stored_rules(session: AsyncSession) -> Rules | None:
+    """The rules the rollups were built with; None while they are not built."""
     row = (
         await session.execute(
             select(
@@ -141,11 +141,14 @@ async def usable(session: AsyncSession, rules: Rules) -> bool:
             ).where(RollupState.id == 1)
         )
     ).first()
-    return row is not None and tuple(row) == (
-        rules.sl_threshold_s,
-        rules.short_abandon_s,
-        rules.timezone,
-    )
+    if row is None:
+        return None
+    return Rules(sl_threshold_s=row[0], short_abandon_s=row[1], timezone=row[2])
+
+
+async def usable(session: AsyncSession, rules: Rules) -> bool:
+    """True when the rollups hold every stored call, summed with ``rules``."""
+    return await _stored_rules(session) == rules
 
 
 async def ensure_built(sessions: async_sessionmaker[AsyncSession], rules: Rules) -> bool:
@@ -477,25 +480,12 @@ async def flush_in(session: AsyncSession, rules: Rules) -> int:
     )
     if not marks:
         return 0
-    await _recompute_marked(session, marks, await _built_rules(session, rules))
+    # A flush keeps the rules the rollups were built with; ``rules`` until they are built.
+    built = await _stored_rules(session)
+    await _recompute_marked(session, marks, rules if built is None else built)
     for part in chunks([mark.id for mark in marks]):
         await session.execute(delete(DirtyMark).where(DirtyMark.id.in_(list(part))))
     return len(marks)
-
-
-async def _built_rules(session: AsyncSession, rules: Rules) -> Rules:
-    """The rules the rollups were built with (a flush keeps them as they are), else
-    ``rules``."""
-    row = (
-        await session.execute(
-            select(
-                RollupState.sl_threshold_s, RollupState.short_abandon_s, RollupState.timezone
-            ).where(RollupState.id == 1)
-        )
-    ).first()
-    if row is None:
-        return rules
-    return Rules(sl_threshold_s=row[0], short_abandon_s=row[1], timezone=row[2])
 
 
 async def _recompute_marked(session: AsyncSession, marks: Sequence[Any], rules: Rules) -> None:
