@@ -150,7 +150,9 @@ class DirtyMark(Base):
     Written in the transaction that writes the raw rows, one row per write and key (no
     unique key: a flush deletes the ids it read, so a mark written meanwhile stays for
     the next one). A call's mark names its queue and the instant it counts at; an
-    agent's mark the interface, its earliest state row written and that row's queue.
+    agent's mark the interface, its earliest state row written and that row's queue; a
+    rating's mark the Linkedid of the rated call and when it was rated, and the flush
+    finds the call (which may have been written concurrently, unseen by the rating).
     """
 
     __tablename__ = "stats_dirty"
@@ -160,5 +162,7 @@ class DirtyMark(Base):
     )
     queue: Mapped[str | None] = mapped_column(String(80))
     interface: Mapped[str | None] = mapped_column(String(80))
-    """None: a call's mark."""
+    """None: a call's or a rating's mark."""
     at: Mapped[datetime] = mapped_column(UtcDateTime)
+    linkedid: Mapped[str | None] = mapped_column(String(64), default=None)
+    """A rating's mark: the rated call (queue and interface None)."""

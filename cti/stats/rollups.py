@@ -62,6 +62,7 @@ from cti.calls.facts import stats_facts
 from cti.calls.models import CallRecord
 from cti.calls.service import utc
 from cti.calls.writer import BatchHook
+from cti.csat.models import CsatRating
 from cti.db.batch import chunks, dialect_insert, is_sqlite
 from cti.stats.definitions import (
     DAY_S,
@@ -132,8 +133,8 @@ async def _lock(session: AsyncSession) -> None:
 # -- state -----------------------------------------------------------------------------------
 
 
-async def usable(session: AsyncSession, rules: Rules) -> bool:
-    """True when the rollups hold every stored call, summed with ``rules``."""
+async def _stored_rules(session: AsyncSession) -> Rules | None:
+    """The rules the rollups were built with; None while they are not built."""
     row = (
         await session.execute(
             select(
@@ -141,11 +142,14 @@ async def usable(session: AsyncSession, rules: Rules) -> bool:
             ).where(RollupState.id == 1)
         )
     ).first()
-    return row is not None and tuple(row) == (
-        rules.sl_threshold_s,
-        rules.short_abandon_s,
-        rules.timezone,
-    )
+    if row is None:
+        return None
+    return Rules(sl_threshold_s=row[0], short_abandon_s=row[1], timezone=row[2])
+
+
+async def usable(session: AsyncSession, rules: Rules) -> bool:
+    """True when the rollups hold every stored call, summed with ``rules``."""
+    return await _stored_rules(session) == rules
 
 
 async def ensure_built(sessions: async_sessionmaker[AsyncSession], rules: Rules) -> bool:
@@ -210,6 +214,9 @@ async def rebuild(session: AsyncSession, rules: Rules) -> None:
 CallKey = tuple[str | None, datetime | None]
 """A written call's queue and the instant it counts at (offered, else started)."""
 
+_Marked = tuple[str | None, str | None, datetime]
+"""What a mark names: queue, interface (None: a call's slot) and instant."""
+
 
 async def calls_written(session: AsyncSession, keys: Iterable[CallKey]) -> None:
     """Mark the slots of the calls just written in this transaction."""
@@ -228,17 +235,38 @@ async def calls_written(session: AsyncSession, keys: Iterable[CallKey]) -> None:
 
 
 async def rating_written(session: AsyncSession, linkedid: str) -> None:
-    """Mark the slot of the call a rating was just written for (if it is stored; else the
-    call's own mark, when it is written, covers the rating)."""
-    C = CallRecord
+    """Mark the call a rating was just written for, by its Linkedid.
+
+    Not by the call's slot as this transaction sees it: the call's row may be written at
+    the same instant in another transaction, unseen here, and its mark flushed before
+    this rating commits, without the rating. The flush that reads this mark runs after
+    the rating committed: it finds the call's slot (:func:`_rated_calls`), or the call
+    is not stored yet and its own mark, written later, sums the rating.
+    """
+    R = CsatRating
     await session.execute(
         insert(DirtyMark).from_select(
-            ["queue", "at"],
-            select(C.queue, func.coalesce(C.offered_at, C.started_at)).where(
-                C.linkedid == linkedid, C.queue.is_not(None)
-            ),
+            ["linkedid", "at"], select(R.linkedid, R.rated_at).where(R.linkedid == linkedid)
         )
     )
+
+
+async def _rated_calls(session: AsyncSession, linkedids: Iterable[str]) -> list[_Marked]:
+    """What the marks of ratings name: the queue and counted instant of each rated call
+    that is stored (one that is not is left out)."""
+    C = CallRecord
+    out: list[_Marked] = []
+    for part in chunks(sorted(set(linkedids))):
+        found = await session.execute(
+            select(C.queue, C.offered_at, C.started_at).where(
+                C.linkedid.in_(list(part)), C.queue.is_not(None)
+            )
+        )
+        out += [
+            (queue, None, started if offered is None else offered)
+            for queue, offered, started in found
+        ]
+    return out
 
 
 def _runs(slots: Sequence[int]) -> list[tuple[int, int]]:
@@ -468,43 +496,31 @@ async def flush_in(session: AsyncSession, rules: Rules) -> int:
     """:func:`flush` in ``session``'s transaction: lock, read the marks, recompute, delete
     the marks read (not those written since: the next flush recomputes theirs)."""
     await _lock(session)
+    M = DirtyMark
     marks = list(
-        await session.execute(
-            select(DirtyMark.id, DirtyMark.queue, DirtyMark.interface, DirtyMark.at).order_by(
-                DirtyMark.id
-            )
-        )
+        await session.execute(select(M.id, M.queue, M.interface, M.at, M.linkedid).order_by(M.id))
     )
     if not marks:
         return 0
-    await _recompute_marked(session, marks, await _built_rules(session, rules))
+    named: list[_Marked] = [(m.queue, m.interface, m.at) for m in marks if m.linkedid is None]
+    # A rating's mark whose call is not stored yet goes too: the rating has committed,
+    # so the call's own mark, when it is written, sums it.
+    named += await _rated_calls(session, [m.linkedid for m in marks if m.linkedid is not None])
+    # A flush keeps the rules the rollups were built with; ``rules`` until they are built.
+    built = await _stored_rules(session)
+    await _recompute_marked(session, named, rules if built is None else built)
     for part in chunks([mark.id for mark in marks]):
         await session.execute(delete(DirtyMark).where(DirtyMark.id.in_(list(part))))
     return len(marks)
 
 
-async def _built_rules(session: AsyncSession, rules: Rules) -> Rules:
-    """The rules the rollups were built with (a flush keeps them as they are), else
-    ``rules``."""
-    row = (
-        await session.execute(
-            select(
-                RollupState.sl_threshold_s, RollupState.short_abandon_s, RollupState.timezone
-            ).where(RollupState.id == 1)
-        )
-    ).first()
-    if row is None:
-        return rules
-    return Rules(sl_threshold_s=row[0], short_abandon_s=row[1], timezone=row[2])
-
-
-async def _recompute_marked(session: AsyncSession, marks: Sequence[Any], rules: Rules) -> None:
+async def _recompute_marked(session: AsyncSession, marks: Sequence[_Marked], rules: Rules) -> None:
     """The slots, days and months of the calls and the agent time ``marks`` name."""
     tz = ZoneInfo(rules.timezone)
     calls: dict[str, set[int]] = defaultdict(set)
     earliest: dict[str, datetime] = {}
     members: dict[tuple[str, str], datetime] = {}
-    for _, queue, interface, at in marks:
+    for queue, interface, at in marks:
         if interface is None:
             if queue is not None:
                 calls[queue].add(slot_floor(at.timestamp()))

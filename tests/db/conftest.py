@@ -5,7 +5,9 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 import uvicorn
@@ -16,6 +18,7 @@ from cti.app import running
 from cti.auth.tokens import create_token
 from cti.container import Container
 from cti.db.engine import create_engine, session_factory
+from cti.http.server import server_config
 from cti.jobs.config import JobSettings
 from cti.settings import Settings
 
@@ -76,24 +79,47 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-async def server(container: Container) -> AsyncIterator[str]:
-    """The app on a real HTTP server on the test's loop; yields its ws:// base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_http_app(container.http_services()),
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        log_level="error",
+async def end_every_connection(database_url: str) -> int:
+    """What a PostgreSQL restart or failover does to the service: the server terminates
+    every other backend of the test's database. Returns how many it ended."""
+    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        ended: int = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    return ended
+
+
+@contextlib.asynccontextmanager
+async def serve(container: Container, **settings: Any) -> AsyncIterator[str]:
+    """The app on uvicorn as ``cti serve`` configures it (its limits, its WebSocket
+    options), on a free loopback port on the test's loop; ``settings`` override the
+    container's. Yields its ws:// base URL."""
+    chosen = container.settings.model_copy(
+        update={"http_host": "127.0.0.1", "http_port": free_port(), **settings}
+    )
+    config = server_config(
+        create_http_app(container.http_services()), chosen, lifespan="off", log_level="warning"
     )
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())
     while not srv.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
         await asyncio.sleep(0.01)
-    yield f"ws://127.0.0.1:{port}"
-    srv.should_exit = True
-    await task
+    try:
+        yield f"ws://127.0.0.1:{chosen.http_port}"
+    finally:
+        srv.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def server(container: Container) -> AsyncIterator[str]:
+    """The service's HTTP server (:func:`serve`) with the container's settings."""
+    async with serve(container) as base:
+        yield base
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -26,7 +25,7 @@ from cti.auth.tokens import create_token
 from cti.clock import FixedClock
 from cti.container import Container
 from cti.settings import Settings
-from tests.serving import LocalServe, free_port, read_until_closed
+from tests.serving import LocalServe, read_until_closed
 
 STATIC = Path(__file__).resolve().parents[2] / "cti" / "static"
 JSON = {"Content-Type": "application/json"}
@@ -347,24 +346,6 @@ async def test_row7_pages_send_security_headers_and_load_nothing_from_outside(
 # --- row 8: no token in a URL; tokens and control characters in logs -------------------
 
 
-@pytest.fixture
-async def ws_server(container: Container) -> AsyncIterator[str]:
-    """The app on uvicorn as ``cti serve`` configures it, on the test's loop."""
-    from cti.http.server import server_config
-
-    settings = container.settings.model_copy(update={"http_port": free_port()})
-    config = server_config(
-        create_http_app(container.http_services()), settings, lifespan="off", log_level="warning"
-    )
-    srv = uvicorn.Server(config)
-    task = asyncio.create_task(srv.serve())
-    while not srv.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.01)
-    yield f"ws://127.0.0.1:{settings.http_port}"
-    srv.should_exit = True
-    await task
-
-
 async def close_code(ws: ClientConnection) -> int:
     """Read until the server closes; its close code."""
     try:
@@ -375,14 +356,14 @@ async def close_code(ws: ClientConnection) -> int:
         return closed.rcvd.code
 
 
-async def test_row8_a_token_in_the_url_is_refused(ws_server: str, make_token: Any) -> None:
+async def test_row8_a_token_in_the_url_is_refused(server: str, make_token: Any) -> None:
     """Row 8: WebSockets take the token in the first message only; ?token= gets a clear close."""
     token = await make_token("agent", agent="1001")
-    async with connect(f"{ws_server}/ws/agent?token={token}") as ws:
+    async with connect(f"{server}/ws/agent?token={token}") as ws:
         first = json.loads(await asyncio.wait_for(ws.recv(), 15))
         assert first["type"] == "error" and "URL" in first["message"]
         assert await close_code(ws) == 4400
-    async with connect(f"{ws_server}/ws/agent") as ws:
+    async with connect(f"{server}/ws/agent") as ws:
         await ws.send(json.dumps({"token": token}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 15))["type"] == "hello"
     for script in ("agent.js", "common.js"):  # the page, and the socket it opens from common.js
@@ -405,11 +386,11 @@ async def test_row8_a_token_in_the_url_is_refused(ws_server: str, make_token: An
     ids=["binary", "not-json", "deep-and-huge", "deep", "oversize"],
 )
 async def test_row9_bad_frames_get_a_close_code_and_one_log_line(
-    ws_server: str, caplog: pytest.LogCaptureFixture, frame: str | bytes, codes: set[int]
+    server: str, caplog: pytest.LogCaptureFixture, frame: str | bytes, codes: set[int]
 ) -> None:
     """Row 9: a client without a token sending junk: close code, one log line, no traceback."""
     caplog.set_level(logging.INFO)
-    async with connect(f"{ws_server}/ws/agent", max_size=None) as ws:
+    async with connect(f"{server}/ws/agent", max_size=None) as ws:
         await ws.send(frame)
         assert await close_code(ws) in codes
     await asyncio.sleep(0)  # let the server finish its side
@@ -420,12 +401,12 @@ async def test_row9_bad_frames_get_a_close_code_and_one_log_line(
 
 
 async def test_row9_bad_frames_after_login_close_cleanly_too(
-    ws_server: str, make_token: Any, caplog: pytest.LogCaptureFixture
+    server: str, make_token: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Row 9: the same after authentication (binary frame from a logged-in agent)."""
     caplog.set_level(logging.INFO)
     token = await make_token("agent", agent="1001")
-    async with connect(f"{ws_server}/ws/agent") as ws:
+    async with connect(f"{server}/ws/agent") as ws:
         await ws.send(json.dumps({"token": token}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 15))["type"] == "hello"
         await ws.send('"ping"')

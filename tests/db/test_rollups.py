@@ -28,7 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cti.calls.models import CallRecord
 from cti.calls.writer import write_batch
 from cti.container import Container
+from cti.csat.ratings import rating_handler, rating_payload
 from cti.csat.service import record_rating
+from cti.events import CallRated
 from cti.stats import rollups
 from cti.stats.backfill import TraceContents, read_trace, store_trace
 from cti.stats.config import StatsSettings
@@ -43,6 +45,8 @@ QUEUE_TRACES = sorted(p for p in TRACES.glob("*.ami") if p.with_suffix(".queue_l
 assert QUEUE_TRACES, f"recorded traces with a queue_log in {TRACES}"
 ZONES = ("Asia/Shanghai", "Asia/Kathmandu", "America/New_York", "Australia/Lord_Howe", "UTC")
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
+ANSWERED_CALLS = TRACES / "concurrent.ami"
+"""Calls of the hotline queue answered by agents, for ratings."""
 
 
 def shifted(contents: TraceContents, seconds: float, tag: str) -> TraceContents:
@@ -335,6 +339,81 @@ async def test_a_mark_written_during_a_flush_stays_for_the_next(
     assert await rollups.flush(sessions, Rules()) == 1
     assert not await marks(sessions)
     assert await rollups.flush(sessions, Rules()) == 0
+
+
+async def rate_as_the_job(session: AsyncSession, call: CallSummary, rating: int) -> None:
+    """The survey's rating job in ``session``'s transaction, with the statistics' hook the
+    service gives it (cti.container: ``rollups.rating_written``)."""
+    rated = CallRated(call.linkedid, call.linkedid, rating, call.agent, call.queue)
+    write_rating = rating_handler(rollups.rating_written)
+    await write_rating(session, rating_payload(rated, datetime.fromtimestamp(call.ended_at, UTC)))
+
+
+def rated_day(contents: TraceContents) -> StatsRequest:
+    """A period around the trace's calls: their slots and day are read from the rollups."""
+    first = datetime.fromtimestamp(min(s.started_at for s in contents.calls), UTC)
+    return StatsRequest("hotline", first - timedelta(hours=5), first + timedelta(days=2))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_rating_written_as_its_call_lands_is_summed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The caller rates and hangs up: the rating's job and the call's writer run at the
+    same instant. The rating's transaction sees no call row; the call commits and its
+    mark is flushed while the rating is not committed yet, so that flush sums the call
+    without its rating. The rolled-up satisfaction must still be the raw one.
+
+    PostgreSQL only: on SQLite the rating's transaction holds the one write lock from its
+    insert to its commit, so the call's cannot commit in between (the test below covers
+    the orders SQLite allows)."""
+    contents = read_trace(ANSWERED_CALLS)
+    await store_trace(sessions, contents)  # builds the rollups, then only marks
+    call = next(c for c in contents.calls if c.agent and c.queue == "hotline")
+    late = shifted(
+        TraceContents(calls=[call], states=[], agents=contents.agents), 86400 + 437.25, "-late"
+    )
+    [late_call] = late.calls
+    async with sessions() as rating, rating.begin():
+        await rate_as_the_job(rating, late_call, 2)  # sees no call row
+        # Meanwhile the call lands, and a flush sums its slot.
+        await write_batch(sessions, late.calls, batch_hooks=[rollups.calls_hook()])
+        assert await rollups.flush(sessions, Rules())
+    rolled, raw = await both(sessions, rated_day(contents), "Asia/Shanghai")
+    assert raw["total"]["csat"] == 2.0
+    assert rolled["total"]["csat"] == raw["total"]["csat"]
+    same(rolled, raw)
+    assert not await marks(sessions)
+
+
+async def test_a_rating_before_or_after_its_call_is_summed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A rating committed before its call is stored marks nothing a flush can sum yet:
+    its mark goes, and the call's own mark sums the rating when the call lands. One
+    committed after its call marks the call's slot."""
+    contents = read_trace(ANSWERED_CALLS)
+    await store_trace(sessions, contents)
+    first, second = [c for c in contents.calls if c.agent and c.queue == "hotline"][:2]
+    day = 86400 + 437.25
+    early = shifted(TraceContents([first], [], contents.agents), day, "-early")
+    later = shifted(TraceContents([second], [], contents.agents), day, "-later")
+    async with sessions() as session, session.begin():
+        await rate_as_the_job(session, early.calls[0], 5)
+    await rollups.flush(sessions, Rules())
+    assert not await marks(sessions)  # a rating of a call not stored leaves no mark behind
+    await write_batch(sessions, early.calls, batch_hooks=[rollups.calls_hook()])
+    rolled, raw = await both(sessions, rated_day(contents), "Asia/Shanghai")
+    assert raw["total"]["csat"] == 5.0
+    same(rolled, raw)
+    await write_batch(sessions, later.calls, batch_hooks=[rollups.calls_hook()])
+    await rollups.flush(sessions, Rules())
+    async with sessions() as session, session.begin():
+        await rate_as_the_job(session, later.calls[0], 2)
+    rolled, raw = await both(sessions, rated_day(contents), "Asia/Shanghai")
+    assert raw["total"]["csat"] == 3.5
+    same(rolled, raw)
+    assert not await marks(sessions)
 
 
 async def test_the_service_flushes_what_its_writers_mark(container: Container) -> None:

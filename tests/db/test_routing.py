@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 
@@ -28,6 +27,7 @@ from cti.orders.service import OrderPhones, parse_order, upsert_orders
 from cti.screenpop.lookup import PopLookup
 from ivr.fastagi import FastAgiServer
 from ivr.hotline import hotline_app
+from tests.db.conftest import end_every_connection
 
 # Monday 2026-11-23 10:00 in Shanghai.
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -270,15 +270,7 @@ async def test_caller_is_found_after_the_server_dropped_the_lookup_connections(
     )
     assert (await r.decide(env(VIP_BY_SPEND))).notes["lookup"] == "found"
     # A restart or failover: the server ends every session of the database.
-    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        ended = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-    finally:
-        await admin.close()
-    assert ended >= 1
+    assert await end_every_connection(database_url) >= 1
     decision = await r.decide(env(VIP_BY_SPEND))
     assert decision.notes["lookup"] == "found"
     assert decision.notes["tier"] == "vip"

@@ -9,44 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-import uvicorn
 from websockets.asyncio.client import connect
 
-from cti.api import create_http_app
 from cti.container import Container
-from cti.http.server import server_config
-from tests.serving import free_port
-
-Serve = Callable[[bool], AbstractAsyncContextManager[str]]
-
-
-def serving(container: Container) -> Serve:
-    @asynccontextmanager
-    async def serve(compression: bool) -> AsyncIterator[str]:
-        settings = container.settings.model_copy(
-            update={"http_port": free_port(), "http_ws_compression": compression}
-        )
-        config = server_config(
-            create_http_app(container.http_services()),
-            settings,
-            lifespan="off",
-            log_level="warning",
-        )
-        srv = uvicorn.Server(config)
-        task = asyncio.create_task(srv.serve())
-        while not srv.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-            await asyncio.sleep(0.01)
-        try:
-            yield f"ws://127.0.0.1:{settings.http_port}"
-        finally:
-            srv.should_exit = True
-            await task
-
-    return serve
+from tests.db.conftest import serve
 
 
 async def hello(base: str, token: str) -> tuple[str | None, dict[str, Any]]:
@@ -64,12 +32,11 @@ async def test_desktop_sockets_are_not_compressed_unless_the_operator_asks(
 ) -> None:
     assert container.settings.http_ws_compression is False  # the default
     token = await make_token("agent", agent="1001")
-    serve = serving(container)
-    async with serve(False) as base:
+    async with serve(container) as base:
         extensions, first = await hello(base, token)
     assert extensions is None
     assert first["type"] == "hello" and first["extension"] == "1001"
-    async with serve(True) as base:
+    async with serve(container, http_ws_compression=True) as base:
         extensions, first = await hello(base, token)
     assert extensions is not None and "permessage-deflate" in extensions
     assert first["type"] == "hello" and first["extension"] == "1001"

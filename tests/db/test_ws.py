@@ -18,6 +18,7 @@ from cti.ami.codec import AmiDecoder
 from cti.container import Container
 from cti.tickets.schemas import TicketIn, TicketType
 from cti.tickets.service import create_ticket
+from tests.db.conftest import end_every_connection
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
 
@@ -275,26 +276,17 @@ async def test_the_pop_is_written_within_the_ami_read_that_rang_the_agent(
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-async def test_the_pop_finds_the_caller_after_the_server_dropped_the_lookup_connections(
+async def test_the_pop_finds_the_caller_after_the_server_dropped_the_services_connections(
     container: Container, database_url: str, client: Any, make_token: Any
 ) -> None:
-    """The pop reads on the lookup pool (no ping before use): after a restart or failover
-    its first read meets a dead connection and is done again on a fresh one."""
-    import asyncpg
-
+    """After a restart or failover PostgreSQL has ended every connection of the service's
+    database; the pop reads on the service's pool, which pings a connection before use,
+    so its next lookup still finds the caller and their orders."""
     await seed_customer(container, client, make_token)
     lookup = container.screenpop.lookup
     assert lookup is not None
     assert (await lookup("13800138000"))["customer"]["name"] == "张伟"
-    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        ended = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-    finally:
-        await admin.close()
-    assert ended >= 1
+    assert await end_every_connection(database_url) >= 1
     again = await lookup("13800138000")
     assert again["customer"]["name"] == "张伟"
     assert [o["order_id"] for o in again["orders"]] == ["E20261121", "E20261120"]
