@@ -399,15 +399,14 @@ def asterisk_booted() -> bool:
 
 
 def restart_asterisk() -> None:
-    """``core restart now``: every call is hung up and Asterisk starts again (same PID).
+    """``devstack restart-asterisk``: the config written again, ``core restart now`` (every
+    call is hung up, Asterisk starts again with the same PID), back once fully booted.
 
     Should it not come back, the devstack starts it, and this raises.
     """
-    devstack("asterisk-cli", "core restart now", check=False)
-    time.sleep(1)  # the old process's console may still answer for a moment
     try:
-        wait_for(asterisk_booted, timeout=60, interval=0.5)
-    except TimeoutError:
+        devstack("restart-asterisk", timeout=120)
+    except (RuntimeError, subprocess.TimeoutExpired):
         devstack("start")
         raise
 
