@@ -130,6 +130,25 @@ def hangup_channels(prefixes: tuple[str, ...]) -> list[str]:
     return gone
 
 
+def hang_up_every_call(timeout: float = 10) -> list[str]:
+    """Hang up every PJSIP channel (agents' and callers') and wait until they are gone:
+    a call a test left behind (an ``originate ... Wait 25``, a caller SIPp still in a
+    queue) must not ring into, or keep busy an agent of, the next test. Returns the
+    channels hung up."""
+    gone = hangup_channels(("PJSIP/",))
+    if gone:
+        wait_for(
+            lambda: (
+                not any(
+                    line.startswith("PJSIP/")
+                    for line in asterisk_cli("core show channels concise").splitlines()
+                )
+            ),
+            timeout=timeout,
+        )
+    return gone
+
+
 def reset_logs() -> None:
     """Empty queue_log and Master.csv (between tests)."""
     devstack("reset-logs")
@@ -482,6 +501,7 @@ __all__ = [
     "devstack",
     "devstack_env",
     "devstack_running",
+    "hang_up_every_call",
     "hangup_channels",
     "postgres_stopped",
     "read_cdr",
