@@ -961,7 +961,9 @@ async def main_async(args: argparse.Namespace) -> int:
                     key += f" after {args.dialplan_reloads} dialplan reloads"
                     result["label"] = f"{n} (after {args.dialplan_reloads} dialplan reloads)"
                 if args.again:  # another run of a step: kept beside the earlier ones
-                    runs = 1 + sum(1 for k in stored["steps"] if k.split(" ")[0] == key)
+                    runs = 1 + sum(
+                        1 for k in stored["steps"] if k == key or k.startswith(f"{key} run ")
+                    )
                     key, result["label"] = f"{key} run {runs}", f"{n} (run {runs})"
                 stored["steps"][key] = result
                 provenance.write_json(NAME, stored)
